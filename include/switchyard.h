@@ -1,0 +1,418 @@
+/*
+ * switchyard.h: the one public header of libswitchyard.
+ *
+ * libswitchyard is an embeddable HTTP/1.1 server with a generic Upgrade mechanism
+ * (RFC 9110 §7.8) and a WebSocket engine (RFC 6455, RFC 7692) on top of an epoll loop.
+ *
+ * Conventions (see docs/design.md for the numbered lifecycle rules):
+ *  - Every name starts with sy_. Handles are opaque.
+ *  - Functions return 0 or a negative enum sy_err; byte counts are ssize_t (count or -err).
+ *  - Callbacks run on the worker thread that owns the connection. Calling sy_*_close() from
+ *    inside any callback is safe: the object is freed only after the callback returns.
+ *  - Unless stated otherwise, pointers handed to a callback are valid only during that call.
+ *  - Functions on a request/WebSocket/stream handle must be called on its worker thread;
+ *    use sy_loop_post() (or the *_async helpers) to reach it from another thread.
+ */
+#ifndef SWITCHYARD_H
+#define SWITCHYARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SY_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define SY_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define SY_WARN_UNUSED
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors: one negative space, grouped by hundreds. Fatal errors are <= -900.
+ */
+enum sy_err {
+    SY_OK = 0,
+    /* API misuse: -100 */
+    SY_EINVAL = -101,    /* an argument is invalid */
+    SY_ESTATE = -102,    /* the call is not allowed in the object's current state */
+    SY_ENOTFOUND = -103, /* no such route/header/entry */
+    SY_EEXIST = -104,    /* already registered */
+    SY_ERANGE = -105,    /* value out of the allowed range */
+    /* I/O: -200 */
+    SY_EIO = -201,       /* a system call failed; errno has the detail */
+    SY_ECLOSED = -202,   /* the connection is closed or closing */
+    SY_EADDR = -203,     /* an address could not be parsed or resolved */
+    SY_ETIMEDOUT = -204, /* a timer expired */
+    SY_EAGAIN = -205,    /* try again later (backpressure) */
+    SY_ELIMIT = -206,    /* a configured limit was reached */
+    /* HTTP/1: -300 */
+    SY_EHTTP_SYNTAX = -301,     /* malformed request (400) */
+    SY_EHTTP_URI_LONG = -302,   /* request line too long (414) */
+    SY_EHTTP_HEAD_LARGE = -303, /* header section too large / too many fields (431) */
+    SY_EHTTP_VERSION = -304,    /* unsupported HTTP version (505) */
+    SY_EHTTP_FRAMING = -305,    /* invalid message framing: CL/TE conflicts (400) */
+    SY_EHTTP_CODING = -306,     /* unknown transfer coding (501) */
+    SY_EHTTP_BODY_LARGE = -307, /* body larger than allowed (413) */
+    SY_EHTTP_EXPECT = -308,     /* unsupported expectation (417) */
+    SY_EHTTP_CHUNK = -309,      /* malformed chunked body (400) */
+    /* WebSocket: -400 */
+    SY_EWS_PROTOCOL = -401,  /* protocol violation (close 1002) */
+    SY_EWS_UTF8 = -402,      /* invalid UTF-8 in a text message or close reason (close 1007) */
+    SY_EWS_TOO_BIG = -403,   /* message larger than allowed (close 1009) */
+    SY_EWS_HANDSHAKE = -404, /* handshake refused or invalid */
+    SY_EWS_EXTENSION = -405, /* extension negotiation or inflate failure (close 1002/1007) */
+    SY_EWS_POLICY = -406,    /* policy violation (close 1008) */
+    /* Fatal: the object must be destroyed. */
+    SY_ENOMEM = -901,
+    SY_EINTERNAL = -902,
+};
+
+/* A short English sentence for an error code. Never NULL; static storage. */
+const char *sy_strerror(int err);
+/* The enum name of an error code ("SY_EINVAL"). Never NULL; static storage. */
+const char *sy_err_name(int err);
+/* Non-zero when err means the object it came from must be destroyed. */
+int sy_err_is_fatal(int err);
+
+/* Replace the allocator used by the whole library. Call before creating any object.
+ * The functions must be thread-safe. Passing NULLs restores malloc/realloc/free. */
+void sy_set_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                      void (*free_fn)(void *));
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging. The library logs through one sink; the default writes to stderr.
+ */
+enum sy_log_level { SY_LOG_ERROR = 0, SY_LOG_WARN = 1, SY_LOG_INFO = 2, SY_LOG_DEBUG = 3 };
+typedef void (*sy_log_fn)(int level, const char *msg, void *ud);
+/* Set the log sink and the most verbose level that reaches it. fn NULL silences logging. */
+void sy_set_log(sy_log_fn fn, int max_level, void *ud);
+
+/* ---------------------------------------------------------------------------------------------
+ * Event loop. Each worker thread runs one loop. Embedders mostly use sy_server, which owns its
+ * loops; sy_loop is exposed for posting work and for the WebSocket client.
+ */
+typedef struct sy_loop sy_loop;
+typedef void (*sy_task_fn)(sy_loop *loop, void *ud);
+
+/* Create a loop. On success *out owns a loop that must be released with sy_loop_free. */
+int sy_loop_new(sy_loop **out) SY_WARN_UNUSED;
+/* Run until sy_loop_stop is called or nothing is left to wait for. Returns 0 or -err. */
+int sy_loop_run(sy_loop *loop);
+/* Ask the loop to return from sy_loop_run. Thread-safe and async-signal-safe. */
+void sy_loop_stop(sy_loop *loop);
+/* Free a loop that is not running. Open connections are closed without callbacks. */
+void sy_loop_free(sy_loop *loop);
+/* Run fn(loop, ud) on the loop's thread soon. Thread-safe; wakes the loop through an eventfd.
+ * Returns 0, SY_ENOMEM, or SY_ECLOSED when the loop is shutting down (fn will not run). */
+int sy_loop_post(sy_loop *loop, sy_task_fn fn, void *ud);
+/* Milliseconds of the loop's cached monotonic clock (updated once per iteration). */
+uint64_t sy_loop_now_ms(const sy_loop *loop);
+
+/* ---------------------------------------------------------------------------------------------
+ * Server: listeners, workers, routes.
+ */
+typedef struct sy_server sy_server;
+typedef struct sy_route sy_route;
+typedef struct sy_req sy_req;
+
+/* Create a server with defaults (see sy_server_set_*). *out must be released with
+ * sy_server_free after sy_server_run returns (or if it was never run). */
+int sy_server_new(sy_server **out) SY_WARN_UNUSED;
+void sy_server_free(sy_server *srv);
+
+/* Add a listen address: "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4), "[::]:0".
+ * Port 0 picks a free port, shared by all workers; see sy_server_port. May be called
+ * several times. Binding happens in sy_server_start. */
+int sy_server_listen(sy_server *srv, const char *addr);
+
+/* Limits and timeouts. Each returns 0 or SY_ERANGE. Call before sy_server_start. */
+enum sy_server_opt {
+    SY_OPT_WORKERS = 1,          /* worker threads; 0 = number of online CPUs (default) */
+    SY_OPT_MAX_CONNS,            /* open connections per server (default 10000) */
+    SY_OPT_HEADER_TIMEOUT_MS,    /* time to receive a complete request head (default 10000) */
+    SY_OPT_KEEPALIVE_TIMEOUT_MS, /* idle time between requests (default 60000) */
+    SY_OPT_BODY_TIMEOUT_MS,      /* max gap between body bytes (default 30000) */
+    SY_OPT_DRAIN_TIMEOUT_MS,     /* graceful shutdown limit (default 5000) */
+    SY_OPT_MAX_REQUEST_LINE,     /* bytes; beyond: 414 (default 8192) */
+    SY_OPT_MAX_HEAD,             /* bytes of request head; beyond: 431 (default 65536) */
+    SY_OPT_MAX_HEADERS,          /* header fields; beyond: 431 (default 100) */
+    SY_OPT_MAX_BODY,             /* bytes of request body; beyond: 413 (default 8 MiB) */
+    SY_OPT_WRITE_TIMEOUT_MS,     /* max time a response write may stall (default 30000) */
+};
+int sy_server_set(sy_server *srv, enum sy_server_opt opt, uint64_t value);
+
+/* Access log: called once per finished request or upgrade, on the worker thread. */
+typedef struct sy_access_entry {
+    const char *peer;     /* "127.0.0.1:51234" */
+    const char *method;   /* request method */
+    const char *target;   /* request target */
+    int version;          /* 10 or 11 */
+    int status;           /* response status (101 for upgrades) */
+    const char *upgraded; /* protocol token switched to, or NULL */
+    uint64_t bytes_in;    /* body bytes received (whole connection for upgrades) */
+    uint64_t bytes_out;   /* bytes sent (whole connection for upgrades) */
+    uint64_t duration_us; /* request: head received -> response done; upgrade: connection life */
+    const char *detail;   /* why an error happened, or NULL */
+} sy_access_entry;
+typedef void (*sy_access_log_fn)(const sy_access_entry *e, void *ud);
+void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
+
+/* Bind every listen address and start the workers. Returns 0 or -err (SY_EADDR, SY_EIO). */
+int sy_server_start(sy_server *srv) SY_WARN_UNUSED;
+/* The port actually bound for listen address number idx (0-based), after sy_server_start. */
+int sy_server_port(const sy_server *srv, size_t idx);
+/* Block until the server has stopped (after sy_server_stop and the drain). */
+int sy_server_wait(sy_server *srv);
+/* Begin a graceful shutdown: stop accepting, finish in-flight requests, close idle
+ * connections, send WebSocket close 1001, force-close whatever is left after the drain
+ * timeout. Thread-safe and async-signal-safe. */
+void sy_server_stop(sy_server *srv);
+
+/* ---------------------------------------------------------------------------------------------
+ * Routes and request handlers. A handler is called on the worker thread when the request
+ * head (and, unless SY_ROUTE_STREAM_BODY, the whole body) has arrived. It must eventually
+ * respond exactly once, now or later, on that worker thread (see sy_req_loop).
+ */
+typedef void (*sy_handler_fn)(sy_req *req, void *ud);
+
+enum sy_route_flags {
+    SY_ROUTE_EXACT = 0,          /* the path must equal the pattern */
+    SY_ROUTE_PREFIX = 1,         /* the path starts with the pattern */
+    SY_ROUTE_STREAM_BODY = 2,    /* call the handler at the head; body via sy_req_on_body */
+    SY_ROUTE_UPGRADE_REQUIRED = 4, /* plain requests get 426 listing the route's protocols */
+};
+
+/* Add a route. method NULL matches every method. The longest matching pattern wins; exact
+ * routes beat prefix routes of the same length. handler may be NULL for upgrade-only routes
+ * (plain requests then get 404, or 426 with SY_ROUTE_UPGRADE_REQUIRED). The returned route is
+ * owned by the server. */
+sy_route *sy_server_route(sy_server *srv, const char *method, const char *pattern, int flags,
+                          sy_handler_fn handler, void *ud);
+
+/* Request accessors. Strings are NOT NUL-terminated unless said; valid until the response is
+ * finished (sy_resp_end / sy_respond) or the request is aborted. */
+const char *sy_req_method(const sy_req *req, size_t *len);
+const char *sy_req_target(const sy_req *req, size_t *len); /* as sent: path + query */
+const char *sy_req_path(const sy_req *req, size_t *len);   /* percent-decoded path, NUL-term. */
+const char *sy_req_query(const sy_req *req, size_t *len);  /* after '?', or NULL */
+int sy_req_version(const sy_req *req);                     /* 10 or 11 (20 later) */
+/* First header with this name (case-insensitive), or NULL. */
+const char *sy_req_header(const sy_req *req, const char *name, size_t *len);
+/* Iterate headers: i from 0 while it returns 0. */
+int sy_req_header_at(const sy_req *req, size_t i, const char **name, size_t *name_len,
+                     const char **value, size_t *value_len);
+/* The buffered body (routes without SY_ROUTE_STREAM_BODY). */
+const void *sy_req_body(const sy_req *req, size_t *len);
+const char *sy_req_peer(const sy_req *req); /* "addr:port", NUL-terminated */
+sy_loop *sy_req_loop(const sy_req *req);
+void *sy_req_route_ud(const sy_req *req);
+
+/* Streamed bodies: data chunks, then one call with len 0 and end=1 (or err < 0 on failure,
+ * after which the request is aborted and must not be used). */
+typedef void (*sy_body_fn)(sy_req *req, const void *data, size_t len, int end, int err,
+                           void *ud);
+int sy_req_on_body(sy_req *req, sy_body_fn fn, void *ud);
+
+/* Responses. Add headers first, then either sy_respond (whole body), sy_resp_sendfile, or
+ * sy_resp_start + sy_resp_write... + sy_resp_end (chunked for HTTP/1.1 unless a
+ * Content-Length header was added). Date, Server, Content-Length, Transfer-Encoding and
+ * Connection are managed by the library. */
+int sy_resp_header(sy_req *req, const char *name, const char *value);
+/* Send a whole response; body is copied. ctype may be NULL. Finishes the request. */
+int sy_respond(sy_req *req, int status, const char *ctype, const void *body, size_t len);
+/* Send len bytes of fd from offset with sendfile(2). The library closes fd when done. */
+int sy_resp_sendfile(sy_req *req, int status, int fd, off_t offset, size_t len);
+int sy_resp_start(sy_req *req, int status);
+int sy_resp_write(sy_req *req, const void *data, size_t len); /* copied */
+int sy_resp_end(sy_req *req);
+
+/* Serve files below root for routes given to it: register with
+ * sy_server_route(srv, "GET", "/", SY_ROUTE_PREFIX, sy_static_handler, st). */
+typedef struct sy_static sy_static;
+int sy_static_new(sy_static **out, const char *root) SY_WARN_UNUSED;
+void sy_static_free(sy_static *st);
+void sy_static_handler(sy_req *req, void *st);
+
+/* ---------------------------------------------------------------------------------------------
+ * The generic Upgrade mechanism (RFC 9110 §7.8).
+ *
+ * An application registers protocol tokens per route. For a request with `Connection: upgrade`
+ * and an `Upgrade` list (HTTP/1.1 only), the server walks the client's tokens in order and
+ * picks the first one the route has registered whose check hook accepts. Unknown tokens are
+ * ignored: the request is then served normally by the route's handler.
+ *
+ * The check hook returns:
+ *   SY_UPGRADE_ACCEPT  switch to this protocol (after adding headers with sy_resp_header)
+ *   SY_UPGRADE_DECLINE try the client's next token (or serve the request normally)
+ *   400..599           refuse the whole request with this status; `reason` (if set) is sent
+ *                      as a text/plain body and logged
+ *
+ * Requests with a body are read completely before switching (the body goes to the check hook
+ * through sy_req_body); the body limit applies.
+ */
+enum { SY_UPGRADE_ACCEPT = 0, SY_UPGRADE_DECLINE = 1 };
+typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason,
+                                   void *ud);
+
+/* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp"). */
+typedef struct sy_stream sy_stream;
+typedef struct sy_stream_cbs {
+    /* Bytes arrived (the bytes that followed the request head first). */
+    void (*on_data)(sy_stream *s, const void *data, size_t len, void *ud);
+    /* The peer closed its side or the connection failed (err < 0). Last callback. */
+    void (*on_close)(sy_stream *s, int err, void *ud);
+    /* Buffered output fell below the low-water mark (optional). */
+    void (*on_drain)(sy_stream *s, void *ud);
+} sy_stream_cbs;
+/* Called after the 101 was queued. Set callbacks with sy_stream_set_cbs before returning or
+ * data is discarded. */
+typedef void (*sy_stream_open_fn)(sy_stream *s, sy_req *req, void *ud);
+
+/* Register a raw protocol token on a route. check may be NULL (always accept). */
+int sy_route_upgrade_raw(sy_route *route, const char *token, sy_upgrade_check_fn check,
+                         sy_stream_open_fn on_open, void *ud);
+void sy_stream_set_cbs(sy_stream *s, const sy_stream_cbs *cbs, void *ud);
+/* Queue bytes (copied). Returns 0, SY_ECLOSED, or SY_ENOMEM. */
+int sy_stream_write(sy_stream *s, const void *data, size_t len);
+/* Bytes queued but not yet written. */
+size_t sy_stream_buffered(const sy_stream *s);
+/* Flush what is queued, then close. on_close follows. */
+void sy_stream_close(sy_stream *s);
+sy_loop *sy_stream_loop(const sy_stream *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * WebSocket (RFC 6455, permessage-deflate RFC 7692).
+ */
+typedef struct sy_ws sy_ws;
+typedef struct sy_ws_opts sy_ws_opts;
+
+enum sy_ws_opcode { SY_WS_TEXT = 1, SY_WS_BINARY = 2 };
+
+/* Why a WebSocket closed (sy_ws_close_info.cause). */
+enum sy_ws_cause {
+    SY_WS_CAUSE_PEER = 1,         /* the peer sent a close frame */
+    SY_WS_CAUSE_LOCAL,            /* sy_ws_close was called */
+    SY_WS_CAUSE_PROTOCOL,         /* the peer violated the protocol (detail says how) */
+    SY_WS_CAUSE_TOO_BIG,          /* a message exceeded max_message */
+    SY_WS_CAUSE_PING_TIMEOUT,     /* no pong in time */
+    SY_WS_CAUSE_IDLE,             /* idle timeout */
+    SY_WS_CAUSE_BACKPRESSURE,     /* the send buffer exceeded its cap (policy close) */
+    SY_WS_CAUSE_CLOSE_TIMEOUT,    /* the peer did not answer our close in time */
+    SY_WS_CAUSE_ABNORMAL,         /* the TCP connection ended without a close frame */
+    SY_WS_CAUSE_SHUTDOWN,         /* server shutdown (1001) */
+    SY_WS_CAUSE_HANDSHAKE,        /* client: the handshake failed */
+};
+
+typedef struct sy_ws_close_info {
+    int code;            /* close code received or sent (1005 none, 1006 abnormal) */
+    const char *reason;  /* NUL-terminated UTF-8 reason ("" if none) */
+    int cause;           /* enum sy_ws_cause */
+    const char *detail;  /* human detail for protocol errors, or NULL */
+} sy_ws_close_info;
+
+typedef struct sy_ws_cbs {
+    void (*on_open)(sy_ws *ws, void *ud);
+    /* A whole message. data is valid during the call only. */
+    void (*on_message)(sy_ws *ws, int opcode, const void *data, size_t len, void *ud);
+    /* Last callback; the handle is freed after it returns. */
+    void (*on_close)(sy_ws *ws, const sy_ws_close_info *info, void *ud);
+    /* Buffered output dropped below the low-water mark after a BACKPRESSURE result. */
+    void (*on_drain)(sy_ws *ws, void *ud);
+    /* A pong arrived (optional). */
+    void (*on_pong)(sy_ws *ws, const void *data, size_t len, void *ud);
+} sy_ws_cbs;
+
+/* Options for a WebSocket route or client. Create, set, pass to sy_route_websocket (which
+ * copies them), free. */
+int sy_ws_opts_new(sy_ws_opts **out) SY_WARN_UNUSED;
+void sy_ws_opts_free(sy_ws_opts *o);
+enum sy_ws_opt {
+    SY_WS_OPT_MAX_MESSAGE = 1,     /* bytes after inflate; beyond: close 1009 (default 1 MiB) */
+    SY_WS_OPT_PING_INTERVAL_MS,    /* idle time before a server ping; 0 = off (default 30000) */
+    SY_WS_OPT_PONG_TIMEOUT_MS,     /* close when no pong within (default 10000) */
+    SY_WS_OPT_IDLE_TIMEOUT_MS,     /* close after no traffic at all; 0 = off (default 0) */
+    SY_WS_OPT_CLOSE_TIMEOUT_MS,    /* wait for the peer's close reply (default 5000) */
+    SY_WS_OPT_HIGH_WATER,          /* buffered bytes that make send return BACKPRESSURE (1 MiB) */
+    SY_WS_OPT_LOW_WATER,           /* buffered bytes under which on_drain fires (256 KiB) */
+    SY_WS_OPT_MAX_BUFFER,          /* hard cap of buffered bytes (default 16 MiB) */
+    SY_WS_OPT_BACKPRESSURE_POLICY, /* enum sy_ws_bp_policy (default SY_WS_BP_BUFFER) */
+    SY_WS_OPT_DEFLATE,             /* 1 = negotiate permessage-deflate (default 1) */
+    SY_WS_OPT_DEFLATE_THRESHOLD,   /* don't compress messages shorter than this (default 64) */
+    SY_WS_OPT_DEFLATE_WINDOW_BITS, /* server window 8..15 (default 15) */
+    SY_WS_OPT_DEFLATE_MEM_LEVEL,   /* zlib memLevel 1..9 (default 8) */
+    SY_WS_OPT_DEFLATE_NO_CONTEXT_TAKEOVER, /* 1 = ask for server_no_context_takeover */
+    SY_WS_OPT_REQUIRE_SUBPROTOCOL, /* 1 = refuse (400) when no offered subprotocol matches */
+};
+int sy_ws_opts_set(sy_ws_opts *o, enum sy_ws_opt opt, uint64_t value);
+/* Subprotocols in server preference order (first added = most preferred). */
+int sy_ws_opts_add_subprotocol(sy_ws_opts *o, const char *name);
+/* Allowed Origin values (exact, case-insensitive). None added = any origin allowed. */
+int sy_ws_opts_add_origin(sy_ws_opts *o, const char *origin);
+/* Optional hook: return 0 to accept the handshake, or an HTTP status (400..599) and a
+ * static *reason to refuse. Runs after the protocol checks. */
+typedef int (*sy_ws_accept_fn)(sy_req *req, const char **reason, void *ud);
+void sy_ws_opts_set_accept(sy_ws_opts *o, sy_ws_accept_fn fn);
+/* Callbacks and user data for every connection of the route (ws user data defaults to ud). */
+void sy_ws_opts_set_cbs(sy_ws_opts *o, const sy_ws_cbs *cbs, void *ud);
+
+/* Register "websocket" on a route. The options are copied. */
+int sy_route_websocket(sy_route *route, const sy_ws_opts *opts);
+
+/* Process-wide cap on zlib memory for permessage-deflate. Above it, new connections get a
+ * cheaper configuration (smaller window/memLevel) and, at twice the cap, no compression.
+ * 0 = no cap (default 256 MiB). */
+void sy_ws_set_deflate_budget(uint64_t bytes);
+
+enum sy_ws_send_result {
+    SY_WS_SEND_OK = 0,           /* queued */
+    SY_WS_SEND_BACKPRESSURE = 1, /* queued, but the buffer is above the high-water mark */
+    SY_WS_SEND_DROPPED = 2,      /* not queued (drop policy, or closing) */
+};
+enum sy_ws_bp_policy { SY_WS_BP_BUFFER = 0, SY_WS_BP_DROP = 1, SY_WS_BP_CLOSE = 2 };
+
+/* Send a whole message; data is copied (compressed if negotiated). Returns an
+ * enum sy_ws_send_result or -err (SY_EINVAL for invalid UTF-8 in text, SY_ECLOSED). */
+int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len);
+/* Zero-copy send: data must stay valid until free_fn(data, free_ud) is called (uncompressed
+ * messages are written straight from it). */
+int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
+                  void (*free_fn)(const void *data, void *free_ud), void *free_ud);
+/* Streaming send of a large message as fragments: first call with the opcode, later calls
+ * with 0; fin=1 on the last. Other messages must not be sent in between. */
+int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin);
+int sy_ws_ping(sy_ws *ws, const void *data, size_t len); /* len <= 125 */
+/* Start the close handshake. code 1000..4999 (not 1004-1006, 1015); reason <= 123 bytes. */
+int sy_ws_close(sy_ws *ws, int code, const char *reason);
+size_t sy_ws_buffered(const sy_ws *ws);
+void sy_ws_set_ud(sy_ws *ws, void *ud);
+void *sy_ws_ud(const sy_ws *ws);
+sy_loop *sy_ws_loop(const sy_ws *ws);
+/* The negotiated subprotocol ("" if none) and extensions ("" if none). NUL-terminated. */
+const char *sy_ws_subprotocol(const sy_ws *ws);
+const char *sy_ws_extensions(const sy_ws *ws);
+/* Copy and send from any thread; the send happens on the ws's loop. The ws is kept alive
+ * until the task ran. Returns 0 or -err. */
+int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
+int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
+
+/* WebSocket client. Connect to "ws://host:port/path"; callbacks as for the server.
+ * headers: NULL-terminated array of "Name: value" strings (may be NULL). */
+typedef struct sy_ws_client_cfg {
+    const char *url;
+    const char *const *headers;
+    const char *const *subprotocols; /* NULL-terminated, may be NULL */
+    const sy_ws_opts *opts;          /* may be NULL for defaults */
+    uint32_t connect_timeout_ms;     /* 0 = 10000 */
+} sy_ws_client_cfg;
+int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy_ws_cbs *cbs, void *ud,
+                  sy_ws **out) SY_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

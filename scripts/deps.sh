@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages that building and testing Switchyard need, only when missing.
+set -euo pipefail
+need=(build-essential pkg-config libssl-dev zlib1g-dev curl python3 python3-websockets nodejs
+      node-ws)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages and not root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,65 @@
+/* Names and sentences for enum sy_err. */
+#include "core/common.h"
+
+struct err_entry {
+    int code;
+    const char *name;
+    const char *text;
+};
+
+static const struct err_entry errs[] = {
+    {SY_OK, "SY_OK", "success"},
+    {SY_EINVAL, "SY_EINVAL", "invalid argument"},
+    {SY_ESTATE, "SY_ESTATE", "operation not allowed in the current state"},
+    {SY_ENOTFOUND, "SY_ENOTFOUND", "not found"},
+    {SY_EEXIST, "SY_EEXIST", "already registered"},
+    {SY_ERANGE, "SY_ERANGE", "value out of range"},
+    {SY_EIO, "SY_EIO", "system call failed"},
+    {SY_ECLOSED, "SY_ECLOSED", "connection closed"},
+    {SY_EADDR, "SY_EADDR", "invalid or unresolvable address"},
+    {SY_ETIMEDOUT, "SY_ETIMEDOUT", "timed out"},
+    {SY_EAGAIN, "SY_EAGAIN", "try again later"},
+    {SY_ELIMIT, "SY_ELIMIT", "limit reached"},
+    {SY_EHTTP_SYNTAX, "SY_EHTTP_SYNTAX", "malformed HTTP request"},
+    {SY_EHTTP_URI_LONG, "SY_EHTTP_URI_LONG", "request line too long"},
+    {SY_EHTTP_HEAD_LARGE, "SY_EHTTP_HEAD_LARGE", "request header section too large"},
+    {SY_EHTTP_VERSION, "SY_EHTTP_VERSION", "HTTP version not supported"},
+    {SY_EHTTP_FRAMING, "SY_EHTTP_FRAMING", "invalid message framing (Content-Length/Transfer-Encoding)"},
+    {SY_EHTTP_CODING, "SY_EHTTP_CODING", "transfer coding not implemented"},
+    {SY_EHTTP_BODY_LARGE, "SY_EHTTP_BODY_LARGE", "request body too large"},
+    {SY_EHTTP_EXPECT, "SY_EHTTP_EXPECT", "expectation not supported"},
+    {SY_EHTTP_CHUNK, "SY_EHTTP_CHUNK", "malformed chunked body"},
+    {SY_EWS_PROTOCOL, "SY_EWS_PROTOCOL", "WebSocket protocol violation"},
+    {SY_EWS_UTF8, "SY_EWS_UTF8", "invalid UTF-8 in WebSocket text"},
+    {SY_EWS_TOO_BIG, "SY_EWS_TOO_BIG", "WebSocket message too big"},
+    {SY_EWS_HANDSHAKE, "SY_EWS_HANDSHAKE", "WebSocket handshake failed"},
+    {SY_EWS_EXTENSION, "SY_EWS_EXTENSION", "WebSocket extension error"},
+    {SY_EWS_POLICY, "SY_EWS_POLICY", "WebSocket policy violation"},
+    {SY_ENOMEM, "SY_ENOMEM", "out of memory"},
+    {SY_EINTERNAL, "SY_EINTERNAL", "internal error"},
+};
+
+static const struct err_entry *find(int err)
+{
+    for (size_t i = 0; i < SY_ARRAY_LEN(errs); i++)
+        if (errs[i].code == err)
+            return &errs[i];
+    return NULL;
+}
+
+SY_EXPORT const char *sy_strerror(int err)
+{
+    const struct err_entry *e = find(err);
+    return e ? e->text : "unknown error";
+}
+
+SY_EXPORT const char *sy_err_name(int err)
+{
+    const struct err_entry *e = find(err);
+    return e ? e->name : "SY_EUNKNOWN";
+}
+
+SY_EXPORT int sy_err_is_fatal(int err)
+{
+    return err <= -900;
+}

@@ -1,0 +1,135 @@
+/* Sans-I/O HTTP/1.1 request head parser (RFC 9112), chunked body decoder and the semantic
+ * checks that decide message framing. Pure functions over caller buffers: nothing here reads
+ * a socket or allocates. */
+#ifndef SY_HTTP1_PARSE_H
+#define SY_HTTP1_PARSE_H
+
+#include "core/common.h"
+
+typedef struct sy_http1_header {
+    const char *name; /* slice into the parsed buffer */
+    size_t name_len;
+    const char *value; /* OWS trimmed on both sides; may be empty */
+    size_t value_len;
+} sy_http1_header;
+
+typedef struct sy_http1_request {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    int minor_version; /* 0 or 1 */
+    sy_http1_header *headers; /* caller's array */
+    size_t num_headers;
+} sy_http1_request;
+
+typedef struct sy_http1_limits {
+    size_t max_request_line; /* bytes of the request line without CRLF; beyond: 414 */
+    size_t max_head;         /* bytes of the whole head incl. final CRLF; beyond: 431 */
+    size_t max_headers;      /* header fields; beyond: 431 (also bounded by the array capacity) */
+} sy_http1_limits;
+
+/*
+ * Parse a request head from buf[0..len). Stateless: call again from the start with more
+ * bytes. prev_len is the len of the previous call on the same buffer (0 the first time): the
+ * parser only looks for the end of the head in the new bytes (minus 3) before doing the real
+ * parse, so a slowloris feeding one byte at a time costs O(n) overall.
+ *
+ * headers/cap: caller array that receives header slices.
+ *
+ * Returns:
+ *   > 0  the head is complete; the value is its length including the final CRLF CRLF.
+ *   0    incomplete (no error so far, within limits).
+ *   < 0  SY_EHTTP_SYNTAX (400), SY_EHTTP_URI_LONG (414), SY_EHTTP_HEAD_LARGE (431),
+ *        SY_EHTTP_VERSION (505). *detail gets a static sentence saying what was wrong.
+ *
+ * Strictness: request-line = method SP request-target SP HTTP-version CRLF with single SPs;
+ * method is a token; target has no CTLs/SP (any visible ASCII + obs-text); version HTTP/1.0
+ * or HTTP/1.1 (HTTP/x.y other → 505, garbage → 400). Each line ends in CRLF: a bare LF or bare
+ * CR anywhere → 400. Header name is a token immediately followed by ':' (whitespace before the
+ * colon → 400); value is field-content: VCHAR, obs-text, SP, HTAB; NUL/CTL → 400; obs-fold
+ * (a line starting with SP/HTAB) → 400. An empty line before the request line is tolerated
+ * (RFC 9112 §2.2: at least one CRLF may be ignored) up to 2 of them.
+ */
+ssize_t sy_http1_parse_request(const char *buf, size_t len, size_t prev_len,
+                               const sy_http1_limits *limits, sy_http1_request *req,
+                               sy_http1_header *headers, size_t cap, const char **detail);
+
+/* Message framing and connection semantics derived from a parsed head. */
+typedef enum sy_http1_body_kind {
+    SY_HTTP1_BODY_NONE = 0,
+    SY_HTTP1_BODY_LENGTH,
+    SY_HTTP1_BODY_CHUNKED
+} sy_http1_body_kind;
+
+typedef struct sy_http1_info {
+    sy_http1_body_kind body;
+    uint64_t content_length;       /* when body == LENGTH */
+    unsigned keep_alive : 1;       /* persistent after this request (version + Connection) */
+    unsigned expect_continue : 1;  /* Expect: 100-continue */
+    unsigned conn_upgrade : 1;     /* Connection contains the "upgrade" token */
+    const sy_http1_header *host;   /* the Host field, or NULL */
+    const sy_http1_header *upgrade; /* the first Upgrade field, or NULL */
+    size_t upgrade_count;          /* number of Upgrade fields */
+} sy_http1_info;
+
+/*
+ * Check the head's framing and fill *info. Returns 0, or:
+ *   SY_EHTTP_FRAMING (400): Transfer-Encoding together with Content-Length; differing
+ *     Content-Length values (identical repeats, as separate fields or a list, are accepted);
+ *     an invalid Content-Length (not 1*DIGIT, or overflowing uint64); Transfer-Encoding in an
+ *     HTTP/1.0 request; a Transfer-Encoding whose final coding is not chunked; chunked
+ *     applied more than once; an empty Transfer-Encoding.
+ *   SY_EHTTP_CODING (501): a transfer coding other than chunked/gzip/deflate/compress
+ *     (x-gzip, x-compress too); a known but unsupported coding before chunked also gives 501.
+ *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host.
+ *   SY_EHTTP_EXPECT (417): an Expect other than 100-continue.
+ * Transfer-Encoding and Connection values are token lists; several fields combine in order.
+ */
+int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const char **detail);
+
+/* Token lists (RFC 9110 §5.6.1): `#token` with OWS, empty elements skipped.
+ * Iterate with *pos = 0 until it returns 0. Returns 1 with the next element in tok/tok_len,
+ * 0 at the end, or SY_EHTTP_SYNTAX if an element is not a token (for Upgrade, an element may
+ * be token "/" token: the slash and version are part of tok). */
+int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **tok,
+                        size_t *tok_len, int allow_slash);
+/* Non-zero when the comma-separated list contains token (case-insensitive, lowercase lit). */
+int sy_http1_list_has(const char *list, size_t len, const char *lower_token);
+
+/* Status code for a parser/analyzer error (400, 413, 414, 417, 431, 501, 505). */
+int sy_http1_error_status(int err);
+
+/* Chunked transfer-coding decoder (RFC 9112 §7.1). Resumable over any split of the input.
+ * Zero it (or call sy_chunked_init) before the first feed. */
+typedef struct sy_chunked {
+    uint8_t state;
+    uint8_t size_digits;
+    uint64_t remaining;    /* data bytes left in the current chunk */
+    size_t line_bytes;     /* bytes seen on the current size/ext/trailer line */
+    size_t trailer_bytes;  /* bytes of trailer section so far */
+    size_t max_line;       /* cap on a chunk-size line incl. extensions (default 4096) */
+    size_t max_trailer;    /* cap on the trailer section (default 8192) */
+} sy_chunked;
+
+typedef enum sy_chunked_ev {
+    SY_CHUNKED_NEED_MORE = 0, /* consumed all input, nothing to report */
+    SY_CHUNKED_DATA,          /* *data/*data_len: body bytes (slice into the input) */
+    SY_CHUNKED_DONE,          /* the last chunk and trailers were read */
+} sy_chunked_ev;
+
+void sy_chunked_init(sy_chunked *c);
+/*
+ * Feed bytes. Returns the number of bytes consumed (>= 0) and sets *ev; or a negative
+ * SY_EHTTP_CHUNK with *detail set. At most one event per call: call again with the rest.
+ * After DONE, the returned count ends exactly after the final CRLF; later bytes belong to
+ * the next message.
+ * Rejected (400): non-hex size, size overflowing 64 bits (more than 16 hex digits after
+ * leading zeros), missing CRLF after data, bare LF/CR, invalid chunk-ext syntax
+ * (;name[=token|quoted-string] with BWS), over-long lines, invalid trailer field lines,
+ * a trailer section over max_trailer. Trailer fields are validated and discarded.
+ */
+ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev *ev,
+                        const char **data, size_t *data_len, const char **detail);
+
+#endif

@@ -1,0 +1,96 @@
+/* permessage-deflate (RFC 7692): negotiation of the four parameters, and streaming
+ * compression/decompression of messages with zlib. Sans-I/O: output goes to a sink callback.
+ * Also the process-wide zlib memory budget. */
+#ifndef SY_WS_PMD_H
+#define SY_WS_PMD_H
+
+#include "core/common.h"
+#include <zlib.h>
+
+/* What this endpoint is willing to do (from sy_ws_opts). */
+typedef struct sy_pmd_config {
+    uint8_t window_bits;        /* our own deflate window, 9..15 (8 is treated as 9: see pmd.c) */
+    uint8_t mem_level;          /* zlib memLevel 1..9 */
+    uint8_t no_context_takeover; /* ask that our side resets its context every message */
+    uint8_t peer_window_bits;   /* client side: limit we ask for the server's window (0 = none);
+                                   server side: limit we request for the client's window when
+                                   the client allows it (0 = don't ask) */
+} sy_pmd_config;
+
+/* The negotiated result, from this endpoint's point of view. */
+typedef struct sy_pmd_params {
+    uint8_t tx_window_bits;   /* window our deflater may use (8..15; 8 => we send uncompressed) */
+    uint8_t rx_window_bits;   /* window the peer's deflater may use (our inflater's window) */
+    uint8_t tx_no_context_takeover;
+    uint8_t rx_no_context_takeover;
+} sy_pmd_params;
+
+/*
+ * Server: look at one Sec-WebSocket-Extensions field value (a list of offers) and accept the
+ * first valid permessage-deflate offer. Call once per field, in order, until it returns 1.
+ * An offer with an unknown parameter, a repeated parameter, or an invalid value is declined
+ * (skipped), never an error. On acceptance writes the response extension value
+ * ("permessage-deflate; server_max_window_bits=10; ...", NUL-terminated) into resp (cap >= 128)
+ * and fills *out. Returns 1 accepted, 0 nothing acceptable.
+ */
+int sy_pmd_server_negotiate(const char *value, size_t len, const sy_pmd_config *cfg,
+                            sy_pmd_params *out, char *resp, size_t cap);
+
+/* Client: write our offer into buf (NUL-terminated, cap >= 128). Returns its length. */
+size_t sy_pmd_client_offer(const sy_pmd_config *cfg, char *buf, size_t cap);
+/* Client: validate the server's Sec-WebSocket-Extensions response value. Returns 1 accepted
+ * (fills *out), 0 if the response does not mention permessage-deflate, SY_EWS_EXTENSION when
+ * it is invalid or not what we offered (the connection must then fail). */
+int sy_pmd_client_accept(const char *value, size_t len, const sy_pmd_config *cfg,
+                         sy_pmd_params *out, const char **detail);
+
+/* Output sink: return 0 to continue, < 0 to abort (the value is returned to the caller). */
+typedef int (*sy_pmd_sink)(void *ud, const uint8_t *data, size_t len);
+
+typedef struct sy_pmd {
+    sy_pmd_params params;
+    uint8_t mem_level;
+    uint8_t deflate_ready, inflate_ready;
+    uint8_t tail_len;      /* held-back bytes of deflate output (the 00 00 ff ff tail) */
+    uint8_t tail[4];
+    uint64_t inflated;     /* bytes inflated in the current message */
+    size_t budget_charged; /* bytes charged to the process budget */
+    z_stream def;
+    z_stream inf;
+} sy_pmd;
+
+/* Prepare contexts (zlib streams are created lazily on first use). Returns 0. */
+int sy_pmd_init(sy_pmd *p, const sy_pmd_params *params, uint8_t mem_level);
+/* Release zlib state and the budget charge. Safe on a zeroed or already-freed struct. */
+void sy_pmd_free(sy_pmd *p);
+
+/* Non-zero when we may send compressed messages (tx_window_bits >= 9). */
+int sy_pmd_can_compress(const sy_pmd *p);
+
+/*
+ * Compress the next part of an outgoing message. fin=1 on the message's last part: the output
+ * is then flushed (Z_SYNC_FLUSH) and the trailing 00 00 ff ff removed, as RFC 7692 §7.2.1
+ * requires; the context is reset after it when tx_no_context_takeover. Parts that are not the
+ * last may produce no output. Returns 0, SY_ENOMEM, SY_EWS_EXTENSION, or the sink's error.
+ */
+int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink,
+                   void *ud);
+
+/*
+ * Decompress the next part of an incoming compressed message. fin=1 on the last part (the
+ * 00 00 ff ff tail is then appended internally). max_total bounds the message's inflated size:
+ * beyond it returns SY_EWS_TOO_BIG without producing more (decompression bombs cost at most
+ * max_total + one step). Invalid data returns SY_EWS_EXTENSION with *detail set.
+ * Returns 0 or -err.
+ */
+int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t max_total,
+                   sy_pmd_sink sink, void *ud, const char **detail);
+
+/* Process-wide zlib memory budget (bytes; 0 = unlimited). sy_pmd_adjust_config lowers cfg's
+ * window/memLevel when usage is above the budget and returns 0 when compression should be
+ * declined entirely (usage above twice the budget), 1 otherwise. Thread-safe (atomics). */
+void sy_pmd_set_budget(uint64_t bytes);
+int sy_pmd_adjust_config(sy_pmd_config *cfg);
+uint64_t sy_pmd_budget_used(void);
+
+#endif
