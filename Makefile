@@ -93,6 +93,20 @@ install: lib $(BUILD)/switchyard
 	install -m 644 $(BUILD)/switchyard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/bin/
 
+# libFuzzer targets (clang): one per parser; each runs FUZZ_TIME seconds on its corpus.
+FUZZ_TIME ?= 30
+FUZZ_SRCS := $(sort $(wildcard fuzz/*_fuzz.c))
+fuzz:
+	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev
+	@mkdir -p build/fuzz
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -D_GNU_SOURCE $$f \
+	    $(LIB_SRCS) -o build/fuzz/$$n -lssl -lcrypto -lz -pthread; \
+	  mkdir -p fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_TIME)s)"; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -114,7 +114,7 @@ typedef struct sy_chunked {
 
 typedef enum sy_chunked_ev {
     SY_CHUNKED_NEED_MORE = 0, /* consumed all input, nothing to report */
-    SY_CHUNKED_DATA,          /* *data/*data_len: body bytes (slice into the input) */
+    SY_CHUNKED_DATA,          /* body bytes in *data, *data_len (slice into the input) */
     SY_CHUNKED_DONE,          /* the last chunk and trailers were read */
 } sy_chunked_ev;
 

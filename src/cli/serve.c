@@ -1,0 +1,262 @@
+/* `switchyard serve`: static files, a WebSocket echo at /echo, and demo raw protocols at
+ * /raw ("Upgrade: echo" echoes bytes, "Upgrade: upper" echoes them upper-cased). */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static sy_server *g_srv;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_srv)
+        sy_server_stop(g_srv); /* async-signal-safe */
+}
+
+static void access_log(const sy_access_entry *e, void *ud)
+{
+    FILE *f = ud;
+    char line[1024];
+    int n = snprintf(line, sizeof(line),
+                     "%s \"%s %s HTTP/%d.%d\" %d in=%llu out=%llu %.3fms%s%s%s%s%s\n", e->peer,
+                     e->method, e->target, e->version / 10, e->version % 10, e->status,
+                     (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+                     (double)e->duration_us / 1000.0, e->upgraded ? " upgraded=" : "",
+                     e->upgraded ? e->upgraded : "", e->detail ? " detail=\"" : "",
+                     e->detail ? e->detail : "", e->detail ? "\"" : "");
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(line))
+        n = sizeof(line) - 1;
+    pthread_mutex_lock(&log_mu);
+    fwrite(line, 1, (size_t)n, f);
+    fflush(f);
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- WebSocket echo ---- */
+
+static void echo_message(sy_ws *ws, int opcode, const void *data, size_t len, void *ud)
+{
+    (void)ud;
+    (void)sy_ws_send(ws, opcode, data, len);
+}
+
+/* ---- raw demo protocols ---- */
+
+static void raw_echo_data(sy_stream *s, const void *data, size_t len, void *ud)
+{
+    int upper = ud != NULL;
+    if (!upper) {
+        (void)sy_stream_write(s, data, len);
+        return;
+    }
+    char buf[4096];
+    const char *p = data;
+    while (len) {
+        size_t n = len < sizeof(buf) ? len : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (p[i] >= 'a' && p[i] <= 'z') ? (char)(p[i] - 32) : p[i];
+        (void)sy_stream_write(s, buf, n);
+        p += n;
+        len -= n;
+    }
+}
+
+static void raw_open(sy_stream *s, sy_req *req, void *ud)
+{
+    (void)req;
+    sy_stream_cbs cbs = {.on_data = raw_echo_data};
+    sy_stream_set_cbs(s, &cbs, ud);
+}
+
+static void raw_plain(sy_req *req, void *ud)
+{
+    (void)ud;
+    static const char body[] = "This endpoint speaks raw protocols: send\r\n"
+                               "  Connection: upgrade\r\n  Upgrade: echo   (or: upper)\r\n";
+    sy_respond(req, 200, "text/plain; charset=utf-8", body, sizeof(body) - 1);
+}
+
+static void body_echo(sy_req *req, void *ud)
+{
+    (void)ud;
+    size_t len;
+    const void *b = sy_req_body(req, &len);
+    sy_respond(req, 200, "application/octet-stream", b, len);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: switchyard serve [options]\n"
+            "  --listen ADDR:PORT     listen address (repeatable; default 127.0.0.1:8080;\n"
+            "                         \"[::1]:8080\" for IPv6, port 0 picks a free port)\n"
+            "  --root DIR             static files (default: ./demo when present)\n"
+            "  --workers N            worker threads (default: number of CPUs)\n"
+            "  --max-conns N          open connection limit (default 10000)\n"
+            "  --header-timeout MS    time to receive a request head (default 10000)\n"
+            "  --keepalive-timeout MS idle keep-alive time (default 60000)\n"
+            "  --body-timeout MS      max gap between body bytes (default 30000)\n"
+            "  --drain-timeout MS     graceful shutdown limit (default 5000)\n"
+            "  --max-body BYTES       request body limit (default 8388608)\n"
+            "  --ws-max-message BYTES WebSocket message limit (default 1048576)\n"
+            "  --ws-ping-interval MS  server ping after this idle time, 0 = off (default 30000)\n"
+            "  --no-deflate           do not negotiate permessage-deflate\n"
+            "  --no-access-log        no access log on stdout\n"
+            "  --verbose              log protocol errors on stderr\n"
+            "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
+            "        /body echoes a POSTed body.\n");
+}
+
+int sy_cli_serve(int argc, char **argv)
+{
+    enum {
+        O_LISTEN = 1, O_ROOT, O_WORKERS, O_MAXCONNS, O_HTO, O_KATO, O_BTO, O_DTO, O_MAXBODY,
+        O_WSMAX, O_WSPING, O_NODEFLATE, O_NOLOG, O_VERBOSE, O_HELP
+    };
+    static const struct option longopts[] = {
+        {"listen", required_argument, 0, O_LISTEN},
+        {"root", required_argument, 0, O_ROOT},
+        {"workers", required_argument, 0, O_WORKERS},
+        {"max-conns", required_argument, 0, O_MAXCONNS},
+        {"header-timeout", required_argument, 0, O_HTO},
+        {"keepalive-timeout", required_argument, 0, O_KATO},
+        {"body-timeout", required_argument, 0, O_BTO},
+        {"drain-timeout", required_argument, 0, O_DTO},
+        {"max-body", required_argument, 0, O_MAXBODY},
+        {"ws-max-message", required_argument, 0, O_WSMAX},
+        {"ws-ping-interval", required_argument, 0, O_WSPING},
+        {"no-deflate", no_argument, 0, O_NODEFLATE},
+        {"no-access-log", no_argument, 0, O_NOLOG},
+        {"verbose", no_argument, 0, O_VERBOSE},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *listens[16];
+    size_t nlisten = 0;
+    const char *root = NULL;
+    int access = 1, deflate = 1;
+    uint64_t ws_max = 1u << 20, ws_ping = 30000;
+    sy_server *srv;
+    if (sy_server_new(&srv) < 0) {
+        fprintf(stderr, "switchyard: out of memory\n");
+        return 1;
+    }
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        uint64_t v = optarg ? strtoull(optarg, NULL, 10) : 0;
+        int err = 0;
+        switch (c) {
+        case O_LISTEN:
+            if (nlisten < 16)
+                listens[nlisten++] = optarg;
+            break;
+        case O_ROOT: root = optarg; break;
+        case O_WORKERS: err = sy_server_set(srv, SY_OPT_WORKERS, v); break;
+        case O_MAXCONNS: err = sy_server_set(srv, SY_OPT_MAX_CONNS, v); break;
+        case O_HTO: err = sy_server_set(srv, SY_OPT_HEADER_TIMEOUT_MS, v); break;
+        case O_KATO: err = sy_server_set(srv, SY_OPT_KEEPALIVE_TIMEOUT_MS, v); break;
+        case O_BTO: err = sy_server_set(srv, SY_OPT_BODY_TIMEOUT_MS, v); break;
+        case O_DTO: err = sy_server_set(srv, SY_OPT_DRAIN_TIMEOUT_MS, v); break;
+        case O_MAXBODY: err = sy_server_set(srv, SY_OPT_MAX_BODY, v); break;
+        case O_WSMAX: ws_max = v; break;
+        case O_WSPING: ws_ping = v; break;
+        case O_NODEFLATE: deflate = 0; break;
+        case O_NOLOG: access = 0; break;
+        case O_VERBOSE: sy_set_log(NULL, 0, NULL); break;
+        case O_HELP:
+            usage(stdout);
+            sy_server_free(srv);
+            return 0;
+        default:
+            usage(stderr);
+            sy_server_free(srv);
+            return 2;
+        }
+        if (err) {
+            fprintf(stderr, "switchyard: invalid value for --%s: %s (%s)\n",
+                    longopts[c - 1].name, optarg, sy_strerror(err));
+            sy_server_free(srv);
+            return 2;
+        }
+    }
+    if (nlisten == 0)
+        listens[nlisten++] = "127.0.0.1:8080";
+    for (size_t i = 0; i < nlisten; i++) {
+        int err = sy_server_listen(srv, listens[i]);
+        if (err) {
+            fprintf(stderr, "switchyard: bad listen address '%s': %s\n", listens[i],
+                    sy_strerror(err));
+            sy_server_free(srv);
+            return 2;
+        }
+    }
+    if (!root && access_ok("demo/index.html"))
+        root = "demo";
+    sy_static *st = NULL;
+    if (root && sy_static_new(&st, root) < 0) {
+        fprintf(stderr, "switchyard: cannot open root directory '%s': %s\n", root,
+                strerror(errno));
+        sy_server_free(srv);
+        return 2;
+    }
+    if (st)
+        sy_server_route(srv, NULL, "/", SY_ROUTE_PREFIX, sy_static_handler, st);
+
+    sy_ws_opts *wo;
+    if (sy_ws_opts_new(&wo) < 0)
+        return 1;
+    sy_ws_cbs cbs = {.on_message = echo_message};
+    sy_ws_opts_set_cbs(wo, &cbs, NULL);
+    sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
+    sy_ws_opts_set(wo, SY_WS_OPT_MAX_MESSAGE, ws_max);
+    sy_ws_opts_set(wo, SY_WS_OPT_PING_INTERVAL_MS, ws_ping);
+    sy_route *echo = sy_server_route(srv, "GET", "/echo", SY_ROUTE_EXACT, NULL, NULL);
+    if (!echo || sy_route_websocket(echo, wo) < 0) {
+        fprintf(stderr, "switchyard: cannot register /echo\n");
+        return 1;
+    }
+    sy_ws_opts_free(wo);
+    sy_route *raw = sy_server_route(srv, NULL, "/raw", SY_ROUTE_EXACT, raw_plain, NULL);
+    sy_route_upgrade_raw(raw, "echo", NULL, raw_open, NULL);
+    sy_route_upgrade_raw(raw, "upper", NULL, raw_open, (void *)1);
+    sy_route *req = sy_server_route(srv, NULL, "/raw-only", SY_ROUTE_UPGRADE_REQUIRED, NULL, NULL);
+    sy_route_upgrade_raw(req, "echo", NULL, raw_open, NULL);
+    sy_server_route(srv, "POST", "/body", SY_ROUTE_EXACT, body_echo, NULL);
+    if (access)
+        sy_server_set_access_log(srv, access_log, stdout);
+
+    int err = sy_server_start(srv);
+    if (err) {
+        fprintf(stderr, "switchyard: cannot start: %s\n", sy_strerror(err));
+        sy_server_free(srv);
+        sy_static_free(st);
+        return 1;
+    }
+    g_srv = srv;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < nlisten; i++)
+        fprintf(stderr, "switchyard: listening on %s (port %d)%s%s\n", listens[i],
+                sy_server_port(srv, i), st ? ", root " : "", st ? root : "");
+    fflush(stderr);
+    sy_server_wait(srv);
+    fprintf(stderr, "switchyard: stopped\n");
+    g_srv = NULL;
+    sy_server_free(srv);
+    sy_static_free(st);
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* `switchyard ws URL`: a WebSocket client for the terminal. Lines from stdin are sent as text
+ * (or binary with --binary); what arrives is printed, one message per line. At the end of
+ * stdin it closes with 1000 and waits for the server's close. The exit status says how the
+ * connection ended: 0 normal close, 1 connect/handshake failure, 3 abnormal or error close. */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ws_cli {
+    sy_loop *loop;
+    sy_ws *ws;
+    int binary;
+    int quiet;
+    int exit_code;
+    pthread_t reader;
+    int reader_started;
+    long max_messages; /* exit after this many received messages (0 = no limit) */
+    long received;
+} ws_cli;
+
+static void *stdin_reader(void *arg)
+{
+    ws_cli *c = arg;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        if (line[n - 1] == '\n')
+            line[--n] = 0;
+        if (sy_ws_send_async(c->ws, c->binary ? SY_WS_BINARY : SY_WS_TEXT, line, (size_t)n) < 0)
+            break;
+    }
+    free(line);
+    if (!c->max_messages)
+        (void)sy_ws_close_async(c->ws, 1000, NULL);
+    return NULL;
+}
+
+static void on_open(sy_ws *ws, void *ud)
+{
+    ws_cli *c = ud;
+    if (!c->quiet)
+        fprintf(stderr, "connected%s%s%s%s\n", sy_ws_subprotocol(ws)[0] ? ", subprotocol " : "",
+                sy_ws_subprotocol(ws), sy_ws_extensions(ws)[0] ? ", extensions: " : "",
+                sy_ws_extensions(ws));
+    if (pthread_create(&c->reader, NULL, stdin_reader, c) == 0) {
+        pthread_detach(c->reader);
+        c->reader_started = 1;
+    }
+}
+
+static void on_message(sy_ws *ws, int opcode, const void *data, size_t len, void *ud)
+{
+    ws_cli *c = ud;
+    if (opcode == SY_WS_TEXT) {
+        fwrite(data, 1, len, stdout);
+    } else {
+        const unsigned char *p = data;
+        for (size_t i = 0; i < len; i++)
+            printf("%02x", p[i]);
+    }
+    putchar('\n');
+    fflush(stdout);
+    if (c->max_messages && ++c->received >= c->max_messages)
+        (void)sy_ws_close(ws, 1000, NULL);
+}
+
+static void on_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
+{
+    ws_cli *c = ud;
+    (void)ws;
+    static const char *causes[] = {"",         "peer",          "local",         "protocol error",
+                                   "too big",  "ping timeout",  "idle",          "backpressure",
+                                   "close timeout", "abnormal", "shutdown", "handshake failed"};
+    const char *cause = info->cause > 0 && info->cause < (int)(sizeof(causes) / sizeof(*causes))
+                            ? causes[info->cause]
+                            : "?";
+    if (!c->quiet || info->cause == SY_WS_CAUSE_HANDSHAKE)
+        fprintf(stderr, "closed: code %d%s%s (%s)%s%s\n", info->code, info->reason[0] ? " " : "",
+                info->reason, cause, info->detail ? ": " : "", info->detail ? info->detail : "");
+    if (info->cause == SY_WS_CAUSE_HANDSHAKE)
+        c->exit_code = 1;
+    else if (info->code == 1000 || info->code == 1005 || info->code == 1001)
+        c->exit_code = 0;
+    else
+        c->exit_code = 3;
+    sy_loop_stop(c->loop);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: switchyard ws ws://HOST[:PORT]/PATH [options]\n"
+               "  -H, --header 'Name: value'  extra request header (repeatable)\n"
+               "  --subprotocol NAME          offer a subprotocol (repeatable)\n"
+               "  --binary                    send stdin lines as binary messages\n"
+               "  --no-deflate                don't offer permessage-deflate\n"
+               "  --count N                   close after receiving N messages\n"
+               "  --quiet                     no status lines on stderr\n"
+               "Exit status: 0 normal close, 1 connect/handshake failure, 2 usage,\n"
+               "3 abnormal close or error close code.\n");
+}
+
+int sy_cli_ws(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"header", required_argument, 0, 'H'},   {"subprotocol", required_argument, 0, 's'},
+        {"binary", no_argument, 0, 'b'},         {"no-deflate", no_argument, 0, 'd'},
+        {"count", required_argument, 0, 'n'},    {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+    };
+    const char *headers[33] = {0}, *subs[17] = {0};
+    size_t nh = 0, ns = 0;
+    ws_cli c = {0};
+    int deflate = 1, opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'H':
+            if (nh < 32)
+                headers[nh++] = optarg;
+            break;
+        case 's':
+            if (ns < 16)
+                subs[ns++] = optarg;
+            break;
+        case 'b': c.binary = 1; break;
+        case 'd': deflate = 0; break;
+        case 'n': c.max_messages = strtol(optarg, NULL, 10); break;
+        case 'q': c.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (sy_loop_new(&c.loop) < 0)
+        return 1;
+    sy_ws_opts *o;
+    if (sy_ws_opts_new(&o) < 0)
+        return 1;
+    sy_ws_opts_set(o, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
+    sy_ws_opts_set(o, SY_WS_OPT_PING_INTERVAL_MS, 0);
+    sy_ws_client_cfg cfg = {.url = argv[optind], .headers = headers, .subprotocols = subs,
+                            .opts = o};
+    sy_ws_cbs cbs = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
+    int err = sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws);
+    sy_ws_opts_free(o);
+    if (err) {
+        fprintf(stderr, "switchyard ws: cannot connect to %s: %s\n", argv[optind],
+                sy_strerror(err));
+        sy_loop_free(c.loop);
+        return err == SY_EINVAL ? 2 : 1;
+    }
+    c.exit_code = 3;
+    sy_loop_run(c.loop);
+    /* The reader thread may still be blocked on stdin; exit without joining it. */
+    fflush(stdout);
+    _exit(c.exit_code);
+}

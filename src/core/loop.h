@@ -1,0 +1,110 @@
+/* The event loop's internal interface: fd watchers (epoll), timers (binary min-heap with
+ * lazy extension), end-of-iteration work (deferred calls), cross-thread tasks (eventfd), and
+ * per-loop shared resources (the read buffer, the write-chunk pool, the Date cache). */
+#ifndef SY_CORE_LOOP_H
+#define SY_CORE_LOOP_H
+
+#include "core/common.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+
+typedef struct sy_io sy_io;
+typedef void (*sy_io_fn)(sy_io *io, uint32_t events);
+
+/* An fd watcher. Embed it in the owner and recover the owner with sy_container_of. */
+struct sy_io {
+    int fd;
+    uint32_t events; /* EPOLLIN/EPOLLOUT currently registered (0 = not registered) */
+    sy_io_fn cb;
+};
+
+typedef struct sy_timer sy_timer;
+typedef void (*sy_timer_fn)(sy_timer *t);
+
+/* A timer in the loop's heap. deadline is absolute loop time in ms. */
+struct sy_timer {
+    uint64_t deadline;
+    size_t heap_idx; /* 0 = not scheduled; otherwise index + 1 */
+    sy_timer_fn cb;
+};
+
+/* Work run once at the end of the current loop iteration (write flushes, deferred frees). */
+typedef struct sy_deferred sy_deferred;
+struct sy_deferred {
+    sy_deferred *next;
+    void (*cb)(sy_deferred *d);
+    uint8_t queued;
+};
+
+typedef struct sy_task {
+    struct sy_task *next;
+    sy_task_fn fn;
+    void *ud;
+} sy_task;
+
+/* A recycled write chunk: fixed size, kept in a per-loop free list. */
+#define SY_CHUNK_SIZE 16384
+#define SY_CHUNK_POOL_MAX 256
+
+typedef struct sy_chunk {
+    struct sy_chunk *next;
+    uint8_t data[];
+} sy_chunk;
+
+#define SY_READ_BUF_SIZE 65536
+
+struct sy_loop {
+    int epfd;
+    sy_io wake; /* eventfd */
+    uint64_t now_ms;
+    sy_timer **heap;
+    size_t heap_len, heap_cap;
+    sy_deferred *defer_head;
+    sy_deferred **defer_tail;
+    pthread_mutex_t task_mu;
+    sy_task *tasks_head, *tasks_tail;
+    int tasks_closed;
+    atomic_int stop_requested;
+    atomic_int signal_flags; /* set from other threads/signal handlers; see on_wake */
+    void (*on_signal)(sy_loop *loop, int flags, void *ud);
+    void *on_signal_ud;
+    int running;
+    size_t handles; /* live things that keep sy_loop_run going (connections, listeners) */
+    uint8_t *rbuf;  /* shared read buffer, SY_READ_BUF_SIZE */
+    sy_chunk *chunk_free;
+    size_t chunk_free_count;
+    char date[64]; /* "Date: ...\r\n" */
+    size_t date_len;
+    uint64_t date_sec;
+    void *owner; /* the server worker that runs this loop, if any */
+};
+
+int sy__io_start(sy_loop *loop, sy_io *io, uint32_t events);
+int sy__io_modify(sy_loop *loop, sy_io *io, uint32_t events);
+void sy__io_stop(sy_loop *loop, sy_io *io);
+
+/* (Re)schedule t to fire at absolute time deadline (ms). */
+void sy__timer_start(sy_loop *loop, sy_timer *t, uint64_t deadline);
+void sy__timer_stop(sy_loop *loop, sy_timer *t);
+static inline int sy__timer_active(const sy_timer *t)
+{
+    return t->heap_idx != 0;
+}
+
+void sy__defer(sy_loop *loop, sy_deferred *d);
+
+/* Set flags (bit mask) from any thread or a signal handler; the loop's on_signal callback
+ * receives them on its thread. Async-signal-safe. */
+void sy__loop_signal(sy_loop *loop, int flags);
+
+sy_chunk *sy__chunk_get(sy_loop *loop);
+void sy__chunk_put(sy_loop *loop, sy_chunk *c);
+
+/* The current "Date: ...\r\n" header line. */
+const char *sy__loop_date(sy_loop *loop, size_t *len);
+/* Refresh now_ms from CLOCK_MONOTONIC. */
+void sy__loop_update_time(sy_loop *loop);
+
+#endif

@@ -1,0 +1,122 @@
+/* Access-log entries. Built only when the server has a sink, so logging costs nothing when
+ * it is off. */
+#include "http/access.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+
+const char *sy__conn_peer_str(sy_conn *c)
+{
+    if (c->peer_str[0])
+        return c->peer_str;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (c->peer.ss_family == AF_INET) {
+        struct sockaddr_in *s = (struct sockaddr_in *)&c->peer;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        port = ntohs(s->sin_port);
+        snprintf(c->peer_str, sizeof(c->peer_str), "%s:%d", host, port);
+    } else if (c->peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&c->peer;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
+        port = ntohs(s->sin6_port);
+        snprintf(c->peer_str, sizeof(c->peer_str), "[%s]:%d", host, port);
+    } else {
+        snprintf(c->peer_str, sizeof(c->peer_str), "-");
+    }
+    return c->peer_str;
+}
+
+static const sy_server *server_of(sy_conn *c)
+{
+    sy_worker *w = sy__conn_worker(c);
+    return w ? w->srv : NULL;
+}
+
+void sy__access_log_req(sy_req *r, int status)
+{
+    const sy_server *s = r->worker->srv;
+    if (!s->access_log || !r->conn)
+        return;
+    char method[32], target[512];
+    size_t ml = SY_MIN(r->method_len, sizeof(method) - 1);
+    size_t tl = SY_MIN(r->target_len, sizeof(target) - 1);
+    if (r->method)
+        memcpy(method, r->method, ml);
+    else
+        ml = 0;
+    if (r->target)
+        memcpy(target, r->target, tl);
+    else
+        tl = 0;
+    method[ml] = 0;
+    target[tl] = 0;
+    sy_access_entry e = {
+        .peer = sy__conn_peer_str(r->conn),
+        .method = ml ? method : "-",
+        .target = tl ? target : "-",
+        .version = r->version ? r->version : 11,
+        .status = status,
+        .upgraded = NULL,
+        .bytes_in = r->body_received,
+        .bytes_out = r->resp_bytes,
+        .duration_us = r->start_us ? sy__now_us() - r->start_us : 0,
+        .detail = r->detail,
+    };
+    s->access_log(&e, s->access_log_ud);
+}
+
+struct sy_uplog {
+    uint64_t start_us;
+    int version;
+    char *method, *target, *token;
+    char buf[];
+};
+
+sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len)
+{
+    const sy_server *s = r->worker->srv;
+    if (!s->access_log)
+        return NULL;
+    size_t tl = SY_MIN(r->target_len, 1024);
+    size_t ml = SY_MIN(r->method_len, 32);
+    size_t kl = SY_MIN(token_len, 64);
+    sy_uplog *u = sy__malloc(sizeof(*u) + ml + tl + kl + 3);
+    if (!u)
+        return NULL;
+    u->start_us = r->start_us;
+    u->version = r->version;
+    u->method = u->buf;
+    memcpy(u->method, r->method, ml);
+    u->method[ml] = 0;
+    u->target = u->method + ml + 1;
+    memcpy(u->target, r->target, tl);
+    u->target[tl] = 0;
+    u->token = u->target + tl + 1;
+    memcpy(u->token, token, kl);
+    u->token[kl] = 0;
+    return u;
+}
+
+void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail)
+{
+    if (!u)
+        return;
+    const sy_server *s = server_of(c);
+    if (s && s->access_log) {
+        sy_access_entry e = {
+            .peer = sy__conn_peer_str(c),
+            .method = u->method,
+            .target = u->target,
+            .version = u->version,
+            .status = 101,
+            .upgraded = u->token,
+            .bytes_in = c->bytes_in,
+            .bytes_out = c->bytes_out,
+            .duration_us = sy__now_us() - u->start_us,
+            .detail = detail,
+        };
+        s->access_log(&e, s->access_log_ud);
+    }
+    sy__free(u);
+}

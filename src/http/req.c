@@ -1,0 +1,493 @@
+/* Request objects: the public accessors, response helpers, route matching and target
+ * decoding. Version-neutral: the wire format lives behind req->ops. */
+#include "http/req.h"
+
+#include <stdio.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQ_CACHE_MAX 64
+
+uint64_t sy__now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+sy_req *sy__req_get(sy_worker *w)
+{
+    sy_req *r = w->req_cache;
+    size_t cap = (size_t)w->srv->cfg.max_headers;
+    if (r) {
+        w->req_cache = r->next_free;
+        w->req_cache_len--;
+        r->next_free = NULL;
+        return r;
+    }
+    r = sy__calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->headers = sy__malloc(cap * sizeof(*r->headers));
+    if (!r->headers) {
+        sy__free(r);
+        return NULL;
+    }
+    r->headers_cap = cap;
+    r->worker = w;
+    return r;
+}
+
+static void req_destroy(sy_req *r)
+{
+    sy__free(r->headers);
+    sy__free(r->path);
+    sy__free(r->hbuf);
+    sy__free(r->body);
+    sy__free(r->rh);
+    sy__free(r);
+}
+
+void sy__req_put(sy_worker *w, sy_req *r)
+{
+    if (r->upgrade_state && r->upgrade_state_free)
+        r->upgrade_state_free(r->upgrade_state);
+    /* Keep the buffers of a cached request small: a big body must not stay pinned. */
+    if (r->body_cap > 65536) {
+        sy__free(r->body);
+        r->body = NULL;
+        r->body_cap = 0;
+    }
+    if (r->hbuf_cap > 16384) {
+        sy__free(r->hbuf);
+        r->hbuf = NULL;
+        r->hbuf_cap = 0;
+    }
+    sy_http1_header *h = r->headers;
+    size_t hc = r->headers_cap;
+    char *path = r->path, *hbuf = r->hbuf, *rh = r->rh;
+    size_t pc = r->path_cap, hbc = r->hbuf_cap, rhc = r->rh_cap;
+    uint8_t *body = r->body;
+    size_t bc = r->body_cap;
+    memset(r, 0, sizeof(*r));
+    r->headers = h;
+    r->headers_cap = hc;
+    r->path = path;
+    r->path_cap = pc;
+    r->hbuf = hbuf;
+    r->hbuf_cap = hbc;
+    r->rh = rh;
+    r->rh_cap = rhc;
+    r->body = body;
+    r->body_cap = bc;
+    r->worker = w;
+    if (w->req_cache_len >= REQ_CACHE_MAX) {
+        req_destroy(r);
+        return;
+    }
+    r->next_free = w->req_cache;
+    w->req_cache = r;
+    w->req_cache_len++;
+}
+
+void sy__http_req_cache_clear(sy_worker *w)
+{
+    sy_req *r = w->req_cache;
+    while (r) {
+        sy_req *n = r->next_free;
+        req_destroy(r);
+        r = n;
+    }
+    w->req_cache = NULL;
+    w->req_cache_len = 0;
+}
+
+int sy__req_pin(sy_req *r)
+{
+    if (r->pinned || !r->head_base)
+        return 0;
+    if (r->hbuf_cap < r->head_len) {
+        char *n = sy__malloc(r->head_len);
+        if (!n)
+            return SY_ENOMEM;
+        sy__free(r->hbuf);
+        r->hbuf = n;
+        r->hbuf_cap = r->head_len;
+    }
+    memcpy(r->hbuf, r->head_base, r->head_len);
+    const char *ob = r->head_base;
+    char *nb = r->hbuf;
+#define REBASE(p)                                                                                  \
+    do {                                                                                           \
+        if (p)                                                                                     \
+            (p) = nb + ((p)-ob);                                                                   \
+    } while (0)
+    REBASE(r->method);
+    REBASE(r->target);
+    if (r->query && r->query >= ob && r->query < ob + r->head_len)
+        REBASE(r->query);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        REBASE(r->headers[i].name);
+        REBASE(r->headers[i].value);
+    }
+#undef REBASE
+    r->head_base = nb;
+    r->pinned = 1;
+    return 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sy__req_decode_target(sy_req *r, const char **detail)
+{
+    const char *t = r->target;
+    size_t n = r->target_len;
+    r->query = NULL;
+    r->query_len = 0;
+    if (n == 1 && t[0] == '*') {
+        /* asterisk-form: only for OPTIONS (RFC 9112 §3.2.4) */
+        if (!(r->method_len == 7 && memcmp(r->method, "OPTIONS", 7) == 0)) {
+            *detail = "asterisk-form request target is only valid with OPTIONS";
+            return SY_EHTTP_SYNTAX;
+        }
+    } else if (t[0] != '/') {
+        /* absolute-form: scheme "://" authority path; keep the path part */
+        size_t i = 0;
+        while (i < n && t[i] != ':')
+            i++;
+        if (i + 3 > n || memcmp(t + i, "://", 3) != 0 || i == 0) {
+            *detail = "request target is not in origin, absolute or asterisk form";
+            return SY_EHTTP_SYNTAX;
+        }
+        i += 3;
+        while (i < n && t[i] != '/' && t[i] != '?')
+            i++;
+        t += i;
+        n -= i;
+        if (n == 0) {
+            t = "/";
+            n = 1;
+        }
+    }
+    size_t plen = 0;
+    while (plen < n && t[plen] != '?' && t[plen] != '#')
+        plen++;
+    if (plen < n && t[plen] == '?') {
+        r->query = t + plen + 1;
+        r->query_len = n - plen - 1;
+    }
+    if (r->path_cap < plen + 2) {
+        size_t cap = SY_MAX(plen + 2, 256);
+        char *p = sy__malloc(cap);
+        if (!p)
+            return SY_ENOMEM;
+        sy__free(r->path);
+        r->path = p;
+        r->path_cap = cap;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < plen; i++) {
+        char c = t[i];
+        if (c == '%') {
+            int hi = i + 2 < plen ? hexval((unsigned char)t[i + 1]) : -1;
+            int lo = i + 2 < plen ? hexval((unsigned char)t[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                *detail = "invalid percent-encoding in the request path";
+                return SY_EHTTP_SYNTAX;
+            }
+            c = (char)(hi * 16 + lo);
+            if (c == 0) {
+                *detail = "percent-encoded NUL in the request path";
+                return SY_EHTTP_SYNTAX;
+            }
+            i += 2;
+        }
+        r->path[o++] = c;
+    }
+    if (o == 0)
+        r->path[o++] = '*' == t[0] ? '*' : '/';
+    r->path[o] = 0;
+    r->path_len = o;
+    return 0;
+}
+
+const sy_route *sy__route_match(const sy_server *s, const char *path, size_t path_len,
+                                const char *method, size_t method_len, int *method_mismatch)
+{
+    const sy_route *best = NULL;
+    size_t best_len = 0;
+    int best_exact = 0;
+    *method_mismatch = 0;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const sy_route *r = s->routes[i];
+        int exact = !(r->flags & SY_ROUTE_PREFIX);
+        if (exact) {
+            if (r->pattern_len != path_len || memcmp(r->pattern, path, path_len) != 0)
+                continue;
+        } else {
+            if (r->pattern_len > path_len || memcmp(r->pattern, path, r->pattern_len) != 0)
+                continue;
+            /* "/static" matches "/static" and "/static/x" but not "/staticky". */
+            if (r->pattern_len > 1 && r->pattern[r->pattern_len - 1] != '/' &&
+                path_len > r->pattern_len && path[r->pattern_len] != '/')
+                continue;
+        }
+        if (r->method) {
+            size_t ml = strlen(r->method);
+            int ok = ml == method_len && memcmp(r->method, method, ml) == 0;
+            /* A GET route also answers HEAD. */
+            if (!ok && method_len == 4 && memcmp(method, "HEAD", 4) == 0 &&
+                strcmp(r->method, "GET") == 0)
+                ok = 1;
+            if (!ok) {
+                *method_mismatch = 1;
+                continue;
+            }
+        }
+        if (!best || r->pattern_len > best_len || (r->pattern_len == best_len && exact &&
+                                                   !best_exact)) {
+            best = r;
+            best_len = r->pattern_len;
+            best_exact = exact;
+        }
+    }
+    if (best)
+        *method_mismatch = 0;
+    return best;
+}
+
+const char *sy__status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 200 ? "Informational" : status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* ---- public accessors ---- */
+
+SY_EXPORT const char *sy_req_method(const sy_req *r, size_t *len)
+{
+    if (len)
+        *len = r->method_len;
+    return r->method;
+}
+
+SY_EXPORT const char *sy_req_target(const sy_req *r, size_t *len)
+{
+    if (len)
+        *len = r->target_len;
+    return r->target;
+}
+
+SY_EXPORT const char *sy_req_path(const sy_req *r, size_t *len)
+{
+    if (len)
+        *len = r->path_len;
+    return r->path;
+}
+
+SY_EXPORT const char *sy_req_query(const sy_req *r, size_t *len)
+{
+    if (len)
+        *len = r->query_len;
+    return r->query;
+}
+
+SY_EXPORT int sy_req_version(const sy_req *r)
+{
+    return r->version;
+}
+
+SY_EXPORT const char *sy_req_header(const sy_req *r, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sy_http1_header *h = &r->headers[i];
+        if (h->name_len == nl && strncasecmp(h->name, name, nl) == 0) {
+            if (len)
+                *len = h->value_len;
+            return h->value;
+        }
+    }
+    return NULL;
+}
+
+SY_EXPORT int sy_req_header_at(const sy_req *r, size_t i, const char **name, size_t *name_len,
+                               const char **value, size_t *value_len)
+{
+    if (i >= r->nheaders)
+        return SY_ENOTFOUND;
+    *name = r->headers[i].name;
+    *name_len = r->headers[i].name_len;
+    *value = r->headers[i].value;
+    *value_len = r->headers[i].value_len;
+    return 0;
+}
+
+SY_EXPORT const void *sy_req_body(const sy_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body_len;
+    return r->body;
+}
+
+SY_EXPORT const char *sy_req_peer(const sy_req *r)
+{
+    return r->conn ? r->conn->peer_str : "";
+}
+
+SY_EXPORT sy_loop *sy_req_loop(const sy_req *r)
+{
+    return r->worker->loop;
+}
+
+SY_EXPORT void *sy_req_route_ud(const sy_req *r)
+{
+    return r->route ? r->route->ud : NULL;
+}
+
+SY_EXPORT int sy_req_on_body(sy_req *r, sy_body_fn fn, void *ud)
+{
+    r->body_fn = fn;
+    r->body_ud = ud;
+    return 0;
+}
+
+/* ---- responses ---- */
+
+static int valid_field(const char *s, int is_name)
+{
+    if (!*s && is_name)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\r' || c == '\n' || c == 0)
+            return 0;
+        if (is_name && (c <= 32 || c == ':' || c >= 127))
+            return 0;
+    }
+    return 1;
+}
+
+SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
+{
+    if (r->resp_started || !valid_field(name, 1) || !valid_field(value, 0))
+        return SY_EINVAL;
+    /* Framing and connection management are ours; Content-Length is honoured for streams. */
+    if (!strcasecmp(name, "transfer-encoding") || !strcasecmp(name, "connection") ||
+        !strcasecmp(name, "date"))
+        return SY_EINVAL;
+    size_t nl = strlen(name), vl = strlen(value), need = r->rh_len + nl + vl + 4;
+    if (need > 65536)
+        return SY_ELIMIT;
+    if (need > r->rh_cap) {
+        size_t cap = SY_MAX(need, SY_MAX(r->rh_cap * 2, 256));
+        char *n = sy__realloc(r->rh, cap);
+        if (!n)
+            return SY_ENOMEM;
+        r->rh = n;
+        r->rh_cap = cap;
+    }
+    char *p = r->rh + r->rh_len;
+    memcpy(p, name, nl);
+    p += nl;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vl);
+    p += vl;
+    *p++ = '\r';
+    *p++ = '\n';
+    r->rh_len = need;
+    if (!strcasecmp(name, "content-length"))
+        r->has_content_length = 1;
+    return 0;
+}
+
+SY_EXPORT int sy_respond(sy_req *r, int status, const char *ctype, const void *body, size_t len)
+{
+    if (r->resp_started || status < 200 || status > 999)
+        return r->resp_started ? SY_ESTATE : SY_EINVAL;
+    if (ctype) {
+        int e = sy_resp_header(r, "Content-Type", ctype);
+        if (e)
+            return e;
+    }
+    int e = r->ops->start(r, status, 1, len);
+    if (e)
+        return e;
+    if (len && (e = r->ops->write(r, body, len)) != 0)
+        return e;
+    return r->ops->end(r);
+}
+
+SY_EXPORT int sy_resp_sendfile(sy_req *r, int status, int fd, off_t off, size_t len)
+{
+    if (r->resp_started) {
+        close(fd);
+        return SY_ESTATE;
+    }
+    int e = r->ops->start(r, status, 1, len);
+    if (e) {
+        close(fd);
+        return e;
+    }
+    if ((e = r->ops->sendfile(r, fd, off, len)) != 0)
+        return e;
+    return r->ops->end(r);
+}
+
+SY_EXPORT int sy_resp_start(sy_req *r, int status)
+{
+    if (r->resp_started)
+        return SY_ESTATE;
+    return r->ops->start(r, status, 0, 0);
+}
+
+SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
+{
+    if (!r->resp_started || r->resp_done)
+        return SY_ESTATE;
+    return r->ops->write(r, data, len);
+}
+
+SY_EXPORT int sy_resp_end(sy_req *r)
+{
+    if (!r->resp_started || r->resp_done)
+        return SY_ESTATE;
+    return r->ops->end(r);
+}

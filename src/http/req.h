@@ -1,0 +1,83 @@
+/* The version-neutral request object handed to handlers. HTTP/1 fills it today; HTTP/2 will
+ * fill the same struct, and handlers never learn which one did. Responses go through
+ * sy_req_ops, implemented by each HTTP version. */
+#ifndef SY_HTTP_REQ_H
+#define SY_HTTP_REQ_H
+
+#include "http1/parse.h"
+#include "net/worker.h"
+
+typedef struct sy_req_ops {
+    /* Send the head; body_len is the Content-Length when has_len, else the body is
+     * streamed (chunked for HTTP/1.1). */
+    int (*start)(sy_req *req, int status, int has_len, uint64_t body_len);
+    int (*write)(sy_req *req, const void *data, size_t len);
+    int (*sendfile)(sy_req *req, int fd, off_t off, size_t len);
+    int (*end)(sy_req *req);
+} sy_req_ops;
+
+struct sy_req {
+    const sy_req_ops *ops;
+    void *proto; /* the HTTP version's per-connection state */
+    sy_worker *worker;
+    sy_conn *conn;
+    const sy_route *route;
+    /* request (slices into the read buffer, or into hbuf once pinned) */
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    char *path; /* decoded, NUL-terminated, owned */
+    size_t path_len, path_cap;
+    const char *query;
+    size_t query_len;
+    int version;
+    sy_http1_header *headers;
+    size_t nheaders, headers_cap;
+    sy_http1_info info;
+    const char *head_base; /* start of the head in its buffer */
+    size_t head_len;
+    char *hbuf; /* owned copy of the head when the request outlives a read */
+    size_t hbuf_cap;
+    uint8_t pinned;
+    /* body */
+    uint8_t *body;
+    size_t body_len, body_cap;
+    uint64_t body_received;
+    sy_body_fn body_fn;
+    void *body_ud;
+    /* response */
+    int status;
+    char *rh; /* extra response header lines "Name: value\r\n" */
+    size_t rh_len, rh_cap;
+    uint8_t has_content_length; /* the application added Content-Length */
+    uint8_t resp_started;
+    uint8_t resp_done;
+    uint8_t head_only; /* HEAD request: no body bytes on the wire */
+    uint64_t resp_bytes;
+    uint64_t start_us;
+    const char *detail; /* why an error response was sent */
+    void *upgrade_state; /* protocol negotiation results between check and open (WS) */
+    void (*upgrade_state_free)(void *);
+    struct sy_req *next_free;
+};
+
+/* Get a request object from the worker's cache (or allocate). */
+sy_req *sy__req_get(sy_worker *w);
+/* Reset and return to the cache. */
+void sy__req_put(sy_worker *w, sy_req *req);
+void sy__http_req_cache_clear(sy_worker *w);
+/* Copy the head into the request's own buffer so its slices survive the read buffer. */
+int sy__req_pin(sy_req *req);
+/* Percent-decode the target's path into req->path; split the query. Returns 0 or
+ * SY_EHTTP_SYNTAX (bad escape, %00, not origin/absolute/asterisk form). */
+int sy__req_decode_target(sy_req *req, const char **detail);
+/* Find the route for the request path and method. *method_mismatch is set when a route
+ * matched the path but not the method. */
+const sy_route *sy__route_match(const sy_server *s, const char *path, size_t path_len,
+                                const char *method, size_t method_len, int *method_mismatch);
+/* Reason phrase for a status. */
+const char *sy__status_text(int status);
+uint64_t sy__now_us(void);
+
+#endif

@@ -1,0 +1,233 @@
+/* Static files below a root directory. Paths are resolved with openat2(RESOLVE_BENEATH), so
+ * neither "..", encoded dots nor symlinks can leave the root: the kernel refuses the walk.
+ * GET/HEAD, index.html for directories, MIME types, ETag/Last-Modified with 304. */
+#include "http/req.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sy_static {
+    int root_fd;
+};
+
+SY_EXPORT int sy_static_new(sy_static **out, const char *root)
+{
+    int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return SY_ENOTFOUND;
+    sy_static *st = sy__malloc(sizeof(*st));
+    if (!st) {
+        close(fd);
+        return SY_ENOMEM;
+    }
+    st->root_fd = fd;
+    *out = st;
+    return 0;
+}
+
+SY_EXPORT void sy_static_free(sy_static *st)
+{
+    if (!st)
+        return;
+    close(st->root_fd);
+    sy__free(st);
+}
+
+static const struct {
+    const char *ext;
+    const char *type;
+} mime[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"xml", "application/xml"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"ico", "image/x-icon"},
+    {"avif", "image/avif"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"wasm", "application/wasm"},
+    {"pdf", "application/pdf"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},
+    {"wav", "audio/wav"},
+};
+
+static const char *mime_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash))
+        return "application/octet-stream";
+    for (size_t i = 0; i < SY_ARRAY_LEN(mime); i++)
+        if (!strcasecmp(dot + 1, mime[i].ext))
+            return mime[i].type;
+    return "application/octet-stream";
+}
+
+static int open_beneath(int root, const char *rel, int flags)
+{
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+}
+
+static void text(sy_req *r, int status, const char *msg)
+{
+    char body[128];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, msg);
+    sy_respond(r, status, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static int etag_matches(const char *inm, size_t len, const char *etag)
+{
+    size_t el = strlen(etag);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (inm[i] == ' ' || inm[i] == '\t' || inm[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < len && inm[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (inm[e - 1] == ' ' || inm[e - 1] == '\t'))
+            e--;
+        const char *t = inm + s;
+        size_t tl = e - s;
+        if (tl == 1 && t[0] == '*')
+            return 1;
+        if (tl > 2 && t[0] == 'W' && t[1] == '/') {
+            t += 2;
+            tl -= 2;
+        }
+        if (tl == el && memcmp(t, etag, el) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
+{
+    sy_static *st = ud;
+    size_t ml;
+    const char *m = sy_req_method(r, &ml);
+    if (!((ml == 3 && !memcmp(m, "GET", 3)) || (ml == 4 && !memcmp(m, "HEAD", 4)))) {
+        sy_resp_header(r, "Allow", "GET, HEAD");
+        text(r, 405, "Method Not Allowed");
+        return;
+    }
+    size_t plen;
+    const char *path = sy_req_path(r, &plen);
+    char rel[4096];
+    /* The decoded path always starts with '/'; make it relative to the root. */
+    size_t o = 0;
+    const char *p = path;
+    while (*p == '/')
+        p++;
+    if (!*p) {
+        rel[0] = '.';
+        o = 1;
+    }
+    size_t pl = strlen(p);
+    if (pl + 16 >= sizeof(rel)) {
+        text(r, 414, "URI Too Long");
+        return;
+    }
+    memcpy(rel + o, p, pl);
+    o += pl;
+    rel[o] = 0;
+    int fd = open_beneath(st->root_fd, rel, O_RDONLY);
+    if (fd < 0) {
+        if (errno == EXDEV || errno == ELOOP)
+            text(r, 403, "Forbidden");
+        else if (errno == EACCES)
+            text(r, 403, "Forbidden");
+        else
+            text(r, 404, "Not Found");
+        return;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        close(fd);
+        text(r, 500, "Internal Server Error");
+        return;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        if (path[plen - 1] != '/') {
+            char loc[4200];
+            size_t ql;
+            const char *q = sy_req_query(r, &ql);
+            snprintf(loc, sizeof(loc), "%s/%s%.*s", path, q ? "?" : "", q ? (int)ql : 0,
+                     q ? q : "");
+            sy_resp_header(r, "Location", loc);
+            text(r, 301, "Moved Permanently");
+            return;
+        }
+        if (o + 11 >= sizeof(rel)) {
+            text(r, 404, "Not Found");
+            return;
+        }
+        if (o == 1 && rel[0] == '.')
+            o = 0;
+        else if (rel[o - 1] != '/')
+            rel[o++] = '/';
+        memcpy(rel + o, "index.html", 11);
+        fd = open_beneath(st->root_fd, rel, O_RDONLY);
+        if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            if (fd >= 0)
+                close(fd);
+            text(r, 404, "Not Found");
+            return;
+        }
+    } else if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        text(r, 403, "Forbidden");
+        return;
+    }
+    char etag[64], lm[64];
+    snprintf(etag, sizeof(etag), "\"%llx-%llx-%lx\"", (unsigned long long)sb.st_size,
+             (unsigned long long)sb.st_mtim.tv_sec, (unsigned long)sb.st_mtim.tv_nsec);
+    struct tm tm;
+    gmtime_r(&sb.st_mtim.tv_sec, &tm);
+    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    size_t inml, imsl;
+    const char *inm = sy_req_header(r, "If-None-Match", &inml);
+    const char *ims = sy_req_header(r, "If-Modified-Since", &imsl);
+    int not_modified = 0;
+    if (inm)
+        not_modified = etag_matches(inm, inml, etag);
+    else if (ims && imsl == strlen(lm) && memcmp(ims, lm, imsl) == 0)
+        not_modified = 1;
+    sy_resp_header(r, "ETag", etag);
+    sy_resp_header(r, "Last-Modified", lm);
+    if (not_modified) {
+        close(fd);
+        sy_respond(r, 304, NULL, NULL, 0);
+        return;
+    }
+    sy_resp_header(r, "Content-Type", mime_of(rel));
+    sy_resp_sendfile(r, 200, fd, 0, (size_t)sb.st_size);
+}

@@ -1,0 +1,776 @@
+/* HTTP/1.1 server protocol on a connection.
+ *
+ * One request at a time: the head is parsed statelessly from the pending bytes, the body is
+ * read (buffered or streamed), the handler runs, and only after its response is finished is
+ * the next pipelined request parsed, so responses always leave in request order. Slices
+ * into the read buffer are used as long as the request lives within one read; a request that
+ * outlives it (a body still arriving, an asynchronous handler) is pinned: its head is copied
+ * into the request object. */
+#include "http1/server.h"
+#include "core/log.h"
+#include "http/upgrade.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum { H1_HEAD = 0, H1_BODY, H1_HANDLER };
+
+#define PIPELINE_WRITE_CAP (1u << 20) /* stop reading requests above this much queued output */
+
+typedef struct h1 {
+    sy_conn *c;
+    sy_worker *w;
+    sy_req *req;
+    uint8_t state;
+    uint8_t keep_alive;
+    uint8_t close_after; /* close once the current response is done */
+    uint8_t chunked_resp;
+    uint8_t body_done;
+    uint8_t in_dispatch;
+    uint8_t draining;
+    uint8_t got_bytes; /* some bytes of the current head arrived */
+    size_t prev_len;
+    uint64_t body_left; /* Content-Length bytes still to read */
+    uint64_t resp_left; /* Content-Length bytes of the response still to write */
+    uint64_t last_out;  /* bytes_out at the last write-timeout check */
+    sy_chunked chunked;
+} h1;
+
+static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len);
+static void h1_on_drain(sy_conn *c);
+static void h1_on_eof(sy_conn *c);
+static void h1_on_timer(sy_conn *c);
+static void h1_on_shutdown(sy_conn *c);
+static void h1_on_close(sy_conn *c, int err);
+
+static const sy_conn_proto h1_proto = {
+    "http/1.1", h1_on_read, h1_on_drain, h1_on_eof, h1_on_timer, h1_on_shutdown, h1_on_close,
+};
+
+static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len);
+static int h1_write(sy_req *r, const void *data, size_t len);
+static int h1_sendfile(sy_req *r, int fd, off_t off, size_t len);
+static int h1_end(sy_req *r);
+static const sy_req_ops h1_ops = {h1_start, h1_write, h1_sendfile, h1_end};
+
+static const sy_server_cfg *cfg_of(const h1 *h)
+{
+    return &h->w->srv->cfg;
+}
+
+int sy__http1_attach(sy_conn *c, sy_worker *w)
+{
+    h1 *h = sy__calloc(1, sizeof(*h));
+    if (!h)
+        return SY_ENOMEM;
+    h->c = c;
+    h->w = w;
+    c->proto = &h1_proto;
+    c->proto_data = h;
+    c->rmax = (size_t)w->srv->cfg.max_head + 4096;
+    /* A connection that never sends a complete head is cut at the header timeout. */
+    sy__conn_set_timeout(c, w->srv->cfg.header_timeout_ms);
+    return 0;
+}
+
+static void h1_free(h1 *h)
+{
+    if (h->req)
+        sy__req_put(h->w, h->req);
+    sy__free(h);
+}
+
+static void h1_on_close(sy_conn *c, int err)
+{
+    h1 *h = c->proto_data;
+    (void)err;
+    if (!h)
+        return;
+    sy_req *r = h->req;
+    if (r && h->state == H1_HANDLER && !r->resp_done && r->body_fn && !h->body_done)
+        r->body_fn(r, NULL, 0, 1, SY_ECLOSED, r->body_ud);
+    h1_free(h);
+    c->proto_data = NULL;
+}
+
+/* ---- responses ---- */
+
+static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t extra_len,
+                      int has_len, uint64_t body_len)
+{
+    char line[128];
+    char framing[96];
+    size_t date_len;
+    const char *date = sy__loop_date(h->c->loop, &date_len);
+    int nl = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, sy__status_text(status));
+    int fl = 0;
+    int bodyless = status < 200 || status == 204 || status == 304;
+    h->chunked_resp = 0;
+    if (!bodyless) {
+        if (has_len) {
+            if (!r->has_content_length)
+                fl = snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n",
+                              body_len);
+        } else if (!r->has_content_length) {
+            if (r->version >= 11 && !r->head_only) {
+                fl = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+                h->chunked_resp = 1;
+            } else if (r->version < 11) {
+                h->keep_alive = 0; /* the body ends when the connection does */
+            }
+        }
+    }
+    if (h->draining || h->close_after)
+        h->keep_alive = 0;
+    const char *conn_hdr = "";
+    if (status == 101)
+        conn_hdr = "";
+    else if (!h->keep_alive)
+        conn_hdr = "Connection: close\r\n";
+    else if (r->version < 11)
+        conn_hdr = "Connection: keep-alive\r\n";
+    static const char server_hdr[] = "Server: switchyard\r\n";
+    size_t chl = strlen(conn_hdr);
+    size_t total = (size_t)nl + date_len + sizeof(server_hdr) - 1 + r->rh_len + extra_len +
+                   (size_t)fl + chl + 2;
+    size_t got;
+    uint8_t *p = sy__conn_reserve(h->c, total, &got);
+    if (!p)
+        return SY_ENOMEM;
+    if (got < total) {
+        /* A huge header section: assemble it through the copying path. */
+        int e = sy__conn_write(h->c, line, (size_t)nl);
+        e = e ? e : sy__conn_write(h->c, date, date_len);
+        e = e ? e : sy__conn_write(h->c, server_hdr, sizeof(server_hdr) - 1);
+        e = e ? e : sy__conn_write(h->c, r->rh, r->rh_len);
+        e = e ? e : sy__conn_write(h->c, extra, extra_len);
+        e = e ? e : sy__conn_write(h->c, framing, (size_t)fl);
+        e = e ? e : sy__conn_write(h->c, conn_hdr, chl);
+        e = e ? e : sy__conn_write(h->c, "\r\n", 2);
+        return e;
+    }
+    uint8_t *o = p;
+#define PUT(src, n)                                                                                \
+    do {                                                                                           \
+        if (n) {                                                                                   \
+            memcpy(o, (src), (n));                                                                 \
+            o += (n);                                                                              \
+        }                                                                                          \
+    } while (0)
+    PUT(line, (size_t)nl);
+    PUT(date, date_len);
+    PUT(server_hdr, sizeof(server_hdr) - 1);
+    PUT(r->rh, r->rh_len);
+    PUT(extra, extra_len);
+    PUT(framing, (size_t)fl);
+    PUT(conn_hdr, chl);
+    PUT("\r\n", 2);
+#undef PUT
+    sy__conn_commit(h->c, (size_t)(o - p));
+    return 0;
+}
+
+static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len)
+{
+    h1 *h = r->proto;
+    if (r->resp_started)
+        return SY_ESTATE;
+    if (status < 200 || status > 999)
+        return SY_EINVAL;
+    r->resp_started = 1;
+    r->status = status;
+    h->resp_left = has_len ? body_len : UINT64_MAX;
+    return write_head(h, r, status, NULL, 0, has_len, body_len);
+}
+
+static int h1_write(sy_req *r, const void *data, size_t len)
+{
+    h1 *h = r->proto;
+    if (!len)
+        return 0;
+    if (h->resp_left != UINT64_MAX) {
+        if (len > h->resp_left)
+            return SY_ERANGE; /* more than the Content-Length announced */
+        h->resp_left -= len;
+    }
+    r->resp_bytes += len;
+    if (r->head_only || r->status == 204 || r->status == 304)
+        return 0;
+    if (h->chunked_resp) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        int e = sy__conn_write(h->c, hdr, (size_t)n);
+        e = e ? e : sy__conn_write(h->c, data, len);
+        return e ? e : sy__conn_write(h->c, "\r\n", 2);
+    }
+    return sy__conn_write(h->c, data, len);
+}
+
+static int h1_sendfile(sy_req *r, int fd, off_t off, size_t len)
+{
+    h1 *h = r->proto;
+    if (h->resp_left != UINT64_MAX) {
+        if (len > h->resp_left) {
+            close(fd);
+            return SY_ERANGE;
+        }
+        h->resp_left -= len;
+    }
+    r->resp_bytes += len;
+    if (r->head_only || !len) {
+        close(fd);
+        return 0;
+    }
+    if (len <= 16384 && !h->chunked_resp) {
+        /* Small files ride in the same writev as the head: read them into the queue. */
+        size_t got;
+        uint8_t *p = sy__conn_reserve(h->c, len, &got);
+        if (p && got >= len) {
+            ssize_t n = pread(fd, p, len, off);
+            if (n == (ssize_t)len) {
+                close(fd);
+                sy__conn_commit(h->c, len);
+                return 0;
+            }
+        }
+    }
+    if (h->chunked_resp) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+        int e = sy__conn_write(h->c, hdr, (size_t)n);
+        e = e ? e : sy__conn_write_file(h->c, fd, off, len);
+        return e ? e : sy__conn_write(h->c, "\r\n", 2);
+    }
+    return sy__conn_write_file(h->c, fd, off, len);
+}
+
+static void next_request(h1 *h);
+
+static int h1_end(sy_req *r)
+{
+    h1 *h = r->proto;
+    if (r->resp_done)
+        return SY_ESTATE;
+    r->resp_done = 1;
+    int e = 0;
+    if (h->chunked_resp)
+        e = sy__conn_write(h->c, "0\r\n\r\n", 5);
+    if (h->resp_left != UINT64_MAX && h->resp_left != 0 && !r->head_only)
+        h->keep_alive = 0; /* fewer bytes than announced: the framing is broken, close */
+    sy__access_log_req(r, r->status);
+    if (h->state == H1_BODY || (r->body_fn && !h->body_done))
+        h->close_after = 1; /* answered before the body was read: don't try to resync */
+    if (!h->in_dispatch)
+        next_request(h);
+    return e;
+}
+
+/* The response is done: reset for the next request, or close. */
+static void next_request(h1 *h)
+{
+    sy_conn *c = h->c;
+    sy__req_put(h->w, h->req);
+    h->req = NULL;
+    h->state = H1_HEAD;
+    h->prev_len = 0;
+    h->got_bytes = 0;
+    if (!h->keep_alive || h->close_after || h->draining) {
+        sy__conn_close(c, 0, 1);
+        return;
+    }
+    sy__conn_set_timeout(c, c->rlen ? cfg_of(h)->header_timeout_ms
+                                    : cfg_of(h)->keepalive_timeout_ms);
+    if (sy__conn_buffered(c) > PIPELINE_WRITE_CAP) {
+        /* The client pipelines faster than it reads: wait for the output to drain. */
+        sy__conn_pause_read(c);
+        sy__conn_want_drain(c);
+        return;
+    }
+    if (!c->in_read)
+        sy__conn_resume_read(c);
+}
+
+static void h1_on_drain(sy_conn *c)
+{
+    h1 *h = c->proto_data;
+    if (h->state == H1_HEAD)
+        sy__conn_resume_read(c);
+}
+
+/* An error response that ends the connection. */
+static void send_error(h1 *h, int status, const char *detail)
+{
+    sy_req *r = h->req;
+    sy_conn *c = h->c;
+    h->keep_alive = 0;
+    h->close_after = 1;
+    if (r && !r->resp_started) {
+        char body[256];
+        int n = snprintf(body, sizeof(body), "%d %s: %s\n", status, sy__status_text(status),
+                         detail ? detail : "");
+        r->detail = detail;
+        r->rh_len = 0;
+        r->has_content_length = 0;
+        r->head_only = 0;
+        r->proto = h;
+        r->ops = &h1_ops;
+        r->conn = c;
+        if (!r->version)
+            r->version = 11;
+        sy_resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+        r->resp_started = 1;
+        r->status = status;
+        h->resp_left = UINT64_MAX;
+        write_head(h, r, status, NULL, 0, 1, (uint64_t)n);
+        sy__conn_write(c, body, (size_t)n);
+        r->resp_done = 1;
+        sy__access_log_req(r, status);
+    }
+    sy__log(SY_LOG_INFO, "%s: HTTP %d: %s", sy__conn_peer_str(c), status, detail ? detail : "");
+    h->state = H1_HANDLER;
+    sy__conn_close(c, 0, 1);
+}
+
+/* ---- upgrade ---- */
+
+static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *tok, size_t tl)
+{
+    sy_conn *c = h->c;
+    char extra[160];
+    int n = snprintf(extra, sizeof(extra), "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)tl,
+                     tok);
+    r->resp_started = 1;
+    r->resp_done = 1;
+    r->status = 101;
+    h->keep_alive = 1; /* no "Connection: close" on a 101 */
+    if (write_head(h, r, 101, extra, (size_t)n, 0, 0) < 0)
+        return SY_ENOMEM;
+    sy_uplog *log = sy__uplog_begin(r, tok, tl);
+    /* Hand the connection over. The opener installs its protocol on c; from here on this
+     * HTTP/1 state must not be touched except to free it. */
+    c->proto_data = NULL;
+    c->proto = NULL;
+    int err = e->kind == SY_UPGRADE_WS ? sy__ws_server_open(c, r, e, log)
+                                       : sy__stream_open(c, r, e, log);
+    h1_free(h);
+    if (err < 0 || !c->proto) {
+        c->proto = NULL;
+        sy__conn_close(c, err < 0 ? err : SY_EINTERNAL, 0);
+        return err < 0 ? err : SY_EINTERNAL;
+    }
+    return 1;
+}
+
+/* Returns 1 switched, 2 responded (refused), 0 not upgraded, < 0 error. */
+static int try_upgrade(h1 *h, sy_req *r)
+{
+    const sy_route *route = r->route;
+    if (!route || !route->nupgrades || r->version != 11 || !r->info.conn_upgrade ||
+        !r->info.upgrade)
+        return 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sy_http1_header *hd = &r->headers[i];
+        if (!sy__ieq(hd->name, hd->name_len, "upgrade"))
+            continue;
+        size_t pos = 0;
+        const char *tok;
+        size_t tl;
+        int rc;
+        while ((rc = sy_http1_next_token(hd->value, hd->value_len, &pos, &tok, &tl, 1)) == 1) {
+            for (size_t k = 0; k < route->nupgrades; k++) {
+                const sy_upgrade_entry *e = &route->upgrades[k];
+                if (!sy__upgrade_matches(e, tok, tl))
+                    continue;
+                char tokz[96];
+                size_t tn = SY_MIN(tl, sizeof(tokz) - 1);
+                memcpy(tokz, tok, tn);
+                tokz[tn] = 0;
+                size_t rh_before = r->rh_len;
+                const char *reason = NULL;
+                int v = e->check ? e->check(r, tokz, &reason, e->ud) : SY_UPGRADE_ACCEPT;
+                if (v == SY_UPGRADE_ACCEPT)
+                    return do_switch(h, r, e, tok, tl);
+                if (v >= 400 && v <= 599) {
+                    char body[320];
+                    int bn = snprintf(body, sizeof(body), "%s\n",
+                                      reason ? reason : sy__status_text(v));
+                    r->detail = reason;
+                    sy_respond(r, v, "text/plain; charset=utf-8", body, (size_t)bn);
+                    return 2;
+                }
+                r->rh_len = rh_before; /* declined: drop what the hook added */
+                if (r->upgrade_state && r->upgrade_state_free) {
+                    r->upgrade_state_free(r->upgrade_state);
+                    r->upgrade_state = NULL;
+                }
+            }
+        }
+        if (rc < 0)
+            return 0; /* a malformed Upgrade list: ignore the upgrade, serve normally */
+    }
+    return 0;
+}
+
+static void respond_426(sy_req *r)
+{
+    const sy_route *route = r->route;
+    char list[256];
+    size_t o = 0;
+    for (size_t k = 0; k < route->nupgrades && o < sizeof(list) - 2; k++) {
+        int n = snprintf(list + o, sizeof(list) - o, "%s%s", k ? ", " : "",
+                         route->upgrades[k].token);
+        if (n < 0 || (size_t)n >= sizeof(list) - o)
+            break;
+        o += (size_t)n;
+    }
+    list[o] = 0;
+    sy_resp_header(r, "Upgrade", list);
+    /* "Connection: Upgrade" tells intermediaries the Upgrade header is hop-by-hop; it is
+     * written through the extra-line path since Connection is otherwise ours. */
+    static const char body[] = "426 Upgrade Required: this resource needs a protocol upgrade\n";
+    r->detail = "upgrade required";
+    sy_resp_header(r, "Content-Type", "text/plain; charset=utf-8");
+    const char *cu = "Connection: Upgrade\r\n";
+    size_t cl = strlen(cu);
+    if (r->rh_len + cl <= r->rh_cap || 1) {
+        char *n = sy__realloc(r->rh, r->rh_len + cl);
+        if (n) {
+            memcpy(n + r->rh_len, cu, cl);
+            r->rh = n;
+            r->rh_len += cl;
+            r->rh_cap = r->rh_len;
+        }
+    }
+    sy_respond(r, 426, NULL, body, sizeof(body) - 1);
+}
+
+/* ---- requests ---- */
+
+/* The request (head and, unless streamed, body) is complete: run it. Returns 1 when the
+ * connection switched protocols, 0 otherwise. */
+static int dispatch(h1 *h)
+{
+    sy_req *r = h->req;
+    sy_conn *c = h->c;
+    h->state = H1_HANDLER;
+    h->in_dispatch = 1;
+    int up = try_upgrade(h, r);
+    if (up == 1)
+        return 1; /* h is gone */
+    if (up < 0)
+        return 1;
+    if (up == 0) {
+        const sy_route *route = r->route;
+        if (route && (route->flags & SY_ROUTE_UPGRADE_REQUIRED)) {
+            respond_426(r);
+        } else if (r->path[0] == '*' && r->method_len == 7 &&
+                   memcmp(r->method, "OPTIONS", 7) == 0) {
+            sy_resp_header(r, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+            sy_respond(r, 200, NULL, NULL, 0);
+        } else if (route && route->handler) {
+            route->handler(r, route->ud);
+        } else {
+            static const char nf[] = "404 Not Found\n";
+            sy_respond(r, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
+        }
+    }
+    h->in_dispatch = 0;
+    if (h->req && h->req->resp_done) {
+        next_request(h);
+    } else if (h->req && !c->closing) {
+        /* The handler answers later: keep the request's bytes alive and stop reading. */
+        if (sy__req_pin(h->req) < 0) {
+            sy__conn_close(c, SY_ENOMEM, 0);
+            return 0;
+        }
+        sy__conn_pause_read(c);
+        sy__conn_set_timeout(c, cfg_of(h)->write_timeout_ms);
+        h->last_out = c->bytes_out;
+    }
+    return 0;
+}
+
+static void method_not_allowed(sy_req *r)
+{
+    static const char body[] = "405 Method Not Allowed\n";
+    sy_respond(r, 405, "text/plain; charset=utf-8", body, sizeof(body) - 1);
+}
+
+/* Head parsed: validate, route, set up the body. Returns 0 to continue, < 0 when an error
+ * response was sent (the connection is closing). */
+static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, size_t head_len)
+{
+    sy_req *r = h->req;
+    const sy_server_cfg *cfg = cfg_of(h);
+    const char *detail = NULL;
+    r->ops = &h1_ops;
+    r->proto = h;
+    r->conn = h->c;
+    r->method = pr->method;
+    r->method_len = pr->method_len;
+    r->target = pr->target;
+    r->target_len = pr->target_len;
+    r->version = 10 + pr->minor_version;
+    r->nheaders = pr->num_headers;
+    r->head_base = base;
+    r->head_len = head_len;
+    r->start_us = sy__now_us();
+    r->head_only = pr->method_len == 4 && memcmp(pr->method, "HEAD", 4) == 0;
+    int e = sy_http1_analyze(pr, &r->info, &detail);
+    if (e < 0) {
+        send_error(h, sy_http1_error_status(e), detail);
+        return e;
+    }
+    h->keep_alive = r->info.keep_alive;
+    if ((e = sy__req_decode_target(r, &detail)) < 0) {
+        send_error(h, e == SY_ENOMEM ? 500 : 400, detail);
+        return e;
+    }
+    int mismatch = 0;
+    r->route = sy__route_match(h->w->srv, r->path, r->path_len, r->method, r->method_len,
+                               &mismatch);
+    h->body_done = 0;
+    h->body_left = 0;
+    if (r->info.body == SY_HTTP1_BODY_LENGTH) {
+        if (r->info.content_length > cfg->max_body) {
+            send_error(h, 413, "request body larger than the server accepts");
+            return SY_EHTTP_BODY_LARGE;
+        }
+        h->body_left = r->info.content_length;
+    } else if (r->info.body == SY_HTTP1_BODY_CHUNKED) {
+        sy_chunked_init(&h->chunked);
+    }
+    int has_body = r->info.body == SY_HTTP1_BODY_CHUNKED || h->body_left > 0;
+    if (!r->route && mismatch) {
+        h->state = H1_HANDLER;
+        if (has_body)
+            h->close_after = 1;
+        h->in_dispatch = 1;
+        method_not_allowed(r);
+        h->in_dispatch = 0;
+        next_request(h);
+        return -1;
+    }
+    if (has_body && r->info.expect_continue && r->version >= 11) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        sy__conn_write(h->c, cont, sizeof(cont) - 1);
+    }
+    if (!has_body) {
+        h->body_done = 1;
+        return 0;
+    }
+    h->state = H1_BODY;
+    sy__conn_set_timeout(h->c, cfg->body_timeout_ms);
+    if (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) && !r->route->nupgrades) {
+        /* Streamed: the handler runs now and receives the body through sy_req_on_body. */
+        h->state = H1_HANDLER;
+        h->in_dispatch = 1;
+        r->route->handler(r, r->route->ud);
+        h->in_dispatch = 0;
+        if (r->resp_done) {
+            /* Answered before reading the body: the rest of the body is not read. */
+            h->close_after = 1;
+            next_request(h);
+            return -1;
+        }
+        h->state = H1_BODY;
+    }
+    return 0;
+}
+
+static int body_append(h1 *h, sy_req *r, const char *p, size_t n)
+{
+    r->body_received += n;
+    if (r->body_fn || (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) &&
+                       !r->route->nupgrades)) {
+        if (r->body_fn && n)
+            r->body_fn(r, p, n, 0, 0, r->body_ud);
+        return 0;
+    }
+    if (r->body_len + n > cfg_of(h)->max_body)
+        return SY_EHTTP_BODY_LARGE;
+    if (r->body_len + n > r->body_cap) {
+        size_t cap = SY_MAX(r->body_cap * 2, SY_MAX(r->body_len + n, 4096));
+        if (cap > cfg_of(h)->max_body)
+            cap = (size_t)cfg_of(h)->max_body;
+        uint8_t *nb = sy__realloc(r->body, cap);
+        if (!nb)
+            return SY_ENOMEM;
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, p, n);
+    r->body_len += n;
+    return 0;
+}
+
+/* Feed body bytes. Returns bytes consumed or < 0 after an error response. */
+static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
+{
+    sy_req *r = h->req;
+    size_t off = 0;
+    if (r->info.body == SY_HTTP1_BODY_LENGTH) {
+        size_t n = (size_t)SY_MIN((uint64_t)len, h->body_left);
+        int e = body_append(h, r, (const char *)data, n);
+        if (e < 0) {
+            send_error(h, e == SY_ENOMEM ? 500 : 413, "request body too large");
+            return e;
+        }
+        h->body_left -= n;
+        off = n;
+        if (h->body_left == 0)
+            h->body_done = 1;
+    } else {
+        while (off < len && !h->body_done) {
+            sy_chunked_ev ev;
+            const char *d, *detail = NULL;
+            size_t dl;
+            ssize_t n = sy_chunked_feed(&h->chunked, (const char *)data + off, len - off, &ev,
+                                        &d, &dl, &detail);
+            if (n < 0) {
+                send_error(h, 400, detail ? detail : "malformed chunked body");
+                return n;
+            }
+            off += (size_t)n;
+            if (ev == SY_CHUNKED_DATA) {
+                int e = body_append(h, r, d, dl);
+                if (e < 0) {
+                    send_error(h, e == SY_ENOMEM ? 500 : 413, "request body too large");
+                    return e;
+                }
+            } else if (ev == SY_CHUNKED_DONE) {
+                h->body_done = 1;
+            } else if (n == 0) {
+                break;
+            }
+        }
+    }
+    if (!h->body_done)
+        sy__conn_set_timeout(h->c, cfg_of(h)->body_timeout_ms);
+    return (ssize_t)off;
+}
+
+static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
+{
+    h1 *h = c->proto_data;
+    const sy_server_cfg *cfg = cfg_of(h);
+    size_t off = 0;
+    while (off < len && !c->closing) {
+        if (h->state == H1_HEAD) {
+            if (!h->req) {
+                h->req = sy__req_get(h->w);
+                if (!h->req)
+                    return SY_ENOMEM;
+            }
+            if (!h->got_bytes) {
+                h->got_bytes = 1;
+                sy__conn_set_timeout(c, cfg->header_timeout_ms);
+            }
+            sy_http1_limits lim = {(size_t)cfg->max_request_line, (size_t)cfg->max_head,
+                                   (size_t)cfg->max_headers};
+            sy_http1_request pr;
+            const char *detail = NULL;
+            ssize_t n = sy_http1_parse_request((const char *)data + off, len - off, h->prev_len,
+                                               &lim, &pr, h->req->headers, h->req->headers_cap,
+                                               &detail);
+            if (n == 0) {
+                h->prev_len = len - off;
+                return (ssize_t)off;
+            }
+            if (n < 0) {
+                send_error(h, sy_http1_error_status((int)n), detail);
+                return (ssize_t)len;
+            }
+            h->prev_len = 0;
+            const char *base = (const char *)data + off;
+            off += (size_t)n;
+            if (begin_request(h, &pr, base, (size_t)n) < 0) {
+                if (c->closing)
+                    return (ssize_t)len;
+                continue; /* answered (e.g. 405) and ready for the next request */
+            }
+            if (h->state == H1_HEAD) {
+                /* no body: run it now */
+                if (dispatch(h))
+                    return (ssize_t)off; /* switched: the rest goes to the new protocol */
+            }
+            continue;
+        }
+        if (h->state == H1_BODY) {
+            ssize_t n = read_body(h, data + off, len - off);
+            if (n < 0)
+                return (ssize_t)len;
+            off += (size_t)n;
+            if (!h->body_done)
+                break;
+            sy_req *r = h->req;
+            int streamed = r->body_fn || (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) &&
+                                          !r->route->nupgrades);
+            if (streamed) {
+                h->state = H1_HANDLER;
+                h->in_dispatch = 1;
+                if (r->body_fn)
+                    r->body_fn(r, NULL, 0, 1, 0, r->body_ud);
+                h->in_dispatch = 0;
+                if (h->req && h->req->resp_done)
+                    next_request(h);
+                continue;
+            }
+            if (dispatch(h))
+                return (ssize_t)off;
+            continue;
+        }
+        /* H1_HANDLER: a response is in progress; pipelined bytes wait. */
+        sy__conn_pause_read(c);
+        break;
+    }
+    if (h->state != H1_HEAD && h->req && !h->req->pinned && !c->closing)
+        if (sy__req_pin(h->req) < 0)
+            return SY_ENOMEM;
+    return (ssize_t)off;
+}
+
+static void h1_on_eof(sy_conn *c)
+{
+    h1 *h = c->proto_data;
+    if (h->state == H1_HANDLER && h->req && !h->req->resp_done) {
+        /* The client half-closed after sending its request: answer, then close. */
+        h->close_after = 1;
+        return;
+    }
+    sy__conn_close(c, 0, h->state == H1_HANDLER);
+}
+
+static void h1_on_timer(sy_conn *c)
+{
+    h1 *h = c->proto_data;
+    switch (h->state) {
+    case H1_HEAD:
+        if (h->got_bytes || c->rlen)
+            send_error(h, 408, "the request head did not arrive in time");
+        else
+            sy__conn_close(c, SY_ETIMEDOUT, 0); /* idle keep-alive connection */
+        return;
+    case H1_BODY:
+        send_error(h, 408, "the request body stalled");
+        return;
+    case H1_HANDLER:
+        if (sy__conn_buffered(c) && c->bytes_out == h->last_out) {
+            sy__conn_close(c, SY_ETIMEDOUT, 0); /* the client stopped reading */
+            return;
+        }
+        h->last_out = c->bytes_out;
+        sy__conn_set_timeout(c, cfg_of(h)->write_timeout_ms);
+        return;
+    }
+}
+
+static void h1_on_shutdown(sy_conn *c)
+{
+    h1 *h = c->proto_data;
+    h->draining = 1;
+    if (h->state == H1_HEAD && !h->got_bytes && !c->rlen)
+        sy__conn_close(c, 0, 1);
+}

@@ -1,0 +1,605 @@
+/* Connection I/O: the read path, the write queue and deferred closing. See conn.h. */
+#include "net/conn.h"
+#include "net/worker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#define LINGER_MS 2000
+#define WQ_MAX_ENTRIES 65536
+
+static void conn_io_cb(sy_io *io, uint32_t events);
+static void flush_cb(sy_deferred *d);
+static void close_cb(sy_deferred *d);
+static void resume_cb(sy_deferred *d);
+static void timer_cb(sy_timer *t);
+
+/* ---- the TCP transport ---- */
+
+static ssize_t tcp_read(sy_conn *c, void *buf, size_t len)
+{
+    ssize_t n = read(c->io.fd, buf, len);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+    return n;
+}
+
+static ssize_t tcp_writev(sy_conn *c, const struct iovec *iov, int iovcnt)
+{
+    /* sendmsg rather than writev: MSG_NOSIGNAL keeps a closed peer from raising SIGPIPE. */
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+    return n;
+}
+
+static void tcp_shutdown_write(sy_conn *c)
+{
+    shutdown(c->io.fd, SHUT_WR);
+}
+
+const sy_transport_ops sy__tcp_transport = {tcp_read, tcp_writev, tcp_shutdown_write};
+
+/* ---- lifecycle ---- */
+
+sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp,
+                      const sy_conn_proto *proto, void *proto_data)
+{
+    sy_conn *c = sy__calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->io.fd = fd;
+    c->io.cb = conn_io_cb;
+    c->loop = loop;
+    c->tp = tp;
+    c->proto = proto;
+    c->proto_data = proto_data;
+    c->rmax = 1 << 20;
+    c->low_water = 16384;
+    c->flush_d.cb = flush_cb;
+    c->close_d.cb = close_cb;
+    c->resume_d.cb = resume_cb;
+    c->timer.cb = timer_cb;
+    c->created_ms = loop->now_ms;
+    if (sy__io_start(loop, &c->io, EPOLLIN) < 0) {
+        sy__free(c);
+        return NULL;
+    }
+    loop->handles++;
+    return c;
+}
+
+static void wq_release(sy_conn *c, sy_wq_ent *e)
+{
+    switch (e->kind) {
+    case 0: /* chunk */
+        if (e->chunk)
+            sy__chunk_put(c->loop, e->chunk);
+        break;
+    case 1: /* ref */
+        if (e->free_fn)
+            e->free_fn(e->free_data, e->free_ud);
+        break;
+    case 2: /* file */
+        close(e->fd);
+        break;
+    }
+}
+
+static void conn_free(sy_conn *c)
+{
+    sy_loop *loop = c->loop;
+    if (c->proto && c->proto->on_close) {
+        const sy_conn_proto *p = c->proto;
+        c->proto = NULL;
+        p->on_close(c, c->close_err);
+    }
+    for (size_t i = 0; i < c->wq_len; i++)
+        wq_release(c, &c->wq[(c->wq_head + i) % c->wq_cap]);
+    sy__free(c->wq);
+    sy__free(c->rbuf);
+    sy__timer_stop(loop, &c->timer);
+    sy__io_stop(loop, &c->io);
+    close(c->io.fd);
+    if (c->server)
+        sy__worker_conn_freed(c);
+    loop->handles--;
+    sy__free(c);
+}
+
+static void close_cb(sy_deferred *d)
+{
+    sy_conn *c = sy_container_of(d, sy_conn, close_d);
+    if (c->flush_d.queued || c->resume_d.queued) {
+        /* Let the pending flush/resume run first; they check `closing` themselves. */
+        sy__defer(c->loop, d);
+        return;
+    }
+    conn_free(c);
+}
+
+static void start_linger(sy_conn *c)
+{
+    /* Half-close, then keep reading (and discarding) for a while: closing a socket with
+     * unread input makes the kernel send RST, which can destroy the response the peer has
+     * not read yet. */
+    c->lingering = 1;
+    c->tp->shutdown_write(c);
+    sy__timer_start(c->loop, &c->timer, c->loop->now_ms + LINGER_MS);
+    if (c->read_paused) {
+        c->read_paused = 0;
+        sy__io_modify(c->loop, &c->io, EPOLLIN | (c->write_blocked ? EPOLLOUT : 0));
+    }
+}
+
+void sy__conn_close(sy_conn *c, int err, int flush)
+{
+    if (c->closing && !(c->close_after_flush && !flush))
+        return;
+    if (!c->close_err)
+        c->close_err = err;
+    if (flush && !c->eof) {
+        c->close_after_flush = 1;
+        c->closing = 1;
+        if (c->wbytes)
+            sy__defer(c->loop, &c->flush_d);
+        else
+            start_linger(c);
+        return;
+    }
+    c->closing = 1;
+    c->close_after_flush = 0;
+    sy__defer(c->loop, &c->close_d);
+}
+
+void sy__conn_set_timeout(sy_conn *c, uint64_t ms)
+{
+    if (c->lingering)
+        return;
+    if (!ms)
+        sy__timer_stop(c->loop, &c->timer);
+    else
+        sy__timer_start(c->loop, &c->timer, c->loop->now_ms + ms);
+}
+
+static void timer_cb(sy_timer *t)
+{
+    sy_conn *c = sy_container_of(t, sy_conn, timer);
+    if (c->lingering) {
+        sy__conn_close(c, 0, 0);
+        return;
+    }
+    if (c->closing)
+        return;
+    if (c->proto && c->proto->on_timer)
+        c->proto->on_timer(c);
+    else
+        sy__conn_close(c, SY_ETIMEDOUT, 0);
+}
+
+/* ---- read path ---- */
+
+/* Offer data[0..len) to the protocol (possibly switching protocols midway); return what is
+ * left unconsumed, or -1 when the connection is closing. */
+static ssize_t deliver(sy_conn *c, uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    c->in_read = 1;
+    while (off < len && !c->closing && !c->read_paused) {
+        const sy_conn_proto *p = c->proto;
+        ssize_t n = p->on_read(c, data + off, len - off);
+        if (n < 0) {
+            c->in_read = 0;
+            sy__conn_close(c, (int)n, 0);
+            return -1;
+        }
+        off += (size_t)n;
+        if (c->proto == p)
+            break; /* same protocol, it took what it could */
+    }
+    c->in_read = 0;
+    if (c->closing && !c->close_after_flush)
+        return -1;
+    return (ssize_t)(len - off);
+}
+
+static int keep_pending(sy_conn *c, const uint8_t *data, size_t left)
+{
+    if (left == 0) {
+        sy__free(c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
+        return 0;
+    }
+    if (c->rbuf && data >= c->rbuf && data < c->rbuf + c->rcap) {
+        memmove(c->rbuf, data, left);
+        c->rlen = left;
+        return 0;
+    }
+    if (left > c->rcap) {
+        size_t cap = SY_MAX(left, 4096);
+        uint8_t *nb = sy__malloc(cap);
+        if (!nb)
+            return SY_ENOMEM;
+        sy__free(c->rbuf);
+        c->rbuf = nb;
+        c->rcap = cap;
+    }
+    memmove(c->rbuf, data, left);
+    c->rlen = left;
+    return 0;
+}
+
+static void do_read(sy_conn *c)
+{
+    uint8_t *buf;
+    size_t room;
+    if (c->rlen) {
+        /* Bytes are pending: read behind them in the connection's own buffer. */
+        if (c->rcap - c->rlen < 4096) {
+            size_t cap = c->rcap * 2;
+            if (cap > c->rmax + 4096)
+                cap = c->rmax + 4096;
+            if (cap <= c->rcap) {
+                /* The protocol refuses to consume a full buffer: its limits failed. */
+                sy__conn_close(c, SY_ELIMIT, 0);
+                return;
+            }
+            uint8_t *nb = sy__realloc(c->rbuf, cap);
+            if (!nb) {
+                sy__conn_close(c, SY_ENOMEM, 0);
+                return;
+            }
+            c->rbuf = nb;
+            c->rcap = cap;
+        }
+        buf = c->rbuf + c->rlen;
+        room = c->rcap - c->rlen;
+    } else {
+        buf = c->loop->rbuf;
+        room = SY_READ_BUF_SIZE;
+    }
+    ssize_t n = c->tp->read(c, buf, room);
+    if (n == -EAGAIN)
+        return;
+    if (n <= 0) {
+        c->eof = 1;
+        if (c->lingering || n < 0) {
+            sy__conn_close(c, n < 0 ? SY_EIO : 0, 0);
+            return;
+        }
+        if (c->proto && c->proto->on_eof)
+            c->proto->on_eof(c);
+        else
+            sy__conn_close(c, 0, 0);
+        return;
+    }
+    c->bytes_in += (uint64_t)n;
+    if (c->lingering)
+        return; /* discard */
+    uint8_t *data = c->rlen ? c->rbuf : buf;
+    size_t len = c->rlen + (size_t)n;
+    ssize_t left = deliver(c, data, len);
+    if (left < 0)
+        return;
+    if (keep_pending(c, data + (len - (size_t)left), (size_t)left) < 0)
+        sy__conn_close(c, SY_ENOMEM, 0);
+}
+
+static void resume_cb(sy_deferred *d)
+{
+    sy_conn *c = sy_container_of(d, sy_conn, resume_d);
+    if (c->closing || c->read_paused || !c->rlen)
+        return;
+    size_t len = c->rlen;
+    ssize_t left = deliver(c, c->rbuf, len);
+    if (left < 0)
+        return;
+    if (keep_pending(c, c->rbuf + (len - (size_t)left), (size_t)left) < 0)
+        sy__conn_close(c, SY_ENOMEM, 0);
+}
+
+static void update_events(sy_conn *c)
+{
+    uint32_t ev = 0;
+    if (!c->read_paused)
+        ev |= EPOLLIN;
+    if (c->write_blocked)
+        ev |= EPOLLOUT;
+    if (sy__io_modify(c->loop, &c->io, ev) < 0)
+        sy__conn_close(c, SY_EIO, 0);
+}
+
+void sy__conn_pause_read(sy_conn *c)
+{
+    if (c->read_paused)
+        return;
+    c->read_paused = 1;
+    update_events(c);
+}
+
+void sy__conn_resume_read(sy_conn *c)
+{
+    if (!c->read_paused)
+        return;
+    c->read_paused = 0;
+    update_events(c);
+    if (c->rlen)
+        sy__defer(c->loop, &c->resume_d);
+}
+
+/* ---- write path ---- */
+
+static sy_wq_ent *wq_push(sy_conn *c)
+{
+    if (c->wq_len == c->wq_cap) {
+        if (c->wq_cap >= WQ_MAX_ENTRIES)
+            return NULL;
+        size_t cap = c->wq_cap ? c->wq_cap * 2 : 8;
+        sy_wq_ent *n = sy__malloc(cap * sizeof(*n));
+        if (!n)
+            return NULL;
+        for (size_t i = 0; i < c->wq_len; i++)
+            n[i] = c->wq[(c->wq_head + i) % c->wq_cap];
+        sy__free(c->wq);
+        c->wq = n;
+        c->wq_cap = cap;
+        c->wq_head = 0;
+    }
+    sy_wq_ent *e = &c->wq[(c->wq_head + c->wq_len) % c->wq_cap];
+    memset(e, 0, sizeof(*e));
+    c->wq_len++;
+    return e;
+}
+
+static inline sy_wq_ent *wq_tail(sy_conn *c)
+{
+    return c->wq_len ? &c->wq[(c->wq_head + c->wq_len - 1) % c->wq_cap] : NULL;
+}
+
+static void schedule_flush(sy_conn *c)
+{
+    if (!c->write_blocked)
+        sy__defer(c->loop, &c->flush_d);
+}
+
+uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
+{
+    sy_wq_ent *t = wq_tail(c);
+    if (t && t->kind == 0 && t->chunk) {
+        uint8_t *end = (uint8_t *)t->ptr + t->len;
+        size_t room = (size_t)(t->chunk->data + SY_CHUNK_SIZE - end);
+        if (room >= want || room >= 1024) {
+            *got = room;
+            return end;
+        }
+    }
+    sy_chunk *ch = sy__chunk_get(c->loop);
+    if (!ch)
+        return NULL;
+    sy_wq_ent *e = wq_push(c);
+    if (!e) {
+        sy__chunk_put(c->loop, ch);
+        return NULL;
+    }
+    e->kind = 0;
+    e->chunk = ch;
+    e->ptr = ch->data;
+    e->len = 0;
+    *got = SY_CHUNK_SIZE;
+    return ch->data;
+}
+
+void sy__conn_commit(sy_conn *c, size_t n)
+{
+    sy_wq_ent *t = wq_tail(c);
+    t->len += n;
+    c->wbytes += n;
+    schedule_flush(c);
+}
+
+int sy__conn_write(sy_conn *c, const void *data, size_t len)
+{
+    if (c->closing && !c->close_after_flush)
+        return SY_ECLOSED;
+    const uint8_t *p = data;
+    while (len) {
+        size_t got;
+        uint8_t *dst = sy__conn_reserve(c, len, &got);
+        if (!dst)
+            return SY_ENOMEM;
+        size_t n = SY_MIN(got, len);
+        memcpy(dst, p, n);
+        sy__conn_commit(c, n);
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
+                       void (*free_fn)(const void *data, void *ud), void *ud)
+{
+    if (c->closing && !c->close_after_flush) {
+        if (free_fn)
+            free_fn(data, ud);
+        return SY_ECLOSED;
+    }
+    sy_wq_ent *e = wq_push(c);
+    if (!e) {
+        if (free_fn)
+            free_fn(data, ud);
+        return SY_ENOMEM;
+    }
+    e->kind = 1;
+    e->ptr = data;
+    e->len = len;
+    e->free_fn = free_fn;
+    e->free_data = data;
+    e->free_ud = ud;
+    c->wbytes += len;
+    schedule_flush(c);
+    return 0;
+}
+
+int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len)
+{
+    if (c->closing && !c->close_after_flush) {
+        close(fd);
+        return SY_ECLOSED;
+    }
+    sy_wq_ent *e = wq_push(c);
+    if (!e) {
+        close(fd);
+        return SY_ENOMEM;
+    }
+    e->kind = 2;
+    e->fd = fd;
+    e->foff = off;
+    e->len = len;
+    c->wbytes += len;
+    schedule_flush(c);
+    return 0;
+}
+
+static void wq_pop_done(sy_conn *c)
+{
+    sy_wq_ent *e = &c->wq[c->wq_head];
+    wq_release(c, e);
+    c->wq_head = (c->wq_head + 1) % c->wq_cap;
+    c->wq_len--;
+}
+
+/* Write as much as the socket takes. Returns 0 (all written or would block) or -err. */
+static int flush_now(sy_conn *c)
+{
+    while (c->wq_len) {
+        sy_wq_ent *head = &c->wq[c->wq_head];
+        if (head->kind == 2) {
+            off_t off = head->foff;
+            size_t want = SY_MIN(head->len, (size_t)1 << 30);
+            ssize_t n = sendfile(c->io.fd, head->fd, &off, want);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return 0;
+                return SY_EIO;
+            }
+            if (n == 0)
+                return SY_EIO; /* the file shrank under us */
+            head->foff = off;
+            head->len -= (size_t)n;
+            c->wbytes -= (size_t)n;
+            c->bytes_out += (uint64_t)n;
+            if (head->len == 0)
+                wq_pop_done(c);
+            continue;
+        }
+        struct iovec iov[64];
+        int cnt = 0;
+        for (size_t i = 0; i < c->wq_len && cnt < 64; i++) {
+            sy_wq_ent *e = &c->wq[(c->wq_head + i) % c->wq_cap];
+            if (e->kind == 2)
+                break;
+            if (!e->len)
+                continue;
+            iov[cnt].iov_base = (void *)e->ptr;
+            iov[cnt].iov_len = e->len;
+            cnt++;
+        }
+        if (cnt == 0) {
+            /* only empty entries (e.g. a reserved chunk never committed) */
+            while (c->wq_len && c->wq[c->wq_head].kind != 2 && !c->wq[c->wq_head].len)
+                wq_pop_done(c);
+            continue;
+        }
+        ssize_t n = c->tp->writev(c, iov, cnt);
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return SY_EIO;
+        c->wbytes -= (size_t)n;
+        c->bytes_out += (uint64_t)n;
+        size_t left = (size_t)n;
+        while (c->wq_len) {
+            sy_wq_ent *e = &c->wq[c->wq_head];
+            if (e->kind == 2)
+                break;
+            if (e->len > left) {
+                e->ptr += left;
+                e->len -= left;
+                left = 0;
+                break;
+            }
+            left -= e->len;
+            e->len = 0;
+            /* Keep a partly filled tail chunk only if more may be appended this turn; the
+             * queue is empty after this, so release it: idle connections own nothing. */
+            wq_pop_done(c);
+        }
+        if (left == 0 && c->wq_len && c->wq[c->wq_head].len)
+            return 0; /* partial write: the socket is full */
+    }
+    return 0;
+}
+
+static void after_flush(sy_conn *c, int err)
+{
+    if (err) {
+        sy__conn_close(c, err, 0);
+        return;
+    }
+    int blocked = c->wq_len != 0;
+    if (blocked != c->write_blocked) {
+        c->write_blocked = (uint8_t)blocked;
+        update_events(c);
+    }
+    if (!blocked) {
+        sy__free(c->wq);
+        c->wq = NULL;
+        c->wq_cap = c->wq_len = c->wq_head = 0;
+    }
+    if (c->close_after_flush && !blocked) {
+        start_linger(c);
+        return;
+    }
+    if (c->drain_wanted && c->wbytes <= c->low_water && !c->closing) {
+        c->drain_wanted = 0;
+        if (c->proto && c->proto->on_drain)
+            c->proto->on_drain(c);
+    }
+}
+
+static void flush_cb(sy_deferred *d)
+{
+    sy_conn *c = sy_container_of(d, sy_conn, flush_d);
+    if (c->closing && !c->close_after_flush)
+        return;
+    if (c->write_blocked)
+        return; /* EPOLLOUT will tell us when the socket has room */
+    after_flush(c, flush_now(c));
+}
+
+static void conn_io_cb(sy_io *io, uint32_t events)
+{
+    sy_conn *c = sy_container_of(io, sy_conn, io);
+    if (c->closing && !c->close_after_flush && !c->lingering)
+        return;
+    if (events & EPOLLOUT) {
+        after_flush(c, flush_now(c));
+        if (c->closing && !c->close_after_flush && !c->lingering)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (events & EPOLLERR) {
+            sy__conn_close(c, SY_EIO, 0);
+            return;
+        }
+        if (!c->read_paused || c->lingering)
+            do_read(c);
+        else if (events & (EPOLLHUP))
+            sy__conn_close(c, 0, 0);
+    }
+}

@@ -1,0 +1,134 @@
+/* A connection: a transport (TCP now, TLS later, behind sy_transport_ops) plus the protocol
+ * currently running on it (HTTP/1, WebSocket, a raw stream), behind sy_conn_proto.
+ *
+ * Reads: bytes are read into the loop's shared buffer and offered to the protocol; whatever
+ * it does not consume is copied into a connection-owned buffer, which is freed as soon as it
+ * is empty, so an idle connection holds no read buffer.
+ * Writes: queued (copied into pooled chunks, or by reference with a free callback, or as a
+ * file range) and flushed once at the end of the loop iteration with writev; EPOLLOUT is
+ * armed only when something is left.
+ * Closing: sy__conn_close only marks; the connection is freed in the loop's deferred phase,
+ * so closing from inside any callback is safe. */
+#ifndef SY_NET_CONN_H
+#define SY_NET_CONN_H
+
+#include "core/loop.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+typedef struct sy_conn sy_conn;
+
+/* Upward: what the protocol running on a connection implements. */
+typedef struct sy_conn_proto {
+    const char *name;
+    /* Bytes arrived. Return how many were consumed (the rest is offered again, with more,
+     * later); the protocol may switch c->proto inside, and the rest then goes to the new
+     * protocol at once. Return < 0 to close the connection with that error. */
+    ssize_t (*on_read)(sy_conn *c, uint8_t *data, size_t len);
+    /* The write queue fell to the low-water mark (or emptied) after being above it. */
+    void (*on_drain)(sy_conn *c);
+    /* The peer closed its sending side (read returned 0). Default: close. */
+    void (*on_eof)(sy_conn *c);
+    /* The connection timer fired. */
+    void (*on_timer)(sy_conn *c);
+    /* Server shutdown started: stop soon (finish work, then close). */
+    void (*on_shutdown)(sy_conn *c);
+    /* The connection is going away; free protocol state. err is 0 or why. */
+    void (*on_close)(sy_conn *c, int err);
+} sy_conn_proto;
+
+/* Downward: the byte transport under the protocols. TLS will implement the same. */
+typedef struct sy_transport_ops {
+    ssize_t (*read)(sy_conn *c, void *buf, size_t len);                /* -EAGAIN, 0 eof */
+    ssize_t (*writev)(sy_conn *c, const struct iovec *iov, int iovcnt); /* -EAGAIN */
+    void (*shutdown_write)(sy_conn *c);
+} sy_transport_ops;
+
+typedef struct sy_wq_ent {
+    uint8_t kind; /* WQ_CHUNK, WQ_REF, WQ_FILE */
+    const uint8_t *ptr; /* next byte to write (CHUNK, REF) */
+    size_t len;         /* bytes left */
+    sy_chunk *chunk;    /* CHUNK: owning chunk; fill is tracked via ptr+len */
+    void (*free_fn)(const void *data, void *ud);
+    const void *free_data;
+    void *free_ud;
+    int fd;      /* FILE */
+    off_t foff;  /* FILE: next offset */
+} sy_wq_ent;
+
+struct sy_conn {
+    sy_io io;
+    sy_loop *loop;
+    const sy_transport_ops *tp;
+    const sy_conn_proto *proto;
+    void *proto_data;
+    void *server; /* the worker that accepted it (NULL for client connections) */
+    sy_conn *prev, *next; /* the worker's list of live connections */
+    /* read side */
+    uint8_t *rbuf; /* pending unconsumed bytes (owned), or NULL */
+    size_t rlen, rcap;
+    size_t rmax; /* cap on pending bytes: beyond it the protocol is told via on_read(len) */
+    /* write side */
+    sy_wq_ent *wq;
+    size_t wq_head, wq_len, wq_cap;
+    size_t wbytes; /* bytes queued */
+    size_t low_water;
+    sy_deferred flush_d;
+    sy_deferred close_d;
+    sy_deferred resume_d;
+    sy_timer timer;
+    uint64_t bytes_in, bytes_out;
+    uint64_t created_ms;
+    int close_err;
+    uint8_t closing;       /* close requested; freed in the deferred phase */
+    uint8_t close_after_flush;
+    uint8_t read_paused;
+    uint8_t write_blocked; /* EPOLLOUT armed */
+    uint8_t eof;
+    uint8_t lingering; /* write side shut, discarding input until timeout */
+    uint8_t drain_wanted;
+    uint8_t in_read;
+    uint8_t freed_fd;
+    struct sockaddr_storage peer;
+    char peer_str[64];
+};
+
+/* Create a connection for an accepted/connected non-blocking fd and start reading. */
+sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp,
+                      const sy_conn_proto *proto, void *proto_data);
+
+/* Queue bytes (copied into pooled chunks; consecutive small writes share a chunk). */
+int sy__conn_write(sy_conn *c, const void *data, size_t len);
+/* Queue bytes by reference: free_fn(data, ud) runs when written or on close. */
+int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
+                       void (*free_fn)(const void *data, void *ud), void *ud);
+/* Queue a file range; the fd is closed when done or on close. */
+int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len);
+/* Reserve up to `want` contiguous writable bytes at the tail of the queue (at least
+ * min(want, SY_CHUNK_SIZE)); commit what was written with sy__conn_commit. Lets callers build
+ * frames/heads in place without an extra copy. */
+uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got);
+void sy__conn_commit(sy_conn *c, size_t n);
+static inline size_t sy__conn_buffered(const sy_conn *c)
+{
+    return c->wbytes;
+}
+
+/* Close: flush first when flush is set (then shut down the write side and discard input for
+ * a short time so that the peer reads our last response before any RST). */
+void sy__conn_close(sy_conn *c, int err, int flush);
+void sy__conn_pause_read(sy_conn *c);
+/* Resume reading; pending bytes are offered to the protocol at the end of this iteration. */
+void sy__conn_resume_read(sy_conn *c);
+/* Arm the connection timer at now + ms (ms 0 stops it). */
+void sy__conn_set_timeout(sy_conn *c, uint64_t ms);
+/* Ask for on_drain when the queue falls to low_water. */
+static inline void sy__conn_want_drain(sy_conn *c)
+{
+    c->drain_wanted = 1;
+}
+
+extern const sy_transport_ops sy__tcp_transport;
+
+#endif

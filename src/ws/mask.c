@@ -1,0 +1,105 @@
+/* WebSocket masking (RFC 6455 §5.3), a machine word at a time.
+ *
+ * Byte i of the payload is XORed with key[(offset + i) % 4]. Eight consecutive key bytes
+ * starting at any position form a repeating pattern, so once we know the key position of
+ * the first byte of a word we can XOR the whole word with one 64-bit value. Loads and
+ * stores go through memcpy, which compilers turn into plain (unaligned-safe) moves. */
+#include "ws/mask.h"
+
+/* The 8 key bytes that apply to a word starting at key position `pos`, in memory order
+ * (so the result does not depend on the machine's endianness). */
+static inline uint64_t key_word(const uint8_t key[4], unsigned pos)
+{
+    uint8_t kb[8];
+    for (unsigned i = 0; i < 8; i++)
+        kb[i] = key[(pos + i) & 3];
+    uint64_t k;
+    memcpy(&k, kb, sizeof(k));
+    return k;
+}
+
+unsigned sy_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], unsigned offset)
+{
+    unsigned pos = offset & 3;
+    unsigned end = (unsigned)((pos + len) & 3);
+    /* Head: bring the pointer to an 8-byte boundary so the word loop stores aligned. */
+    size_t head = (size_t)(-(uintptr_t)data & 7);
+    if (head > len)
+        head = len;
+    for (size_t i = 0; i < head; i++)
+        data[i] ^= key[(pos + i) & 3];
+    data += head;
+    len -= head;
+    pos = (unsigned)((pos + head) & 3);
+
+    /* Whole words. A word covers 8 key positions (two full turns), so pos is unchanged. */
+    uint64_t k = key_word(key, pos);
+    while (len >= 32) {
+        uint64_t w[4];
+        memcpy(w, data, sizeof(w));
+        w[0] ^= k;
+        w[1] ^= k;
+        w[2] ^= k;
+        w[3] ^= k;
+        memcpy(data, w, sizeof(w));
+        data += 32;
+        len -= 32;
+    }
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, data, 8);
+        w ^= k;
+        memcpy(data, &w, 8);
+        data += 8;
+        len -= 8;
+    }
+    /* Tail. */
+    for (size_t i = 0; i < len; i++)
+        data[i] ^= key[(pos + i) & 3];
+    return end;
+}
+
+unsigned sy_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
+                         unsigned offset)
+{
+    if (dst == src)
+        return sy_ws_mask(dst, len, key, offset);
+    unsigned pos = offset & 3;
+    unsigned end = (unsigned)((pos + len) & 3);
+    /* Align on the destination: stores that straddle cache lines cost more than loads. */
+    size_t head = (size_t)(-(uintptr_t)dst & 7);
+    if (head > len)
+        head = len;
+    for (size_t i = 0; i < head; i++)
+        dst[i] = src[i] ^ key[(pos + i) & 3];
+    dst += head;
+    src += head;
+    len -= head;
+    pos = (unsigned)((pos + head) & 3);
+
+    uint64_t k = key_word(key, pos);
+    while (len >= 32) {
+        uint64_t w[4];
+        memcpy(w, src, sizeof(w));
+        w[0] ^= k;
+        w[1] ^= k;
+        w[2] ^= k;
+        w[3] ^= k;
+        memcpy(dst, w, sizeof(w));
+        dst += 32;
+        src += 32;
+        len -= 32;
+    }
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, src, 8);
+        w ^= k;
+        memcpy(dst, &w, 8);
+        dst += 8;
+        src += 8;
+        len -= 8;
+    }
+    for (size_t i = 0; i < len; i++)
+        dst[i] = src[i] ^ key[(pos + i) & 3];
+    return end;
+}

@@ -1,0 +1,182 @@
+/* The server side of the WebSocket opening handshake (RFC 6455 §4.2), as a check hook of the
+ * generic Upgrade registry, and the switch to the engine once the 101 is queued. */
+#include "http/upgrade.h"
+#include "ws/handshake.h"
+#include "ws/ws.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+typedef struct ws_nego {
+    int sub; /* index into opts->subprotocols, or -1 */
+    int pmd_ok;
+    sy_pmd_params pmd;
+    uint8_t mem_level;
+    char ext[128];
+} ws_nego;
+
+static void nego_free(void *p)
+{
+    sy__free(p);
+}
+
+/* Exactly one field with this name: returns it, or NULL with *count set. */
+static const sy_http1_header *single(const sy_req *r, const char *lname, int *count)
+{
+    const sy_http1_header *found = NULL;
+    *count = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (sy__ieq(r->headers[i].name, r->headers[i].name_len, lname)) {
+            (*count)++;
+            found = &r->headers[i];
+        }
+    }
+    return *count == 1 ? found : NULL;
+}
+
+int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void *ud)
+{
+    const sy_ws_opts *o = ud;
+    int n;
+    (void)token;
+    if (!(r->method_len == 3 && memcmp(r->method, "GET", 3) == 0)) {
+        *reason = "WebSocket handshake must use GET (RFC 6455 §4.1)";
+        return 400;
+    }
+    const sy_http1_header *ver = single(r, "sec-websocket-version", &n);
+    if (!ver) {
+        sy_resp_header(r, "Sec-WebSocket-Version", "13");
+        *reason = n ? "several Sec-WebSocket-Version fields"
+                    : "missing Sec-WebSocket-Version (this server speaks version 13)";
+        return n ? 400 : 426;
+    }
+    if (!(ver->value_len == 2 && memcmp(ver->value, "13", 2) == 0)) {
+        sy_resp_header(r, "Sec-WebSocket-Version", "13");
+        *reason = "unsupported Sec-WebSocket-Version (this server speaks version 13)";
+        return 426;
+    }
+    const sy_http1_header *key = single(r, "sec-websocket-key", &n);
+    if (!key) {
+        *reason = n ? "several Sec-WebSocket-Key fields" : "missing Sec-WebSocket-Key";
+        return 400;
+    }
+    if (!sy_ws_key_valid(key->value, key->value_len)) {
+        *reason = "Sec-WebSocket-Key is not base64 of 16 bytes";
+        return 400;
+    }
+    if (o->norigins) {
+        const sy_http1_header *origin = single(r, "origin", &n);
+        int ok = 0;
+        for (size_t i = 0; origin && i < o->norigins && !ok; i++)
+            ok = strlen(o->origins[i]) == origin->value_len &&
+                 strncasecmp(o->origins[i], origin->value, origin->value_len) == 0;
+        if (!ok) {
+            *reason = "Origin not allowed";
+            return 403;
+        }
+    }
+    ws_nego *ng = sy__calloc(1, sizeof(*ng));
+    if (!ng) {
+        *reason = "out of memory";
+        return 503;
+    }
+    ng->sub = -1;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sy_http1_header *h = &r->headers[i];
+        if (o->nsub && sy__ieq(h->name, h->name_len, "sec-websocket-protocol"))
+            ng->sub = sy_ws_pick_subprotocol(h->value, h->value_len,
+                                             (const char *const *)o->subprotocols, o->nsub,
+                                             ng->sub);
+    }
+    if (ng->sub < 0 && o->require_subprotocol) {
+        sy__free(ng);
+        *reason = "none of the offered subprotocols is supported";
+        return 400;
+    }
+    if (o->deflate) {
+        sy_pmd_config pc = {(uint8_t)o->window_bits, (uint8_t)o->mem_level,
+                            (uint8_t)o->no_context_takeover, 0};
+        if (sy_pmd_adjust_config(&pc)) {
+            for (size_t i = 0; i < r->nheaders && !ng->pmd_ok; i++) {
+                const sy_http1_header *h = &r->headers[i];
+                if (sy__ieq(h->name, h->name_len, "sec-websocket-extensions"))
+                    ng->pmd_ok = sy_pmd_server_negotiate(h->value, h->value_len, &pc, &ng->pmd,
+                                                         ng->ext, sizeof(ng->ext));
+            }
+            ng->mem_level = pc.mem_level;
+        }
+    }
+    if (o->accept) {
+        const char *why = NULL;
+        int st = o->accept(r, &why, o->ud);
+        if (st) {
+            sy__free(ng);
+            *reason = why ? why : "refused by the application";
+            return st >= 400 && st <= 599 ? st : 403;
+        }
+    }
+    char acc[29];
+    sy_ws_accept_key(key->value, key->value_len, acc);
+    sy_resp_header(r, "Sec-WebSocket-Accept", acc);
+    if (ng->sub >= 0)
+        sy_resp_header(r, "Sec-WebSocket-Protocol", o->subprotocols[ng->sub]);
+    if (ng->pmd_ok)
+        sy_resp_header(r, "Sec-WebSocket-Extensions", ng->ext);
+    r->upgrade_state = ng;
+    r->upgrade_state_free = nego_free;
+    return SY_UPGRADE_ACCEPT;
+}
+
+int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
+{
+    ws_nego *ng = r->upgrade_state;
+    const sy_ws_opts *o = e->ws_opts;
+    sy_pmd *pmd = NULL;
+    if (ng && ng->pmd_ok) {
+        pmd = sy__calloc(1, sizeof(*pmd));
+        if (!pmd || sy_pmd_init(pmd, &ng->pmd, ng->mem_level) < 0) {
+            sy__free(pmd);
+            sy__uplog_end(log, c, "out of memory");
+            return SY_ENOMEM;
+        }
+    }
+    sy_ws *ws = sy__ws_attach(c, o, 0, pmd);
+    if (!ws) {
+        if (pmd) {
+            sy_pmd_free(pmd);
+            sy__free(pmd);
+        }
+        sy__uplog_end(log, c, "out of memory");
+        return SY_ENOMEM;
+    }
+    ws->log = log;
+    if (ng && ng->sub >= 0)
+        snprintf(ws->subprotocol, sizeof(ws->subprotocol), "%s", o->subprotocols[ng->sub]);
+    if (ng && ng->pmd_ok)
+        snprintf(ws->extensions, sizeof(ws->extensions), "%s", ng->ext);
+    ws->open_done = 1;
+    if (ws->cbs.on_open)
+        ws->cbs.on_open(ws, ws->ud);
+    return 0;
+}
+
+SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
+{
+    sy_ws_opts *copy;
+    sy_ws_opts defaults;
+    if (!opts) {
+        sy__ws_opts_defaults(&defaults);
+        opts = &defaults;
+    }
+    int err = sy__ws_opts_copy(&copy, opts);
+    if (err)
+        return err;
+    sy_upgrade_entry e = {.token = "websocket", .kind = SY_UPGRADE_WS,
+                          .check = sy__ws_server_check, .ud = copy, .ws_opts = copy};
+    err = sy__route_add_upgrade(route, &e);
+    if (err) {
+        sy_ws_opts_free(copy);
+        return err;
+    }
+    return 0;
+}

@@ -1,0 +1,755 @@
+/* The WebSocket engine (see ws.h). Runs the sans-I/O frame codec over the connection's bytes,
+ * assembles messages (a message that arrives whole in one read is delivered straight from
+ * the read buffer, without a copy), and turns sends into frames queued in one piece. */
+#include "ws/ws.h"
+#include "core/log.h"
+#include "ws/mask.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+
+static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len);
+static void ws_on_drain(sy_conn *c);
+static void ws_on_eof(sy_conn *c);
+static void ws_on_timer(sy_conn *c);
+static void ws_on_shutdown(sy_conn *c);
+static void ws_on_close(sy_conn *c, int err);
+
+static const sy_conn_proto ws_proto = {
+    "websocket", ws_on_read, ws_on_drain, ws_on_eof, ws_on_timer, ws_on_shutdown, ws_on_close,
+};
+
+static void schedule_timer(sy_ws *ws);
+
+sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
+{
+    sy_ws *ws = sy__calloc(1, sizeof(*ws));
+    if (!ws)
+        return NULL;
+    ws->cbs = opts->cbs;
+    ws->ud = opts->ud;
+    atomic_init(&ws->refs, 1);
+    sy__ws_start(ws, c, opts, is_client, pmd);
+    return ws;
+}
+
+void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
+{
+    ws->c = c;
+    ws->opts = opts;
+    ws->is_client = (uint8_t)is_client;
+    ws->pmd = pmd;
+    sy_ws_parser_init(&ws->parser, !is_client, pmd ? SY_WS_RSV1 : 0);
+    ws->last_rx_ms = c->loop->now_ms;
+    ws->close_code = 1006;
+    c->proto = &ws_proto;
+    c->proto_data = ws;
+    c->rmax = 1 << 16; /* the codec consumes payload as it comes; only headers wait */
+    c->low_water = (size_t)opts->low_water;
+    schedule_timer(ws);
+}
+
+void sy__ws_unref(sy_ws *ws)
+{
+    if (atomic_fetch_sub(&ws->refs, 1) == 1) {
+        if (ws->owned_opts)
+            sy_ws_opts_free(ws->owned_opts);
+        sy__free(ws);
+    }
+}
+
+/* ---- output ---- */
+
+/* Queue one frame: header and payload land in the same chunk when they fit, so a small
+ * message costs one copy and one iovec. Client frames are masked while copying. */
+static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const uint8_t *payload,
+                       size_t len)
+{
+    sy_conn *c = ws->c;
+    uint8_t key[4];
+    const uint8_t *mask = NULL;
+    if (ws->is_client) {
+        if (RAND_bytes(key, 4) != 1)
+            return SY_EINTERNAL;
+        mask = key;
+    }
+    uint8_t hdr[14];
+    size_t hl = sy_ws_frame_header(hdr, opcode, fin, rsv, len, mask);
+    size_t got;
+    uint8_t *p = sy__conn_reserve(c, hl + len, &got);
+    if (!p)
+        return SY_ENOMEM;
+    if (got >= hl + len) {
+        memcpy(p, hdr, hl);
+        if (mask)
+            sy_ws_mask_copy(p + hl, payload, len, mask, 0);
+        else if (len)
+            memcpy(p + hl, payload, len);
+        sy__conn_commit(c, hl + len);
+        return 0;
+    }
+    /* Large payload: header first, then the payload across chunks. */
+    int e = sy__conn_write(c, hdr, hl);
+    if (e)
+        return e;
+    if (!mask)
+        return sy__conn_write(c, payload, len);
+    unsigned off = 0;
+    while (len) {
+        uint8_t *dst = sy__conn_reserve(c, len, &got);
+        if (!dst)
+            return SY_ENOMEM;
+        size_t n = SY_MIN(got, len);
+        off = sy_ws_mask_copy(dst, payload, n, mask, off);
+        sy__conn_commit(c, n);
+        payload += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Per-thread scratch for compressed output: it grows to the largest message once and is
+ * reused, so compressing costs no allocation per message. */
+static __thread uint8_t *scratch;
+static __thread size_t scratch_len, scratch_cap, scratch_limit;
+
+static int scratch_sink(void *ud, const uint8_t *data, size_t len)
+{
+    (void)ud;
+    if (scratch_len + len > scratch_cap) {
+        size_t cap = SY_MAX(scratch_cap * 2, SY_MAX(scratch_len + len, 16384));
+        uint8_t *n = sy__realloc(scratch, cap);
+        if (!n)
+            return SY_ENOMEM;
+        scratch = n;
+        scratch_cap = cap;
+    }
+    memcpy(scratch + scratch_len, data, len);
+    scratch_len += len;
+    return 0;
+}
+
+static void fail(sy_ws *ws, int code, int cause, const char *detail);
+
+static int send_close_frame(sy_ws *ws, int code, const char *reason)
+{
+    uint8_t buf[125];
+    size_t n = 0;
+    if (code && code != 1005) {
+        buf[0] = (uint8_t)(code >> 8);
+        buf[1] = (uint8_t)code;
+        n = 2;
+        if (reason) {
+            size_t rl = strlen(reason);
+            if (rl > 123)
+                rl = 123;
+            /* Never cut a UTF-8 sequence in half. */
+            while (rl && !sy_utf8_valid((const uint8_t *)reason, rl))
+                rl--;
+            memcpy(buf + 2, reason, rl);
+            n += rl;
+        }
+    }
+    ws->close_sent = 1;
+    return queue_frame(ws, SY_WS_OP_CLOSE, 1, 0, buf, n);
+}
+
+/* Backpressure gate before queueing `len` more bytes. Returns -1 to queue normally,
+ * otherwise the sy_ws_send result to return without queueing. */
+static int bp_gate(sy_ws *ws, size_t len)
+{
+    size_t buffered = sy__conn_buffered(ws->c);
+    const sy_ws_opts *o = ws->opts;
+    if (buffered < o->high_water)
+        return -1;
+    switch (o->bp_policy) {
+    case SY_WS_BP_DROP:
+        return SY_WS_SEND_DROPPED;
+    case SY_WS_BP_CLOSE:
+        fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above the high-water mark");
+        return SY_WS_SEND_DROPPED;
+    default:
+        if (buffered + len > o->max_buffer) {
+            fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above its maximum");
+            return SY_WS_SEND_DROPPED;
+        }
+        return -1;
+    }
+}
+
+static int after_send(sy_ws *ws)
+{
+    if (sy__conn_buffered(ws->c) >= ws->opts->high_water) {
+        ws->bp_flagged = 1;
+        sy__conn_want_drain(ws->c);
+        return SY_WS_SEND_BACKPRESSURE;
+    }
+    return SY_WS_SEND_OK;
+}
+
+static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int fin, int first)
+{
+    uint8_t op = first ? (uint8_t)opcode : SY_WS_OP_CONT;
+    int compress = ws->pmd && sy_pmd_can_compress(ws->pmd) &&
+                   (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->frag_compressed);
+    if (!compress)
+        return queue_frame(ws, op, fin, 0, data, len);
+    scratch_len = 0;
+    int e = sy_pmd_deflate(ws->pmd, data, len, fin, scratch_sink, NULL);
+    if (e)
+        return e;
+    if (first)
+        ws->frag_compressed = 1;
+    e = queue_frame(ws, op, fin, first ? SY_WS_RSV1 : 0, scratch, scratch_len);
+    if (scratch_cap > (4u << 20)) {
+        /* a one-off giant message should not stay pinned in the thread */
+        sy__free(scratch);
+        scratch = NULL;
+        scratch_cap = 0;
+    }
+    (void)scratch_limit;
+    return e;
+}
+
+static int check_sendable(sy_ws *ws, int opcode, const void *data, size_t len)
+{
+    if (ws->dead || ws->close_sent || ws->c->closing)
+        return SY_ECLOSED;
+    if (opcode != SY_WS_TEXT && opcode != SY_WS_BINARY)
+        return SY_EINVAL;
+    if (opcode == SY_WS_TEXT && !sy_utf8_valid(data, len))
+        return SY_EINVAL;
+    return 0;
+}
+
+SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
+{
+    int e = check_sendable(ws, opcode, data, len);
+    if (e)
+        return e;
+    if (ws->frag_sending)
+        return SY_ESTATE;
+    int g = bp_gate(ws, len);
+    if (g >= 0)
+        return g;
+    ws->frag_compressed = 0;
+    if ((e = send_message(ws, opcode, data, len, 1, 1)) < 0) {
+        fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
+        return e;
+    }
+    return after_send(ws);
+}
+
+SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
+                            void (*free_fn)(const void *data, void *free_ud), void *free_ud)
+{
+    int e = check_sendable(ws, opcode, data, len);
+    int direct = !e && !ws->frag_sending && !ws->is_client &&
+                 !(ws->pmd && sy_pmd_can_compress(ws->pmd) &&
+                   len >= ws->opts->deflate_threshold);
+    if (!direct) {
+        if (!e)
+            e = sy_ws_send(ws, opcode, data, len);
+        if (free_fn)
+            free_fn(data, free_ud);
+        return e;
+    }
+    int g = bp_gate(ws, len);
+    if (g >= 0) {
+        if (free_fn)
+            free_fn(data, free_ud);
+        return g;
+    }
+    uint8_t hdr[14];
+    size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
+    if ((e = sy__conn_write(ws->c, hdr, hl)) < 0 ||
+        (e = sy__conn_write_ref(ws->c, data, len, free_fn, free_ud)) < 0)
+        return e;
+    return after_send(ws);
+}
+
+SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin)
+{
+    int first = !ws->frag_sending;
+    if (ws->dead || ws->close_sent || ws->c->closing)
+        return SY_ECLOSED;
+    if (first && opcode != SY_WS_TEXT && opcode != SY_WS_BINARY)
+        return SY_EINVAL;
+    if (!first && opcode != 0)
+        return SY_EINVAL;
+    int g = bp_gate(ws, len);
+    if (g >= 0)
+        return g;
+    if (first) {
+        ws->frag_compressed = 0;
+        ws->msg_opcode = (uint8_t)opcode; /* (send side only reads it for text checks) */
+    }
+    int e = send_message(ws, opcode, data, len, fin, first);
+    if (e < 0)
+        return e;
+    ws->frag_sending = !fin;
+    return after_send(ws);
+}
+
+SY_EXPORT int sy_ws_ping(sy_ws *ws, const void *data, size_t len)
+{
+    if (len > 125)
+        return SY_EINVAL;
+    if (ws->dead || ws->close_sent || ws->c->closing)
+        return SY_ECLOSED;
+    return queue_frame(ws, SY_WS_OP_PING, 1, 0, data, len);
+}
+
+SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
+{
+    if (ws->dead || ws->close_sent)
+        return SY_ECLOSED;
+    if (code != 1005 && (!sy_ws_close_code_valid((unsigned)code) || code == 1015))
+        return SY_EINVAL;
+    if (reason && (strlen(reason) > 123 || !sy_utf8_valid((const uint8_t *)reason, strlen(reason))))
+        return SY_EINVAL;
+    ws->cause = SY_WS_CAUSE_LOCAL;
+    ws->close_code = code;
+    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
+    int e = send_close_frame(ws, code, reason);
+    ws->close_deadline = ws->c->loop->now_ms + ws->opts->close_timeout_ms;
+    schedule_timer(ws);
+    return e;
+}
+
+SY_EXPORT size_t sy_ws_buffered(const sy_ws *ws)
+{
+    return sy__conn_buffered(ws->c);
+}
+
+SY_EXPORT void sy_ws_set_ud(sy_ws *ws, void *ud)
+{
+    ws->ud = ud;
+}
+
+SY_EXPORT void *sy_ws_ud(const sy_ws *ws)
+{
+    return ws->ud;
+}
+
+SY_EXPORT sy_loop *sy_ws_loop(const sy_ws *ws)
+{
+    return ws->c->loop;
+}
+
+SY_EXPORT const char *sy_ws_subprotocol(const sy_ws *ws)
+{
+    return ws->subprotocol;
+}
+
+SY_EXPORT const char *sy_ws_extensions(const sy_ws *ws)
+{
+    return ws->extensions;
+}
+
+/* ---- cross-thread sends ---- */
+
+typedef struct ws_task {
+    sy_ws *ws;
+    int opcode; /* 0 = close */
+    int code;
+    size_t len;
+    char reason[124];
+    uint8_t data[];
+} ws_task;
+
+static void ws_task_run(sy_loop *loop, void *ud)
+{
+    ws_task *t = ud;
+    (void)loop;
+    if (!t->ws->dead) {
+        if (t->opcode)
+            (void)sy_ws_send(t->ws, t->opcode, t->data, t->len);
+        else
+            (void)sy_ws_close(t->ws, t->code, t->reason[0] ? t->reason : NULL);
+    }
+    sy__ws_unref(t->ws);
+    sy__free(t);
+}
+
+static int post_task(sy_ws *ws, ws_task *t)
+{
+    t->ws = ws;
+    atomic_fetch_add(&ws->refs, 1);
+    int e = sy_loop_post(ws->c->loop, ws_task_run, t);
+    if (e) {
+        atomic_fetch_sub(&ws->refs, 1);
+        sy__free(t);
+    }
+    return e;
+}
+
+SY_EXPORT int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len)
+{
+    ws_task *t = sy__malloc(sizeof(*t) + len);
+    if (!t)
+        return SY_ENOMEM;
+    t->opcode = opcode;
+    t->len = len;
+    t->reason[0] = 0;
+    if (len)
+        memcpy(t->data, data, len);
+    return post_task(ws, t);
+}
+
+SY_EXPORT int sy_ws_close_async(sy_ws *ws, int code, const char *reason)
+{
+    ws_task *t = sy__malloc(sizeof(*t));
+    if (!t)
+        return SY_ENOMEM;
+    t->opcode = 0;
+    t->code = code;
+    t->len = 0;
+    snprintf(t->reason, sizeof(t->reason), "%s", reason ? reason : "");
+    return post_task(ws, t);
+}
+
+/* ---- input ---- */
+
+/* Fail the connection: send a close frame with code (once), then close after flushing. */
+static void fail(sy_ws *ws, int code, int cause, const char *detail)
+{
+    if (ws->failed)
+        return;
+    ws->failed = 1;
+    if (!ws->cause || ws->cause == SY_WS_CAUSE_LOCAL)
+        ws->cause = cause;
+    ws->detail = detail;
+    if (!ws->close_sent) {
+        ws->close_code = code;
+        snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", detail ? detail : "");
+        send_close_frame(ws, code, detail);
+    }
+    sy__log(SY_LOG_INFO, "websocket %s: closing %d: %s", sy__conn_peer_str(ws->c), code,
+            detail ? detail : "");
+    sy__conn_close(ws->c, 0, 1);
+}
+
+static int msg_reserve(sy_ws *ws, size_t extra)
+{
+    size_t need = ws->msg_len + extra;
+    if (need <= ws->msg_cap)
+        return 0;
+    size_t cap = SY_MAX(need, SY_MAX(ws->msg_cap * 2, 4096));
+    if (cap > ws->opts->max_message)
+        cap = SY_MAX(need, (size_t)ws->opts->max_message);
+    uint8_t *n = sy__realloc(ws->msg, cap);
+    if (!n)
+        return SY_ENOMEM;
+    ws->msg = n;
+    ws->msg_cap = cap;
+    return 0;
+}
+
+/* Append message bytes (already inflated), validating text as it comes so that invalid
+ * UTF-8 fails at the first bad byte, not at the end of a large message. */
+static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
+{
+    if (ws->msg_len + len > ws->opts->max_message)
+        return SY_EWS_TOO_BIG;
+    if (ws->msg_opcode == SY_WS_OP_TEXT && sy_utf8_feed(&ws->utf8, data, len) >= 0)
+        return SY_EWS_UTF8;
+    if (!len)
+        return 0;
+    if (msg_reserve(ws, len) < 0)
+        return SY_ENOMEM;
+    memcpy(ws->msg + ws->msg_len, data, len);
+    ws->msg_len += len;
+    return 0;
+}
+
+static int inflate_sink(void *ud, const uint8_t *data, size_t len)
+{
+    return msg_append(ud, data, len);
+}
+
+static void msg_reset(sy_ws *ws)
+{
+    ws->msg_len = 0;
+    if (ws->msg) {
+        /* Idle connections hold no message buffer. */
+        sy__free(ws->msg);
+        ws->msg = NULL;
+        ws->msg_cap = 0;
+    }
+}
+
+static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
+{
+    if (ws->cbs.on_message)
+        ws->cbs.on_message(ws, ws->msg_opcode, data, len, ws->ud);
+}
+
+static void fail_err(sy_ws *ws, int err, const char *detail)
+{
+    switch (err) {
+    case SY_EWS_TOO_BIG:
+        fail(ws, 1009, SY_WS_CAUSE_TOO_BIG, detail ? detail : "message too big");
+        break;
+    case SY_EWS_UTF8:
+        fail(ws, 1007, SY_WS_CAUSE_PROTOCOL, detail ? detail : "invalid UTF-8 in a text message");
+        break;
+    case SY_EWS_EXTENSION:
+        fail(ws, 1007, SY_WS_CAUSE_PROTOCOL, detail ? detail : "invalid compressed data");
+        break;
+    case SY_ENOMEM:
+        fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory");
+        break;
+    default:
+        fail(ws, 1002, SY_WS_CAUSE_PROTOCOL, detail ? detail : "protocol error");
+    }
+}
+
+static int on_data(sy_ws *ws, const sy_ws_event *ev)
+{
+    if (ev->msg_start) {
+        ws->msg_opcode = ev->opcode;
+        ws->msg_compressed = ev->compressed;
+        ws->msg_len = 0;
+        sy_utf8_init(&ws->utf8);
+    }
+    if (ws->close_sent)
+        return 0; /* closing: data is no longer delivered */
+    const char *detail = NULL;
+    if (ws->msg_compressed) {
+        int e = sy_pmd_inflate(ws->pmd, ev->data, ev->len, ev->msg_end, ws->opts->max_message,
+                               inflate_sink, ws, &detail);
+        if (e < 0) {
+            fail_err(ws, e, detail);
+            return e;
+        }
+    } else if (ev->msg_start && ev->msg_end) {
+        /* The whole message is in the read buffer: validate and deliver in place. */
+        if (ev->len > ws->opts->max_message) {
+            fail_err(ws, SY_EWS_TOO_BIG, NULL);
+            return SY_EWS_TOO_BIG;
+        }
+        if (ev->opcode == SY_WS_OP_TEXT) {
+            ssize_t bad = sy_utf8_feed(&ws->utf8, ev->data, ev->len);
+            if (bad >= 0 || !sy_utf8_complete(&ws->utf8)) {
+                fail_err(ws, SY_EWS_UTF8, NULL);
+                return SY_EWS_UTF8;
+            }
+        }
+        deliver(ws, ev->data, ev->len);
+        return 0;
+    } else {
+        /* Fail fast on size: the rest of this frame is already announced. */
+        if (ws->msg_len + ev->len + ws->parser.remaining > ws->opts->max_message) {
+            fail_err(ws, SY_EWS_TOO_BIG, NULL);
+            return SY_EWS_TOO_BIG;
+        }
+        int e = msg_append(ws, ev->data, ev->len);
+        if (e < 0) {
+            fail_err(ws, e, NULL);
+            return e;
+        }
+    }
+    if (ev->msg_end) {
+        if (ws->msg_opcode == SY_WS_OP_TEXT && !sy_utf8_complete(&ws->utf8)) {
+            fail_err(ws, SY_EWS_UTF8, "text message ends inside a UTF-8 sequence");
+            return SY_EWS_UTF8;
+        }
+        deliver(ws, ws->msg, ws->msg_len);
+        msg_reset(ws);
+    }
+    return 0;
+}
+
+static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
+{
+    ws->close_received = 1;
+    if (!ws->close_sent) {
+        ws->cause = SY_WS_CAUSE_PEER;
+        ws->close_code = ev->close_code;
+        size_t rl = SY_MIN(ev->reason_len, sizeof(ws->close_reason) - 1);
+        memcpy(ws->close_reason, ev->reason, rl);
+        ws->close_reason[rl] = 0;
+        /* Echo the status code (RFC 6455 §5.5.1). */
+        send_close_frame(ws, ev->close_code == 1005 ? 0 : ev->close_code, NULL);
+    }
+    /* Both closes seen: the server closes TCP first; the client waits briefly for it. */
+    if (ws->is_client) {
+        ws->close_deadline = ws->c->loop->now_ms + 1000;
+        schedule_timer(ws);
+        sy__conn_close(ws->c, 0, 1);
+    } else {
+        sy__conn_close(ws->c, 0, 1);
+    }
+}
+
+static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
+{
+    sy_ws *ws = c->proto_data;
+    size_t off = 0;
+    ws->last_rx_ms = c->loop->now_ms;
+    while (off < len) {
+        if (ws->failed || ws->close_received)
+            return (ssize_t)len; /* discard anything after the end */
+        sy_ws_event ev;
+        uint16_t code = 0;
+        const char *detail = NULL;
+        ssize_t n = sy_ws_parse(&ws->parser, data + off, len - off, &ev, &code, &detail);
+        if (n < 0) {
+            fail(ws, code ? code : 1002, SY_WS_CAUSE_PROTOCOL, detail);
+            return (ssize_t)len;
+        }
+        off += (size_t)n;
+        switch (ev.type) {
+        case SY_WS_EV_NONE:
+            if (n == 0)
+                return (ssize_t)off;
+            break;
+        case SY_WS_EV_DATA:
+            if (on_data(ws, &ev) < 0)
+                return (ssize_t)len;
+            break;
+        case SY_WS_EV_PING:
+            if (!ws->close_sent)
+                queue_frame(ws, SY_WS_OP_PONG, 1, 0, ev.data, ev.len);
+            break;
+        case SY_WS_EV_PONG:
+            ws->ping_outstanding = 0;
+            if (ws->cbs.on_pong)
+                ws->cbs.on_pong(ws, ev.data, ev.len, ws->ud);
+            break;
+        case SY_WS_EV_CLOSE:
+            on_close_frame(ws, &ev);
+            return (ssize_t)len;
+        }
+        if (c->closing && !c->close_after_flush)
+            return (ssize_t)len;
+    }
+    if (!ws->read_paused_bp && sy__conn_buffered(c) >= ws->opts->high_water) {
+        /* Our peer is not reading what we send: stop reading what it sends (TCP flow
+         * control pushes back on it) until the queue drains. */
+        ws->read_paused_bp = 1;
+        sy__conn_pause_read(c);
+        sy__conn_want_drain(c);
+    }
+    return (ssize_t)off;
+}
+
+static void ws_on_drain(sy_conn *c)
+{
+    sy_ws *ws = c->proto_data;
+    if (ws->read_paused_bp) {
+        ws->read_paused_bp = 0;
+        sy__conn_resume_read(c);
+    }
+    if (ws->bp_flagged) {
+        ws->bp_flagged = 0;
+        if (ws->cbs.on_drain)
+            ws->cbs.on_drain(ws, ws->ud);
+    }
+}
+
+static void ws_on_eof(sy_conn *c)
+{
+    sy_ws *ws = c->proto_data;
+    if (!ws->close_received && !ws->failed) {
+        ws->cause = ws->cause ? ws->cause : SY_WS_CAUSE_ABNORMAL;
+        ws->close_code = 1006;
+    }
+    sy__conn_close(c, 0, 0);
+}
+
+static void schedule_timer(sy_ws *ws)
+{
+    const sy_ws_opts *o = ws->opts;
+    uint64_t now = ws->c->loop->now_ms, next = UINT64_MAX;
+    if (ws->close_sent && ws->close_deadline)
+        next = ws->close_deadline;
+    else if (ws->ping_outstanding)
+        next = ws->ping_deadline;
+    else if (o->ping_interval_ms)
+        next = ws->last_rx_ms + o->ping_interval_ms;
+    if (o->idle_timeout_ms && !ws->close_sent)
+        next = SY_MIN(next, ws->last_rx_ms + o->idle_timeout_ms);
+    if (next == UINT64_MAX)
+        sy__conn_set_timeout(ws->c, 0);
+    else
+        sy__conn_set_timeout(ws->c, next > now ? next - now : 1);
+}
+
+static void ws_on_timer(sy_conn *c)
+{
+    sy_ws *ws = c->proto_data;
+    const sy_ws_opts *o = ws->opts;
+    uint64_t now = c->loop->now_ms;
+    if (ws->close_sent && ws->close_deadline && now >= ws->close_deadline) {
+        if (!ws->close_received && ws->cause == SY_WS_CAUSE_LOCAL)
+            ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
+        sy__conn_close(c, SY_ETIMEDOUT, 0);
+        return;
+    }
+    if (o->idle_timeout_ms && !ws->close_sent && now >= ws->last_rx_ms + o->idle_timeout_ms) {
+        ws->cause = SY_WS_CAUSE_IDLE;
+        fail(ws, 1001, SY_WS_CAUSE_IDLE, "idle timeout");
+        return;
+    }
+    if (ws->ping_outstanding) {
+        if (ws->last_rx_ms + o->pong_timeout_ms > now && ws->last_rx_ms >= ws->ping_deadline -
+                                                                              o->pong_timeout_ms) {
+            /* traffic arrived since the ping: the peer is alive */
+            ws->ping_outstanding = 0;
+        } else if (now >= ws->ping_deadline) {
+            ws->cause = SY_WS_CAUSE_PING_TIMEOUT;
+            ws->close_code = 1006;
+            ws->detail = "no pong within the pong timeout";
+            sy__conn_close(c, SY_ETIMEDOUT, 0);
+            return;
+        }
+    } else if (o->ping_interval_ms && !ws->close_sent &&
+               now >= ws->last_rx_ms + o->ping_interval_ms) {
+        ws->ping_outstanding = 1;
+        ws->ping_deadline = now + o->pong_timeout_ms;
+        queue_frame(ws, SY_WS_OP_PING, 1, 0, NULL, 0);
+    }
+    schedule_timer(ws);
+}
+
+static void ws_on_shutdown(sy_conn *c)
+{
+    sy_ws *ws = c->proto_data;
+    if (ws->close_sent)
+        return;
+    ws->cause = SY_WS_CAUSE_SHUTDOWN;
+    ws->close_code = 1001;
+    snprintf(ws->close_reason, sizeof(ws->close_reason), "server shutting down");
+    send_close_frame(ws, 1001, "server shutting down");
+    ws->close_deadline = c->loop->now_ms + ws->opts->close_timeout_ms;
+    schedule_timer(ws);
+}
+
+static void ws_on_close(sy_conn *c, int err)
+{
+    sy_ws *ws = c->proto_data;
+    c->proto_data = NULL;
+    if (!ws->cause)
+        ws->cause = SY_WS_CAUSE_ABNORMAL;
+    if (!ws->close_received && !ws->close_sent)
+        ws->close_code = 1006;
+    if (err == SY_ETIMEDOUT && ws->cause == SY_WS_CAUSE_LOCAL)
+        ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
+    ws->dead = 1;
+    sy_ws_close_info info = {ws->close_code, ws->close_reason, ws->cause, ws->detail};
+    if (ws->open_done && ws->cbs.on_close)
+        ws->cbs.on_close(ws, &info, ws->ud);
+    sy__uplog_end(ws->log, c, ws->detail);
+    ws->log = NULL;
+    msg_reset(ws);
+    if (ws->pmd) {
+        sy_pmd_free(ws->pmd);
+        sy__free(ws->pmd);
+        ws->pmd = NULL;
+    }
+    if (ws->client_free)
+        ws->client_free(ws);
+    sy__ws_unref(ws);
+}

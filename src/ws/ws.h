@@ -1,0 +1,90 @@
+/* The WebSocket engine on a byte stream: message assembly, UTF-8, permessage-deflate, the
+ * close handshake, heartbeats, backpressure, and the application callbacks. Shared by the
+ * server (after a 101) and the client (after its handshake). */
+#ifndef SY_WS_WS_H
+#define SY_WS_WS_H
+
+#include "http/access.h"
+#include "ws/frame.h"
+#include "ws/pmd.h"
+#include "ws/utf8.h"
+
+#include <stdatomic.h>
+
+struct sy_ws_opts {
+    uint64_t max_message;
+    uint64_t ping_interval_ms;
+    uint64_t pong_timeout_ms;
+    uint64_t idle_timeout_ms;
+    uint64_t close_timeout_ms;
+    uint64_t high_water;
+    uint64_t low_water;
+    uint64_t max_buffer;
+    int bp_policy;
+    int deflate;
+    uint64_t deflate_threshold;
+    int window_bits;
+    int mem_level;
+    int no_context_takeover;
+    int require_subprotocol;
+    char **subprotocols;
+    size_t nsub;
+    char **origins;
+    size_t norigins;
+    sy_ws_accept_fn accept;
+    sy_ws_cbs cbs;
+    void *ud;
+};
+
+struct sy_ws {
+    sy_conn *c;
+    const sy_ws_opts *opts;
+    sy_ws_opts *owned_opts; /* client: its own copy */
+    sy_ws_cbs cbs;
+    void *ud;
+    sy_ws_parser parser;
+    sy_pmd *pmd; /* NULL when permessage-deflate was not negotiated */
+    sy_utf8 utf8;
+    uint8_t *msg; /* assembly buffer for fragmented/compressed messages; NULL when idle */
+    size_t msg_len, msg_cap;
+    uint8_t msg_opcode;
+    uint8_t msg_compressed;
+    uint8_t is_client;
+    uint8_t open_done;
+    uint8_t close_sent;
+    uint8_t close_received;
+    uint8_t failed;
+    uint8_t ping_outstanding;
+    uint8_t frag_sending; /* a streaming send is in progress */
+    uint8_t frag_compressed;
+    uint8_t bp_flagged;    /* a send returned BACKPRESSURE: call on_drain at low water */
+    uint8_t read_paused_bp;
+    uint8_t dead; /* on_close delivered */
+    atomic_int refs;
+    int close_code;
+    int cause;
+    const char *detail;
+    uint64_t last_rx_ms;
+    uint64_t ping_deadline;
+    uint64_t close_deadline;
+    char close_reason[124];
+    char subprotocol[64];
+    char extensions[128];
+    sy_uplog *log;
+    /* client state (src/ws/client.c) */
+    void *client;
+    void (*client_free)(sy_ws *ws);
+};
+
+/* Start the engine on c (the handshake is done). Takes ownership of pmd (may be NULL). */
+sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
+/* Start the engine on an already allocated handle (the client creates it before its
+ * handshake). */
+void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
+/* Drop a reference; the last one frees the handle. */
+void sy__ws_unref(sy_ws *ws);
+/* Fill defaults. */
+void sy__ws_opts_defaults(sy_ws_opts *o);
+int sy__ws_opts_copy(sy_ws_opts **out, const sy_ws_opts *src);
+
+#endif

@@ -1,0 +1,170 @@
+/* Unit tests for src/core/loop.c: the timer heap, deferred work, cross-thread tasks. */
+#include "core/loop.h"
+#include "harness.h"
+
+#include <pthread.h>
+
+typedef struct {
+    sy_timer t;
+    int id;
+} tt;
+
+static int fired[1000];
+static int nfired;
+static uint64_t fired_at[1000];
+static sy_loop *g_loop;
+
+static void on_timer(sy_timer *t)
+{
+    tt *x = sy_container_of(t, tt, t);
+    fired_at[nfired] = t->deadline;
+    fired[nfired++] = x->id;
+}
+
+static void stop_task(sy_loop *loop, void *ud)
+{
+    (void)ud;
+    sy_loop_stop(loop);
+}
+
+TEST(timers_fire_in_deadline_order)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    static tt ts[500];
+    nfired = 0;
+    uint64_t now = loop->now_ms;
+    unsigned seed = 12345;
+    for (int i = 0; i < 500; i++) {
+        ts[i].id = i;
+        ts[i].t.cb = on_timer;
+        seed = seed * 1103515245u + 12345u;
+        sy__timer_start(loop, &ts[i].t, now + (seed >> 16) % 50);
+    }
+    /* Stop every third timer and move every fifth: the heap must stay consistent. */
+    for (int i = 0; i < 500; i += 3)
+        sy__timer_stop(loop, &ts[i].t);
+    for (int i = 1; i < 500; i += 5)
+        sy__timer_start(loop, &ts[i].t, now + 60);
+    static tt stopper;
+    stopper.t.cb = on_timer;
+    stopper.id = -1;
+    sy__timer_start(loop, &stopper.t, now + 70);
+    /* Run until the stopper fired. */
+    while (nfired == 0 || fired[nfired - 1] != -1) {
+        CHECK_EQ(sy_loop_post(loop, stop_task, NULL), 0);
+        sy_loop_run(loop);
+    }
+    int expected = 1; /* the stopper */
+    for (int i = 0; i < 500; i++)
+        if (i % 3 != 0 || i % 5 == 1) /* stopped ones that were restarted fire too */
+            expected++;
+    CHECK_EQ(nfired, expected);
+    for (int i = 1; i < nfired; i++)
+        CHECK(fired_at[i - 1] <= fired_at[i]);
+    for (int i = 0; i < 500; i++)
+        CHECK(!sy__timer_active(&ts[i].t));
+    sy_loop_free(loop);
+}
+
+static int deferred_count;
+static void on_deferred(sy_deferred *d)
+{
+    (void)d;
+    deferred_count++;
+    sy_loop_stop(g_loop);
+}
+
+TEST(deferred_runs_once_per_queue)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    g_loop = loop;
+    sy_deferred d = {.cb = on_deferred};
+    deferred_count = 0;
+    sy__defer(loop, &d);
+    sy__defer(loop, &d); /* queued twice: runs once */
+    sy_loop_run(loop);
+    CHECK_EQ(deferred_count, 1);
+    sy_loop_free(loop);
+}
+
+static int task_sum;
+static void add_task(sy_loop *loop, void *ud)
+{
+    (void)loop;
+    task_sum += (int)(intptr_t)ud;
+    if (task_sum == 4 * 1000 * 1001 / 2)
+        sy_loop_stop(loop);
+}
+
+static void *poster(void *arg)
+{
+    for (int i = 1; i <= 1000; i++)
+        if (sy_loop_post(arg, add_task, (void *)(intptr_t)i) != 0)
+            abort();
+    return NULL;
+}
+
+TEST(post_from_other_threads)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    task_sum = 0;
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, poster, loop);
+    sy_loop_run(loop);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(task_sum, 4 * 1000 * 1001 / 2);
+    sy_loop_free(loop);
+}
+
+static int signal_flags;
+static void on_sig(sy_loop *loop, int flags, void *ud)
+{
+    (void)ud;
+    signal_flags |= flags;
+    sy_loop_stop(loop);
+}
+
+TEST(signal_flags_reach_the_loop)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    loop->on_signal = on_sig;
+    signal_flags = 0;
+    sy__loop_signal(loop, 1);
+    sy__loop_signal(loop, 4);
+    sy_loop_run(loop);
+    CHECK_EQ(signal_flags, 5);
+    sy_loop_free(loop);
+}
+
+TEST(chunk_pool_recycles)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    sy_chunk *a = sy__chunk_get(loop);
+    CHECK(a != NULL);
+    sy__chunk_put(loop, a);
+    sy_chunk *b = sy__chunk_get(loop);
+    CHECK(a == b);
+    sy__chunk_put(loop, b);
+    size_t dl;
+    const char *d = sy__loop_date(loop, &dl);
+    CHECK_EQ(dl, strlen("Date: Wed, 25 Nov 2026 01:45:58 GMT\r\n"));
+    CHECK(memcmp(d, "Date: ", 6) == 0);
+    sy_loop_free(loop);
+}
+
+int main(void)
+{
+    RUN(timers_fire_in_deadline_order);
+    RUN(deferred_runs_once_per_queue);
+    RUN(post_from_other_threads);
+    RUN(signal_flags_reach_the_loop);
+    RUN(chunk_pool_recycles);
+    return sy_t_summary();
+}
