@@ -208,7 +208,8 @@ int sy_req_header_at(const sy_req *req, size_t i, const char **name, size_t *nam
                      const char **value, size_t *value_len);
 /* The buffered body (routes without SY_ROUTE_STREAM_BODY). */
 const void *sy_req_body(const sy_req *req, size_t *len);
-const char *sy_req_peer(const sy_req *req); /* "addr:port", NUL-terminated */
+/* "addr:port", NUL-terminated, in a per-thread buffer valid until the next call. */
+const char *sy_req_peer(const sy_req *req);
 sy_loop *sy_req_loop(const sy_req *req);
 void *sy_req_route_ud(const sy_req *req);
 

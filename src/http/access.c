@@ -7,24 +7,20 @@
 
 const char *sy__conn_peer_str(sy_conn *c)
 {
-    if (c->peer_str[0])
-        return c->peer_str;
+    /* Formatted on demand into a per-thread buffer: connections don't carry the string. */
+    static __thread char buf[64];
     char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (c->peer.ss_family == AF_INET) {
-        struct sockaddr_in *s = (struct sockaddr_in *)&c->peer;
+    if (c->peer.sin6_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&c->peer;
         inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        port = ntohs(s->sin_port);
-        snprintf(c->peer_str, sizeof(c->peer_str), "%s:%d", host, port);
-    } else if (c->peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&c->peer;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-        port = ntohs(s->sin6_port);
-        snprintf(c->peer_str, sizeof(c->peer_str), "[%s]:%d", host, port);
+        snprintf(buf, sizeof(buf), "%s:%d", host, ntohs(s->sin_port));
+    } else if (c->peer.sin6_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.sin6_addr, host, sizeof(host));
+        snprintf(buf, sizeof(buf), "[%s]:%d", host, ntohs(c->peer.sin6_port));
     } else {
-        snprintf(c->peer_str, sizeof(c->peer_str), "-");
+        snprintf(buf, sizeof(buf), "-");
     }
-    return c->peer_str;
+    return buf;
 }
 
 static const sy_server *server_of(sy_conn *c)

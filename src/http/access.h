@@ -13,7 +13,7 @@ typedef struct sy_uplog sy_uplog;
 sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len);
 void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail);
 
-/* "addr:port" of the peer, formatted on first use. */
+/* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 const char *sy__conn_peer_str(sy_conn *c);
 
 #endif

@@ -1,6 +1,7 @@
 /* Request objects: the public accessors, response helpers, route matching and target
  * decoding. Version-neutral: the wire format lives behind req->ops. */
 #include "http/req.h"
+#include "http/access.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -368,7 +369,7 @@ SY_EXPORT const void *sy_req_body(const sy_req *r, size_t *len)
 
 SY_EXPORT const char *sy_req_peer(const sy_req *r)
 {
-    return r->conn ? r->conn->peer_str : "";
+    return r->conn ? sy__conn_peer_str(r->conn) : "";
 }
 
 SY_EXPORT sy_loop *sy_req_loop(const sy_req *r)

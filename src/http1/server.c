@@ -31,6 +31,7 @@ typedef struct h1 {
     uint8_t in_dispatch;
     uint8_t draining;
     uint8_t got_bytes; /* some bytes of the current head arrived */
+    uint8_t peer_eof;  /* the client finished sending: answer what is pending, then close */
     size_t prev_len;
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
@@ -277,6 +278,10 @@ static void next_request(h1 *h)
     h->prev_len = 0;
     h->got_bytes = 0;
     if (!h->keep_alive || h->close_after || h->draining) {
+        sy__conn_close(c, 0, 1);
+        return;
+    }
+    if (h->peer_eof && !c->rlen && !c->in_read) {
         sy__conn_close(c, 0, 1);
         return;
     }
@@ -676,6 +681,10 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
                                                &lim, &pr, h->req->headers, h->req->headers_cap,
                                                &detail);
             if (n == 0) {
+                if (h->peer_eof) {
+                    sy__conn_close(c, 0, 1); /* an incomplete head will never complete */
+                    return (ssize_t)len;
+                }
                 h->prev_len = len - off;
                 return (ssize_t)off;
             }
@@ -729,18 +738,21 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
     if (h->state != H1_HEAD && h->req && !h->req->pinned && !c->closing)
         if (sy__req_pin(h->req) < 0)
             return SY_ENOMEM;
+    if (h->peer_eof && h->state == H1_HEAD && off == len && !c->closing)
+        sy__conn_close(c, 0, 1);
     return (ssize_t)off;
 }
 
 static void h1_on_eof(sy_conn *c)
 {
     h1 *h = c->proto_data;
-    if (h->state == H1_HANDLER && h->req && !h->req->resp_done) {
-        /* The client half-closed after sending its request: answer, then close. */
-        h->close_after = 1;
+    if (h->state == H1_HANDLER) {
+        /* The client half-closed after sending: answer it (and whatever it pipelined before
+         * closing), then close. */
+        h->peer_eof = 1;
         return;
     }
-    sy__conn_close(c, 0, h->state == H1_HANDLER);
+    sy__conn_close(c, 0, 1);
 }
 
 static void h1_on_timer(sy_conn *c)

@@ -15,6 +15,7 @@ static void flush_cb(sy_deferred *d);
 static void close_cb(sy_deferred *d);
 static void resume_cb(sy_deferred *d);
 static void timer_cb(sy_timer *t);
+static void update_events(sy_conn *c);
 
 /* ---- the TCP transport ---- */
 
@@ -135,22 +136,32 @@ static void start_linger(sy_conn *c)
     }
 }
 
+/* Nothing left to write: end the connection (lingering unless the peer already finished). */
+static void finish_close(sy_conn *c)
+{
+    if (c->eof) {
+        c->close_after_flush = 0;
+        sy__defer(c->loop, &c->close_d);
+    } else {
+        start_linger(c);
+    }
+}
+
 void sy__conn_close(sy_conn *c, int err, int flush)
 {
     if (c->closing && !(c->close_after_flush && !flush))
         return;
     if (!c->close_err)
         c->close_err = err;
-    if (flush && !c->eof) {
+    c->closing = 1;
+    if (flush) {
         c->close_after_flush = 1;
-        c->closing = 1;
         if (c->wbytes)
             sy__defer(c->loop, &c->flush_d);
         else
-            start_linger(c);
+            finish_close(c);
         return;
     }
-    c->closing = 1;
     c->close_after_flush = 0;
     sy__defer(c->loop, &c->close_d);
 }
@@ -267,10 +278,14 @@ static void do_read(sy_conn *c)
         return;
     if (n <= 0) {
         c->eof = 1;
-        if (c->lingering || n < 0) {
+        if (c->lingering || n < 0 || (c->closing && !c->wbytes)) {
             sy__conn_close(c, n < 0 ? SY_EIO : 0, 0);
             return;
         }
+        /* Stop watching for input: level-triggered EOF would wake us forever. */
+        update_events(c);
+        if (c->closing)
+            return; /* the pending flush finishes the close */
         if (c->proto && c->proto->on_eof)
             c->proto->on_eof(c);
         else
@@ -278,8 +293,8 @@ static void do_read(sy_conn *c)
         return;
     }
     c->bytes_in += (uint64_t)n;
-    if (c->lingering)
-        return; /* discard */
+    if (c->lingering || c->closing)
+        return; /* discard: nothing more will be processed */
     uint8_t *data = c->rlen ? c->rbuf : buf;
     size_t len = c->rlen + (size_t)n;
     ssize_t left = deliver(c, data, len);
@@ -305,7 +320,7 @@ static void resume_cb(sy_deferred *d)
 static void update_events(sy_conn *c)
 {
     uint32_t ev = 0;
-    if (!c->read_paused)
+    if (!c->read_paused && !c->eof)
         ev |= EPOLLIN;
     if (c->write_blocked)
         ev |= EPOLLOUT;
@@ -562,7 +577,8 @@ static void after_flush(sy_conn *c, int err)
         c->wq_cap = c->wq_len = c->wq_head = 0;
     }
     if (c->close_after_flush && !blocked) {
-        start_linger(c);
+        if (!c->lingering)
+            finish_close(c);
         return;
     }
     if (c->drain_wanted && c->wbytes <= c->low_water && !c->closing) {

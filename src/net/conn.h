@@ -14,6 +14,7 @@
 
 #include "core/loop.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -90,8 +91,7 @@ struct sy_conn {
     uint8_t drain_wanted;
     uint8_t in_read;
     uint8_t freed_fd;
-    struct sockaddr_storage peer;
-    char peer_str[64];
+    struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
 
 /* Create a connection for an accepted/connected non-blocking fd and start reading. */

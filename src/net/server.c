@@ -295,7 +295,7 @@ static void accept_cb(sy_io *io, uint32_t events)
             continue;
         }
         c->server = w;
-        c->peer = ss;
+        memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
         c->next = w->conns;
         if (w->conns)
             w->conns->prev = c;

@@ -115,7 +115,7 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
             hs_fail(c, "the server chose a subprotocol we did not offer");
             return (ssize_t)len;
         }
-        snprintf(ws->subprotocol, sizeof(ws->subprotocol), "%.*s", (int)h->value_len, h->value);
+        ws->subprotocol = sy__ws_strdup(h->value, h->value_len);
     }
     sy_pmd *pmd = NULL;
     h = find(&resp, "sec-websocket-extensions", &cnt);
@@ -135,7 +135,7 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
             hs_fail(c, "out of memory");
             return (ssize_t)len;
         }
-        snprintf(ws->extensions, sizeof(ws->extensions), "%.*s", (int)h->value_len, h->value);
+        ws->extensions = sy__ws_strdup(h->value, h->value_len);
     }
     sy__ws_start(ws, c, ws->owned_opts, 1, pmd);
     ws->open_done = 1;
@@ -323,7 +323,6 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     ws->is_client = 1;
     ws->cbs = *cbs;
     ws->ud = ud;
-    c->peer_str[0] = 0;
     sy__conn_set_timeout(c, cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000);
     if (sy__conn_write(c, req, rl) < 0) {
         sy__conn_close(c, SY_ENOMEM, 0);

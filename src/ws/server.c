@@ -151,9 +151,9 @@ int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplo
     }
     ws->log = log;
     if (ng && ng->sub >= 0)
-        snprintf(ws->subprotocol, sizeof(ws->subprotocol), "%s", o->subprotocols[ng->sub]);
+        ws->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));
     if (ng && ng->pmd_ok)
-        snprintf(ws->extensions, sizeof(ws->extensions), "%s", ng->ext);
+        ws->extensions = sy__ws_strdup(ng->ext, strlen(ng->ext));
     ws->open_done = 1;
     if (ws->cbs.on_open)
         ws->cbs.on_open(ws, ws->ud);

@@ -49,11 +49,31 @@ void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, 
     schedule_timer(ws);
 }
 
+/* A heap copy of s[0..n) (NUL-terminated), or NULL. */
+char *sy__ws_strdup(const char *s, size_t n)
+{
+    char *d = sy__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static void set_reason(sy_ws *ws, const char *s, size_t n)
+{
+    sy__free(ws->close_reason);
+    ws->close_reason = sy__ws_strdup(s ? s : "", s ? SY_MIN(n, 123) : 0);
+}
+
 void sy__ws_unref(sy_ws *ws)
 {
     if (atomic_fetch_sub(&ws->refs, 1) == 1) {
         if (ws->owned_opts)
             sy_ws_opts_free(ws->owned_opts);
+        sy__free(ws->close_reason);
+        sy__free(ws->subprotocol);
+        sy__free(ws->extensions);
         sy__free(ws);
     }
 }
@@ -310,7 +330,7 @@ SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
         return SY_EINVAL;
     ws->cause = SY_WS_CAUSE_LOCAL;
     ws->close_code = code;
-    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
+    set_reason(ws, reason, reason ? strlen(reason) : 0);
     int e = send_close_frame(ws, code, reason);
     ws->close_deadline = ws->c->loop->now_ms + ws->opts->close_timeout_ms;
     schedule_timer(ws);
@@ -339,12 +359,12 @@ SY_EXPORT sy_loop *sy_ws_loop(const sy_ws *ws)
 
 SY_EXPORT const char *sy_ws_subprotocol(const sy_ws *ws)
 {
-    return ws->subprotocol;
+    return ws->subprotocol ? ws->subprotocol : "";
 }
 
 SY_EXPORT const char *sy_ws_extensions(const sy_ws *ws)
 {
-    return ws->extensions;
+    return ws->extensions ? ws->extensions : "";
 }
 
 /* ---- cross-thread sends ---- */
@@ -422,7 +442,7 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
     ws->detail = detail;
     if (!ws->close_sent) {
         ws->close_code = code;
-        snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", detail ? detail : "");
+        set_reason(ws, detail, detail ? strlen(detail) : 0);
         send_close_frame(ws, code, detail);
     }
     sy__log(SY_LOG_INFO, "websocket %s: closing %d: %s", sy__conn_peer_str(ws->c), code,
@@ -567,9 +587,7 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
     if (!ws->close_sent) {
         ws->cause = SY_WS_CAUSE_PEER;
         ws->close_code = ev->close_code;
-        size_t rl = SY_MIN(ev->reason_len, sizeof(ws->close_reason) - 1);
-        memcpy(ws->close_reason, ev->reason, rl);
-        ws->close_reason[rl] = 0;
+        set_reason(ws, ev->reason, ev->reason_len);
         /* Echo the status code (RFC 6455 §5.5.1). */
         send_close_frame(ws, ev->close_code == 1005 ? 0 : ev->close_code, NULL);
     }
@@ -721,7 +739,7 @@ static void ws_on_shutdown(sy_conn *c)
         return;
     ws->cause = SY_WS_CAUSE_SHUTDOWN;
     ws->close_code = 1001;
-    snprintf(ws->close_reason, sizeof(ws->close_reason), "server shutting down");
+    set_reason(ws, "server shutting down", 20);
     send_close_frame(ws, 1001, "server shutting down");
     ws->close_deadline = c->loop->now_ms + ws->opts->close_timeout_ms;
     schedule_timer(ws);
@@ -738,7 +756,8 @@ static void ws_on_close(sy_conn *c, int err)
     if (err == SY_ETIMEDOUT && ws->cause == SY_WS_CAUSE_LOCAL)
         ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
     ws->dead = 1;
-    sy_ws_close_info info = {ws->close_code, ws->close_reason, ws->cause, ws->detail};
+    sy_ws_close_info info = {ws->close_code, ws->close_reason ? ws->close_reason : "", ws->cause,
+                             ws->detail};
     if (ws->open_done && ws->cbs.on_close)
         ws->cbs.on_close(ws, &info, ws->ud);
     sy__uplog_end(ws->log, c, ws->detail);

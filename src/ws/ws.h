@@ -67,9 +67,9 @@ struct sy_ws {
     uint64_t last_rx_ms;
     uint64_t ping_deadline;
     uint64_t close_deadline;
-    char close_reason[124];
-    char subprotocol[64];
-    char extensions[128];
+    char *close_reason; /* allocated when the close starts (idle connections carry none) */
+    char *subprotocol;  /* NULL = none */
+    char *extensions;   /* NULL = none */
     sy_uplog *log;
     /* client state (src/ws/client.c) */
     void *client;
@@ -83,6 +83,7 @@ sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *
 void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
 /* Drop a reference; the last one frees the handle. */
 void sy__ws_unref(sy_ws *ws);
+char *sy__ws_strdup(const char *s, size_t n);
 /* Fill defaults. */
 void sy__ws_opts_defaults(sy_ws_opts *o);
 int sy__ws_opts_copy(sy_ws_opts **out, const sy_ws_opts *src);

@@ -96,8 +96,16 @@ def check_sanitizer(lines):
             raise AssertionError("sanitizer report from the server:\n" + text[-4000:])
 
 
+class Sock(socket.socket):
+    """A socket that can carry the bytes read past the last response (_sy_buf)."""
+    _sy_buf = b""
+
+
 def connect(port, timeout=5, host="127.0.0.1"):
-    s = socket.create_connection((host, port), timeout=timeout)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = Sock(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((host, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 

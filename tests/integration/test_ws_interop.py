@@ -311,12 +311,14 @@ def our_client_vs_python_server():
                 # --count N: the client closes after the N-th echo
                 r = our_client(url, "--count", str(len(LINES)), *deflate_flag)
                 check_echo_output(r, what=what + " --count")
-                time.sleep(0.1)
                 negotiated = comp is not None and not deflate_flag
                 eq(ext_names(es.sessions[-1]["ext"]),
                    ["permessage-deflate"] if negotiated else [], what + " negotiated extension")
                 eq("extensions: permessage-deflate" in r.stderr.decode(), negotiated,
                    what + " client reports the extension (%r)" % r.stderr.decode())
+                deadline = time.time() + 3
+                while es.sessions[-1]["close"] is None and time.time() < deadline:
+                    time.sleep(0.05)
                 eq(es.sessions[-1]["close"], 1000, what + " close code seen by the server")
         finally:
             es.stop()

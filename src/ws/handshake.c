@@ -1,0 +1,121 @@
+/* The pure pieces of the WebSocket opening handshake (RFC 6455 §4): Sec-WebSocket-Key
+ * validation, the Sec-WebSocket-Accept hash, random keys and subprotocol selection. */
+#include "ws/handshake.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <sys/random.h>
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/* Value of a base64 character, or -1. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int sy_ws_key_valid(const char *key, size_t len)
+{
+    /* 16 bytes encode as 21 full characters plus one that carries 2 data bits (its low 4 bits
+     * are padding and must be zero, or the value is not canonical), then "==". */
+    if (len != 24 || key[22] != '=' || key[23] != '=')
+        return 0;
+    for (size_t i = 0; i < 22; i++) {
+        if (b64_value((unsigned char)key[i]) < 0)
+            return 0;
+    }
+    return (b64_value((unsigned char)key[21]) & 0x0F) == 0;
+}
+
+void sy_ws_accept_key(const char *key, size_t len, char out[29])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok;
+    char small[128];
+    size_t total = len + sizeof(ws_guid) - 1;
+    /* Keys are 24 characters; anything longer than the stack buffer is hashed in two parts. */
+    if (total <= sizeof(small)) {
+        memcpy(small, key, len);
+        memcpy(small + len, ws_guid, sizeof(ws_guid) - 1);
+        ok = EVP_Digest(small, total, md, &mdlen, EVP_sha1(), NULL) == 1;
+    } else {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, key, len) == 1 &&
+             EVP_DigestUpdate(ctx, ws_guid, sizeof(ws_guid) - 1) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+        EVP_MD_CTX_free(ctx);
+    }
+    if (!ok || mdlen != 20) {
+        /* Never matches a real accept value, so the handshake fails visibly. */
+        out[0] = '\0';
+        return;
+    }
+    EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 characters and a NUL */
+}
+
+int sy_ws_make_key(char out[25])
+{
+    unsigned char raw[16];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            out[0] = '\0';
+            return SY_EIO;
+        }
+        got += (size_t)n;
+    }
+    EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw)); /* 24 characters and a NUL */
+    return 0;
+}
+
+static int is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int sy_ws_pick_subprotocol(const char *offered, size_t len, const char *const *prefs, size_t nprefs,
+                           int best)
+{
+    const char *s = offered, *end = offered + len;
+    while (s < end) {
+        /* One list element: up to the next comma, OWS trimmed on both sides. */
+        const char *e = memchr(s, ',', (size_t)(end - s));
+        const char *next = e ? e + 1 : end;
+        if (!e)
+            e = end;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        size_t n = (size_t)(e - s);
+        int token = n > 0;
+        for (size_t i = 0; token && i < n; i++)
+            token = is_tchar((unsigned char)s[i]);
+        /* Empty and invalid elements are ignored; tokens compare exactly (RFC 6455 §4.1). */
+        for (size_t i = 0; token && i < nprefs && (best < 0 || i < (size_t)best); i++) {
+            if (prefs[i] && strlen(prefs[i]) == n && memcmp(prefs[i], s, n) == 0) {
+                best = (int)i;
+                break;
+            }
+        }
+        s = next;
+    }
+    return best;
+}
