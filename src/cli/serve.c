@@ -221,7 +221,7 @@ int sy_cli_serve(int argc, char **argv)
     sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     sy_ws_opts_set(wo, SY_WS_OPT_MAX_MESSAGE, ws_max);
     sy_ws_opts_set(wo, SY_WS_OPT_PING_INTERVAL_MS, ws_ping);
-    sy_route *echo = sy_server_route(srv, "GET", "/echo", SY_ROUTE_EXACT, NULL, NULL);
+    sy_route *echo = sy_server_route(srv, NULL, "/echo", SY_ROUTE_EXACT, NULL, NULL);
     if (!echo || sy_route_websocket(echo, wo) < 0) {
         fprintf(stderr, "switchyard: cannot register /echo\n");
         return 1;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct ws_cli {
     sy_loop *loop;
@@ -20,7 +21,16 @@ typedef struct ws_cli {
     int reader_started;
     long max_messages; /* exit after this many received messages (0 = no limit) */
     long received;
+    long linger_ms;            /* after stdin ends, close once nothing arrived for this long */
+    _Atomic uint64_t last_rx;  /* CLOCK_MONOTONIC ms of the last message */
 } ws_cli;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void *stdin_reader(void *arg)
 {
@@ -35,8 +45,16 @@ static void *stdin_reader(void *arg)
             break;
     }
     free(line);
-    if (!c->max_messages)
-        (void)sy_ws_close_async(c->ws, 1000, NULL);
+    if (c->max_messages)
+        return NULL;
+    /* Replies to what we sent may still be on their way: close only once the connection has
+     * been quiet for linger_ms (echo servers answer well within that). */
+    c->last_rx = mono_ms();
+    while (mono_ms() - c->last_rx < (uint64_t)c->linger_ms) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    (void)sy_ws_close_async(c->ws, 1000, NULL);
     return NULL;
 }
 
@@ -56,6 +74,7 @@ static void on_open(sy_ws *ws, void *ud)
 static void on_message(sy_ws *ws, int opcode, const void *data, size_t len, void *ud)
 {
     ws_cli *c = ud;
+    c->last_rx = mono_ms();
     if (opcode == SY_WS_TEXT) {
         fwrite(data, 1, len, stdout);
     } else {
@@ -99,6 +118,8 @@ static void usage(FILE *f)
                "  --binary                    send stdin lines as binary messages\n"
                "  --no-deflate                don't offer permessage-deflate\n"
                "  --count N                   close after receiving N messages\n"
+               "  --linger MS                 after stdin ends, close once no message arrived\n"
+               "                              for MS milliseconds (default 500)\n"
                "  --quiet                     no status lines on stderr\n"
                "Exit status: 0 normal close, 1 connect/handshake failure, 2 usage,\n"
                "3 abnormal close or error close code.\n");
@@ -110,11 +131,12 @@ int sy_cli_ws(int argc, char **argv)
         {"header", required_argument, 0, 'H'},   {"subprotocol", required_argument, 0, 's'},
         {"binary", no_argument, 0, 'b'},         {"no-deflate", no_argument, 0, 'd'},
         {"count", required_argument, 0, 'n'},    {"quiet", no_argument, 0, 'q'},
+        {"linger", required_argument, 0, 'l'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     const char *headers[33] = {0}, *subs[17] = {0};
     size_t nh = 0, ns = 0;
-    ws_cli c = {0};
+    ws_cli c = {.linger_ms = 500};
     int deflate = 1, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
@@ -131,6 +153,7 @@ int sy_cli_ws(int argc, char **argv)
         case 'd': deflate = 0; break;
         case 'n': c.max_messages = strtol(optarg, NULL, 10); break;
         case 'q': c.quiet = 1; break;
+        case 'l': c.linger_ms = strtol(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

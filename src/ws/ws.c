@@ -533,8 +533,8 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
         ws->msg_len = 0;
         sy_utf8_init(&ws->utf8);
     }
-    if (ws->close_sent)
-        return 0; /* closing: data is no longer delivered */
+    /* After our close, messages the peer sent before seeing it are still delivered (until
+     * its close arrives); after a failure nothing is (ws_on_read stops parsing). */
     const char *detail = NULL;
     if (ws->msg_compressed) {
         int e = sy_pmd_inflate(ws->pmd, ev->data, ev->len, ev->msg_end, ws->opts->max_message,
