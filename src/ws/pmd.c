@@ -510,17 +510,16 @@ int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sin
         if (e)
             return e;
     }
-    size_t produced = 0;
+    size_t produced = 0, off = 0;
     int r = 0;
     do {
-        size_t n = len > IN_CHUNK ? IN_CHUNK : len;
-        int flush = fin && n == len ? Z_SYNC_FLUSH : Z_NO_FLUSH;
-        p->def.next_in = (Bytef *)(uintptr_t)in;
+        size_t n = len - off > IN_CHUNK ? IN_CHUNK : len - off;
+        int flush = fin && off + n == len ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        p->def.next_in = n ? (Bytef *)(uintptr_t)(in + off) : Z_NULL;
         p->def.avail_in = (uInt)n;
         r = deflate_run(p, flush, sink, ud, &produced);
-        in += n;
-        len -= n;
-    } while (len && !r);
+        off += n;
+    } while (off < len && !r);
     p->def.next_in = Z_NULL;
     if (r) {
         /* The message is lost and the connection must fail; leave a defined state. */

@@ -30,8 +30,9 @@ typedef struct sy_pmd_params {
  * first valid permessage-deflate offer. Call once per field, in order, until it returns 1.
  * An offer with an unknown parameter, a repeated parameter, or an invalid value is declined
  * (skipped), never an error. On acceptance writes the response extension value
- * ("permessage-deflate; server_max_window_bits=10; ...", NUL-terminated) into resp (cap >= 128)
- * and fills *out. Returns 1 accepted, 0 nothing acceptable.
+ * ("permessage-deflate; server_max_window_bits=10; ...", NUL-terminated) into resp (cap >= 128;
+ * the rare answer with all four parameters drops the spaces after ";" to fit) and fills *out.
+ * Returns 1 accepted, 0 nothing acceptable (or cap too small: resp is then "").
  */
 int sy_pmd_server_negotiate(const char *value, size_t len, const sy_pmd_config *cfg,
                             sy_pmd_params *out, char *resp, size_t cap);
@@ -39,8 +40,9 @@ int sy_pmd_server_negotiate(const char *value, size_t len, const sy_pmd_config *
 /* Client: write our offer into buf (NUL-terminated, cap >= 128). Returns its length. */
 size_t sy_pmd_client_offer(const sy_pmd_config *cfg, char *buf, size_t cap);
 /* Client: validate the server's Sec-WebSocket-Extensions response value. Returns 1 accepted
- * (fills *out), 0 if the response does not mention permessage-deflate, SY_EWS_EXTENSION when
- * it is invalid or not what we offered (the connection must then fail). */
+ * (fills *out), 0 if the value lists no extension at all (only OWS and commas),
+ * SY_EWS_EXTENSION when it is invalid or not what we offered, including any other extension
+ * (the connection must then fail; *detail, if detail is not NULL, says why: static text). */
 int sy_pmd_client_accept(const char *value, size_t len, const sy_pmd_config *cfg,
                          sy_pmd_params *out, const char **detail);
 
@@ -71,7 +73,10 @@ int sy_pmd_can_compress(const sy_pmd *p);
  * Compress the next part of an outgoing message. fin=1 on the message's last part: the output
  * is then flushed (Z_SYNC_FLUSH) and the trailing 00 00 ff ff removed, as RFC 7692 §7.2.1
  * requires; the context is reset after it when tx_no_context_takeover. Parts that are not the
- * last may produce no output. Returns 0, SY_ENOMEM, SY_EWS_EXTENSION, or the sink's error.
+ * last may produce no output. An empty message yields the single byte 0x00. With
+ * tx_window_bits 8 (callers should not compress then) only stored blocks are produced. Returns
+ * 0, SY_ENOMEM, SY_EINTERNAL, or the sink's error; after an error the message is lost and the
+ * context is reset.
  */
 int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink,
                    void *ud);
@@ -80,8 +85,11 @@ int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sin
  * Decompress the next part of an incoming compressed message. fin=1 on the last part (the
  * 00 00 ff ff tail is then appended internally). max_total bounds the message's inflated size:
  * beyond it returns SY_EWS_TOO_BIG without producing more (decompression bombs cost at most
- * max_total + one step). Invalid data returns SY_EWS_EXTENSION with *detail set.
- * Returns 0 or -err.
+ * max_total + one step; the sink never receives more than max_total bytes per message).
+ * Invalid data, including a message that ends inside a deflate block, returns
+ * SY_EWS_EXTENSION with *detail set (static text). A message ending with a BFINAL block resets
+ * the context. After any error the context is reset. Returns 0 or -err (also SY_ENOMEM, or
+ * the sink's error).
  */
 int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t max_total,
                    sy_pmd_sink sink, void *ud, const char **detail);

@@ -12,7 +12,7 @@ typedef struct ws_nego {
     int pmd_ok;
     sy_pmd_params pmd;
     uint8_t mem_level;
-    char ext[128];
+    char ext[160];
 } ws_nego;
 
 static void nego_free(void *p)
