@@ -94,6 +94,59 @@ static void body_echo(sy_req *req, void *ud)
     sy_respond(req, 200, "application/octet-stream", b, len);
 }
 
+/* /sum: a streamed body (never buffered whole) answered with a streamed, chunked response. */
+typedef struct sum_state {
+    uint64_t bytes;
+    uint32_t adler;
+} sum_state;
+
+static void sum_body(sy_req *req, const void *data, size_t len, int end, int err, void *ud)
+{
+    sum_state *st = ud;
+    if (err < 0) {
+        free(st);
+        return;
+    }
+    const unsigned char *p = data;
+    uint32_t a = st->adler & 0xffff, b = st->adler >> 16;
+    for (size_t i = 0; i < len; i++) {
+        a = (a + p[i]) % 65521;
+        b = (b + a) % 65521;
+    }
+    st->adler = (b << 16) | a;
+    st->bytes += len;
+    if (!end)
+        return;
+    char line[96];
+    int n = snprintf(line, sizeof(line), "bytes=%llu adler32=%08x\n",
+                     (unsigned long long)st->bytes, st->adler);
+    free(st);
+    sy_resp_header(req, "Content-Type", "text/plain");
+    if (sy_resp_start(req, 200) == 0) {
+        (void)sy_resp_write(req, "streamed response\n", 18);
+        (void)sy_resp_write(req, line, (size_t)n);
+        (void)sy_resp_end(req);
+    }
+}
+
+static void sum_handler(sy_req *req, void *ud)
+{
+    (void)ud;
+    sum_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        sy_respond(req, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    st->adler = 1;
+    size_t cl;
+    if (!sy_req_header(req, "Content-Length", &cl) && !sy_req_header(req, "Transfer-Encoding", &cl)) {
+        /* no body at all: answer now */
+        sum_body(req, NULL, 0, 1, 0, st);
+        return;
+    }
+    sy_req_on_body(req, sum_body, st);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -114,7 +167,8 @@ static void usage(FILE *f)
             "  --no-access-log        no access log on stdout\n"
             "  --verbose              log protocol errors on stderr\n"
             "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
-            "        /body echoes a POSTed body.\n");
+            "        /body echoes a POSTed body, /sum streams a POSTed body and answers\n"
+            "        its length and Adler-32 in a chunked response.\n");
 }
 
 int sy_cli_serve(int argc, char **argv)
@@ -233,6 +287,7 @@ int sy_cli_serve(int argc, char **argv)
     sy_route *req = sy_server_route(srv, NULL, "/raw-only", SY_ROUTE_UPGRADE_REQUIRED, NULL, NULL);
     sy_route_upgrade_raw(req, "echo", NULL, raw_open, NULL);
     sy_server_route(srv, "POST", "/body", SY_ROUTE_EXACT, body_echo, NULL);
+    sy_server_route(srv, "POST", "/sum", SY_ROUTE_STREAM_BODY, sum_handler, NULL);
     if (access)
         sy_server_set_access_log(srv, access_log, stdout);
 

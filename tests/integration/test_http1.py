@@ -106,6 +106,25 @@ def chunked_upload_with_curl():
 
 
 @test
+def streamed_body_and_chunked_response():
+    import zlib
+    data = os.urandom(3000000)
+    with open("/tmp/sy-sum.bin", "wb") as f:
+        f.write(data)
+    want = b"streamed response\nbytes=%d adler32=%08x\n" % (len(data), zlib.adler32(data))
+    for extra in ([], ["-H", "Transfer-Encoding: chunked"]):
+        r = curl(*extra, "--data-binary", "@/tmp/sy-sum.bin", S.url("/sum"), "-D", "-")
+        head, _, body = r.stdout.rpartition(b"\r\n\r\n")
+        eq(body, want, "streamed sum %r" % extra)
+        ok(b"Transfer-Encoding: chunked" in head, "chunked response")
+    # raw: the chunked framing of the response itself
+    rs = request(S.port, b"POST /sum HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                         b"Connection: close\r\n\r\nabc")
+    eq(rs[0].header("transfer-encoding"), "chunked", "TE")
+    eq(rs[0].body, b"streamed response\nbytes=3 adler32=024d0127\n", "body")
+
+
+@test
 def expect_100_continue():
     s = connect(S.port)
     s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
