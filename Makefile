@@ -90,7 +90,8 @@ install: lib $(BUILD)/switchyard
 	install -m 755 $(BUILD)/libswitchyard.so $(DESTDIR)$(PREFIX)/lib/libswitchyard.so.0
 	ln -sf libswitchyard.so.0 $(DESTDIR)$(PREFIX)/lib/libswitchyard.so
 	install -m 644 include/switchyard.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/switchyard.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' switchyard.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/switchyard.pc
 	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/bin/
 
 # libFuzzer targets (clang): one per parser; each runs FUZZ_TIME seconds on its corpus.

@@ -163,6 +163,7 @@ EOF
 for s in $SERVERS; do start_server "$s"; done
 
 mkdir -p bench/results
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="bench/results/http_compare-$STAMP"
 {
@@ -219,4 +220,5 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; e
         printf '%-12s %12.0f %10.0f %10.0f %8s   %s\n' "$s" "$rps" "$p50" "$p99" "$errs" "$per"
     done
 } | tee "$OUT.txt"
+echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
 log "raw output: $OUT.log, per round: $OUT.tsv"

@@ -151,6 +151,7 @@ for s in $SERVERS; do
 done
 
 mkdir -p bench/results
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="bench/results/ws_compare-$STAMP"
 {
@@ -248,4 +249,5 @@ field() { # scenario server key -> median over rounds (or - / DIED / skip)
             "$(field p99_us text64k "$s")" "$(field p99_us bin1m "$s")"
     done
 } | tee "$OUT.txt"
+echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
 log "raw result lines: $OUT.log"

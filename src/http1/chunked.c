@@ -256,8 +256,8 @@ ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev
             else if (IS_OWS(ch))
                 return fail(c, detail, "obsolete line folding in the chunked trailer section");
             else
-                return fail(c, detail, ch == '\n' ? "bare LF in chunked body"
-                                                  : "invalid trailer field line");
+                return fail(c, detail,
+                            ch == '\n' ? "bare LF in chunked body" : "invalid trailer field line");
             break;
         case S_TR_NAME:
             if (ch == ':')
@@ -271,8 +271,9 @@ ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev
             if (ch == '\r')
                 c->state = S_TR_LF;
             else if (!IS(ch, C_FIELD))
-                return fail(c, detail, ch == '\n' ? "bare LF in chunked body"
-                                                  : "control character in a trailer field value");
+                return fail(c, detail,
+                            ch == '\n' ? "bare LF in chunked body"
+                                       : "control character in a trailer field value");
             break;
         case S_TR_LF:
             if (ch != '\n')

@@ -582,8 +582,7 @@ int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const cha
         if (!te.codings)
             return (int)fail(detail, SY_EHTTP_FRAMING, "empty Transfer-Encoding");
         if (!te.last_chunked)
-            return (int)fail(detail, SY_EHTTP_FRAMING,
-                             "chunked is not the final transfer coding");
+            return (int)fail(detail, SY_EHTTP_FRAMING, "chunked is not the final transfer coding");
         info->body = SY_HTTP1_BODY_CHUNKED;
     } else if (cl_fields) {
         info->body = SY_HTTP1_BODY_LENGTH;

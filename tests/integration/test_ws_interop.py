@@ -141,10 +141,13 @@ ws.on('message', (data, isBinary) => {
   res.echoes.push({kind: k, binary: isBinary, len: data.length, equal: expect.equals(data)});
   i++; next();
 });
-ws.on('close', (code, reason) => { res.close = code; console.log(JSON.stringify(res)); });
+const timer = setTimeout(() => {
+  res.error = 'timeout'; console.log(JSON.stringify(res)); process.exit(1);
+}, 15000);
+ws.on('close', (code, reason) => {
+  res.close = code; clearTimeout(timer); console.log(JSON.stringify(res));
+});
 ws.on('error', (e) => { res.error = String(e); });
-setTimeout(() => { res.error = 'timeout'; console.log(JSON.stringify(res)); process.exit(1); },
-           15000);
 """
 
 
@@ -326,12 +329,9 @@ def our_client_vs_python_server():
 
 @test
 def our_client_stdin_eof_prints_all_echoes():
-    """Lines piped in, then EOF: the client closes with 1000 after sending. The echoes the
-    server sent before its close reply must still be printed.
-    KNOWN FAILURE (if it fails): the engine drops incoming data once it has sent its close
-    (ws.c on_data: `if (ws->close_sent) return 0`), so the CLI loses echoes that were in
-    flight when stdin hit EOF. RFC 6455 §1.4/§7.1.2: a peer may keep sending data until it
-    receives the close, and the CLI promises to print what it receives."""
+    """Lines piped in, then EOF: the client closes with 1000 once the replies have come in;
+    every echo is printed (RFC 6455 §7.1.2: the peer may keep sending until it sees our
+    close, so what arrives after our close must still be delivered)."""
     es = PyEchoServer("deflate")
     try:
         r = our_client("ws://127.0.0.1:%d/" % es.port)
@@ -340,6 +340,92 @@ def our_client_stdin_eof_prints_all_echoes():
         es.stop()
     r = our_client("ws://127.0.0.1:%d/echo" % srv().port)
     check_echo_output(r, what="stdin EOF, our server")
+
+
+class LateEchoServer:
+    """A raw one-connection WebSocket server that holds its echoes back until the client's
+    close arrives, then sends them, then its close reply (RFC 6455 §5.5.1 lets an endpoint
+    finish sending before it answers a close)."""
+
+    def __init__(self):
+        import socket
+        self.ls = socket.create_server(("127.0.0.1", 0))
+        self.port = self.ls.getsockname()[1]
+        self.received = []
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import base64
+        import hashlib
+        import struct
+        try:
+            self.ls.settimeout(10)
+            c, _ = self.ls.accept()
+            c.settimeout(10)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+                   if l.lower().startswith(b"sec-websocket-key:")][0]
+            acc = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                   .digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+
+            def need(n):
+                nonlocal buf
+                while len(buf) < n:
+                    b = c.recv(65536)
+                    if not b:
+                        raise EOFError("client went away")
+                    buf += b
+            while True:
+                need(2)
+                op, n = buf[0] & 15, buf[1] & 127
+                off = 2
+                if n == 126:
+                    need(4)
+                    n, off = struct.unpack("!H", buf[2:4])[0], 4
+                elif n == 127:
+                    need(10)
+                    n, off = struct.unpack("!Q", buf[2:10])[0], 10
+                need(off + 4 + n)
+                mask = buf[off:off + 4]
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(buf[off + 4:off + 4 + n]))
+                buf = buf[off + 4 + n:]
+                if op == 8:
+                    self.close_payload = payload
+                    break
+                self.received.append((op, payload))
+            out = b""
+            for op, p in self.received:
+                hdr = bytes([0x80 | op]) + (bytes([len(p)]) if len(p) < 126 else
+                                            bytes([126]) + struct.pack("!H", len(p)))
+                out += hdr + p
+            c.sendall(out + b"\x88\x02\x03\xe8")
+            c.shutdown(1)
+            c.settimeout(5)
+            while c.recv(65536):
+                pass
+            c.close()
+        except Exception as e:  # noqa
+            self.error = repr(e)
+        finally:
+            self.ls.close()
+
+
+@test
+def our_client_prints_messages_arriving_after_its_close():
+    ls = LateEchoServer()
+    r = our_client("ws://127.0.0.1:%d/" % ls.port)
+    ls.thread.join(10)
+    eq(ls.error, None, "late echo server")
+    eq(len(ls.received), len(LINES), "messages the server got")
+    eq(ls.close_payload, b"\x03\xe8", "client close frame (1000, no reason)")
+    check_echo_output(r, what="echoes sent after the client's close")
 
 
 @test

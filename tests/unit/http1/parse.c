@@ -45,8 +45,7 @@ static ssize_t P(const char *s, size_t k, size_t prev, const sy_http1_limits *li
 
 /* Run one input three ways and expect the same answer. For a complete head, `want` is its
  * length; the first byte-by-byte success must come exactly when the last byte arrives. */
-static void check_cap(const char *s, size_t n, const sy_http1_limits *lim, size_t cap,
-                      ssize_t want)
+static void check_cap(const char *s, size_t n, const sy_http1_limits *lim, size_t cap, ssize_t want)
 {
     const char *d;
     ssize_t r = P(s, n, 0, lim, cap, &d);
@@ -335,8 +334,7 @@ TEST(header_syntax)
             SY_EHTTP_SYNTAX));
     TRY(bad(S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"),
             SY_EHTTP_SYNTAX));
-    TRY(bad(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\x01\r\n\r\n"),
-            SY_EHTTP_SYNTAX));
+    TRY(bad(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\x01\r\n\r\n"), SY_EHTTP_SYNTAX));
 }
 
 TEST(request_line_limit)
@@ -470,8 +468,7 @@ TEST(analyze_connection)
     CHECK(!info.keep_alive);
     TRY(an(S("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n"), 0));
     CHECK(info.keep_alive);
-    TRY(an(S("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
-           0));
+    TRY(an(S("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"), 0));
     CHECK(info.conn_upgrade);
     CHECK(info.keep_alive);
     CHECK(info.upgrade == &hdrs[2]);
@@ -500,13 +497,23 @@ TEST(analyze_connection)
 
 TEST(analyze_host)
 {
-    static const char *const good[] = {
-        "example.com", "example.com:8080", "[::1]", "[::1]:80", "127.0.0.1", "", "a%41b",
-        "xn--bcher-kva.example", "[v1.fe]", "a:", "host_name~x!$&'()*+,;=", ":80",
-        "[2001:db8::7]:443"};
-    static const char *const badh[] = {
-        "a b", "a/b", "user@a", "a:b", "a:80:80", "[::1", "[]", "[::1]x", "a\"b", "a%zz", "a%4",
-        "a%", "[::1]:8a", "a?b", "a#b", "[a b]", "[::1/2]", "a\\b", "\xc3\xa9", "a{b}"};
+    static const char *const good[] = {"example.com",
+                                       "example.com:8080",
+                                       "[::1]",
+                                       "[::1]:80",
+                                       "127.0.0.1",
+                                       "",
+                                       "a%41b",
+                                       "xn--bcher-kva.example",
+                                       "[v1.fe]",
+                                       "a:",
+                                       "host_name~x!$&'()*+,;=",
+                                       ":80",
+                                       "[2001:db8::7]:443"};
+    static const char *const badh[] = {"a b",   "a/b",     "user@a",   "a:b",      "a:80:80",
+                                       "[::1",  "[]",      "[::1]x",   "a\"b",     "a%zz",
+                                       "a%4",   "a%",      "[::1]:8a", "a?b",      "a#b",
+                                       "[a b]", "[::1/2]", "a\\b",     "\xc3\xa9", "a{b}"};
     char buf[256];
     for (size_t i = 0; i < SY_ARRAY_LEN(good); i++) {
         int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
@@ -547,9 +554,20 @@ TEST(analyze_content_length)
     CHECK_EQ(info.content_length, 7);
     TRY(an(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n"), 0));
     CHECK(info.content_length == UINT64_MAX);
-    static const char *const badv[] = {"",   "abc", "-1",     "+5",   "5 5", "0x5",
-                                       "5,", ",5", "5,,5",   "5, 6", "1e3", "5;q",
-                                       "5.0", "18446744073709551616",
+    static const char *const badv[] = {"",
+                                       "abc",
+                                       "-1",
+                                       "+5",
+                                       "5 5",
+                                       "0x5",
+                                       "5,",
+                                       ",5",
+                                       "5,,5",
+                                       "5, 6",
+                                       "1e3",
+                                       "5;q",
+                                       "5.0",
+                                       "18446744073709551616",
                                        "99999999999999999999999999"};
     char buf[256];
     for (size_t i = 0; i < SY_ARRAY_LEN(badv); i++) {
@@ -753,7 +771,8 @@ TEST(mutations_agree)
 {
     static const char base[] = "POST /p?q HTTP/1.1\r\nHost: a.example:80\r\nContent-Length: 3\r\n"
                                "Connection: keep-alive, Upgrade\r\nX: y\r\n\r\nabc";
-    static const char alphabet[] = "\r\n \t:\0\x01\x7f\x80" "aA/,;\"";
+    static const char alphabet[] = "\r\n \t:\0\x01\x7f\x80"
+                                   "aA/,;\"";
     char buf[sizeof(base)];
     uint32_t x = 12345;
     sy_http1_limits lim = {40, 100, 4};
