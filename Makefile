@@ -105,7 +105,9 @@ fuzz:
 	    $(LIB_SRCS) -o build/fuzz/$$n -lssl -lcrypto -lz -pthread; \
 	  mkdir -p fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_TIME)s)"; \
-	  build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 fuzz/corpus/$$n 2>&1 | tail -n 3; \
+	  if ! build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 fuzz/corpus/$$n \
+	      > build/fuzz/$$n.log 2>&1; then tail -n 40 build/fuzz/$$n.log; exit 1; fi; \
+	  grep -E 'number_of_executed_units' build/fuzz/$$n.log; \
 	done
 
 format:

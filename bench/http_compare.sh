@@ -209,15 +209,19 @@ done
 median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 {
     echo "HTTP/1.1 static ${FILE_SIZE} B file, wrk -t$THREADS -c$CONNS ${DURATION}s x $ROUNDS rounds (median), $WORKERS workers each, server cpus $SERVER_CPUS, wrk cpus $CLIENT_CPUS"
-    printf '%-12s %12s %10s %10s %8s   %s\n' server req/s p50_us p99_us errors "req/s per round"
+    first=${SERVERS%% *}
+    printf '%-12s %12s %10s %10s %8s %13s   %s\n' server req/s p50_us p99_us errors "vs $first" "req/s per round"
     for s in $SERVERS; do
+        # median over rounds of this server's req/s divided by the first server's in the same round
+        ratio=$(awk -F'\t' -v s="$s" -v f="$first" 'NR > 1 && $2 == f {b[$1] = $3} NR > 1 && $2 == s {v[$1] = $3}
+            END {for (r in v) if (b[r] > 0) print v[r] / b[r]}' "$OUT.tsv" | median)
         rows=$(awk -F'\t' -v s="$s" 'NR > 1 && $2 == s' "$OUT.tsv")
         rps=$(cut -f3 <<<"$rows" | median)
         p50=$(cut -f4 <<<"$rows" | median)
         p99=$(cut -f5 <<<"$rows" | median)
         errs=$(cut -f6 <<<"$rows" | awk '{e += $1} END {print e + 0}')
         per=$(cut -f3 <<<"$rows" | awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}')
-        printf '%-12s %12.0f %10.0f %10.0f %8s   %s\n' "$s" "$rps" "$p50" "$p99" "$errs" "$per"
+        printf '%-12s %12.0f %10.0f %10.0f %8s %13.2f   %s\n' "$s" "$rps" "$p50" "$p99" "$errs" "${ratio:-0}" "$per"
     done
 } | tee "$OUT.txt"
 echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"

@@ -23,6 +23,8 @@ typedef struct sy_http1_request {
     size_t num_headers;
 } sy_http1_request;
 
+/* A limit of 0 means "no limit"; limits == NULL means no limits at all (max_headers is still
+ * bounded by the array capacity). */
 typedef struct sy_http1_limits {
     size_t max_request_line; /* bytes of the request line without CRLF; beyond: 414 */
     size_t max_head;         /* bytes of the whole head incl. final CRLF; beyond: 431 */
@@ -49,7 +51,17 @@ typedef struct sy_http1_limits {
  * CR anywhere → 400. Header name is a token immediately followed by ':' (whitespace before the
  * colon → 400); value is field-content: VCHAR, obs-text, SP, HTAB; NUL/CTL → 400; obs-fold
  * (a line starting with SP/HTAB) → 400. An empty line before the request line is tolerated
- * (RFC 9112 §2.2: at least one CRLF may be ignored) up to 2 of them.
+ * (RFC 9112 §2.2: at least one CRLF may be ignored) up to 2 of them; they count in the
+ * returned length and in max_head.
+ *
+ * Limits are enforced while the head is still incomplete: 414 as soon as max_request_line + 1
+ * bytes of the request line are there without its CR; 431 as soon as max_head bytes are there
+ * without the end of the head, or max_headers + 1 field lines (a whole parse reports it at the
+ * first byte of the extra field line, a prev_len call once that line ends). Bytes past
+ * max_head are never looked at. A bare CR or LF is reported as soon as it arrives. Other
+ * syntax errors are found by a whole parse (prev_len == 0) wherever they are, but a prev_len
+ * call only re-parses once the head can be complete, so it may report them later; each answer
+ * is final either way (a later call on more bytes never turns an error into success).
  */
 ssize_t sy_http1_parse_request(const char *buf, size_t len, size_t prev_len,
                                const sy_http1_limits *limits, sy_http1_request *req,
@@ -85,13 +97,20 @@ typedef struct sy_http1_info {
  *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host.
  *   SY_EHTTP_EXPECT (417): an Expect other than 100-continue.
  * Transfer-Encoding and Connection values are token lists; several fields combine in order.
+ * Errors are checked in the order listed (framing, then Host, then coding, then Expect). The
+ * Host rules (single, valid) apply to HTTP/1.0 too; only its presence is optional there.
+ * On SY_EHTTP_CODING the framing is sound and *info is complete (body == CHUNKED), so a caller
+ * may read and discard the body; on the other errors *info is valid except for body.
+ * Connection elements that are not tokens are ignored; Expect is a list whose every element
+ * must be 100-continue (an empty Expect is ignored).
  */
 int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const char **detail);
 
 /* Token lists (RFC 9110 §5.6.1): `#token` with OWS, empty elements skipped.
  * Iterate with *pos = 0 until it returns 0. Returns 1 with the next element in tok/tok_len,
  * 0 at the end, or SY_EHTTP_SYNTAX if an element is not a token (for Upgrade, an element may
- * be token "/" token: the slash and version are part of tok). */
+ * be token "/" token: the slash and version are part of tok). After SY_EHTTP_SYNTAX, *pos is
+ * past the bad element, so a lenient caller may keep iterating. */
 int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **tok,
                         size_t *tok_len, int allow_slash);
 /* Non-zero when the comma-separated list contains token (case-insensitive, lowercase lit). */
@@ -108,8 +127,8 @@ typedef struct sy_chunked {
     uint64_t remaining;    /* data bytes left in the current chunk */
     size_t line_bytes;     /* bytes seen on the current size/ext/trailer line */
     size_t trailer_bytes;  /* bytes of trailer section so far */
-    size_t max_line;       /* cap on a chunk-size line incl. extensions (default 4096) */
-    size_t max_trailer;    /* cap on the trailer section (default 8192) */
+    size_t max_line;    /* cap on a chunk-size line incl. extensions, without CRLF (4096) */
+    size_t max_trailer; /* cap on the trailer section incl. its final CRLF (8192) */
 } sy_chunked;
 
 typedef enum sy_chunked_ev {
@@ -128,6 +147,9 @@ void sy_chunked_init(sy_chunked *c);
  * leading zeros), missing CRLF after data, bare LF/CR, invalid chunk-ext syntax
  * (;name[=token|quoted-string] with BWS), over-long lines, invalid trailer field lines,
  * a trailer section over max_trailer. Trailer fields are validated and discarded.
+ * A max_line or max_trailer of 0 means the default. BWS is only allowed where the grammar
+ * puts it (around ";" and "="): "5 \r\n" is rejected. After DONE a feed returns 0 with DONE;
+ * after an error every feed fails again.
  */
 ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev *ev,
                         const char **data, size_t *data_len, const char **detail);

@@ -1402,7 +1402,7 @@ def heartbeat_ping_after_idle():
         f = ws.recv_frame(timeout=3)
         dt = time.time() - t0
         eq((f.opcode, f.payload), (OP_PING, b""), "server heartbeat frame")
-        ok(0.2 <= dt <= 1.0, "ping arrived after %.2fs (interval 0.3s)" % dt)
+        ok(0.25 <= dt <= 2.0, "ping arrived after %.2fs (interval 0.3s)" % dt)
         ws.send_frame(OP_PONG, f.payload)
         ws.send_text("after pong")
         ws.expect_echo(OP_TEXT, "after pong")
@@ -1431,19 +1431,30 @@ def heartbeat_next_ping_one_interval_after_pong():
             raise AssertionError("no second ping within 2.5s of answering the first "
                                  "(ping interval 0.3s)")
         eq(f.opcode, OP_PING, "second heartbeat")
-        ok(0.2 <= time.time() - t1 <= 1.0, "second ping after %.2fs" % (time.time() - t1))
+        ok(0.25 <= time.time() - t1 <= 2.0, "second ping after %.2fs" % (time.time() - t1))
         ws.close()
 
 
 @test
 def heartbeat_traffic_defers_ping():
-    """No ping while messages flow every 100 ms (the interval counts idle time)."""
+    """No ping while messages flow every 30 ms (the interval counts idle time)."""
     with ping_server() as sp:
         ws = WS(sp.port)
-        for i in range(12):
+        prev = time.time()
+        for i in range(40):
+            t = time.time()
             ws.send_text("busy %d" % i)
-            ws.expect_echo(OP_TEXT, "busy %d" % i)  # a ping here would fail the echo check
-            time.sleep(0.1)
+            f = ws.recv_frame()
+            if f.opcode == OP_PING:
+                # The server saw message i-1 no earlier than `prev`; a ping is only allowed
+                # once 0.3 s passed since then (a stalled test process may cause that).
+                gap = time.time() - prev
+                ok(gap >= 0.3, "ping %.3fs after the previous message (interval 0.3s)" % gap)
+                ws.send_frame(OP_PONG, f.payload)
+                f = ws.recv_frame()
+            eq((f.opcode, f.payload), (OP_TEXT, b"busy %d" % i), "echo %d" % i)
+            prev = t
+            time.sleep(0.03)
         f = ws.recv_frame(timeout=3)
         eq(f.opcode, OP_PING, "ping once the traffic stops")
         ws.close()
