@@ -163,6 +163,7 @@ static void usage(FILE *f)
             "  --max-body BYTES       request body limit (default 8388608)\n"
             "  --ws-max-message BYTES WebSocket message limit (default 1048576)\n"
             "  --ws-ping-interval MS  server ping after this idle time, 0 = off (default 30000)\n"
+            "  --ws-pong-timeout MS   close when no traffic answers a ping within (default 10000)\n"
             "  --no-deflate           do not negotiate permessage-deflate\n"
             "  --no-access-log        no access log on stdout\n"
             "  --verbose              log protocol errors on stderr\n"
@@ -175,7 +176,7 @@ int sy_cli_serve(int argc, char **argv)
 {
     enum {
         O_LISTEN = 1, O_ROOT, O_WORKERS, O_MAXCONNS, O_HTO, O_KATO, O_BTO, O_DTO, O_MAXBODY,
-        O_WSMAX, O_WSPING, O_NODEFLATE, O_NOLOG, O_VERBOSE, O_HELP
+        O_WSMAX, O_WSPING, O_WSPONG, O_NODEFLATE, O_NOLOG, O_VERBOSE, O_HELP
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -189,6 +190,7 @@ int sy_cli_serve(int argc, char **argv)
         {"max-body", required_argument, 0, O_MAXBODY},
         {"ws-max-message", required_argument, 0, O_WSMAX},
         {"ws-ping-interval", required_argument, 0, O_WSPING},
+        {"ws-pong-timeout", required_argument, 0, O_WSPONG},
         {"no-deflate", no_argument, 0, O_NODEFLATE},
         {"no-access-log", no_argument, 0, O_NOLOG},
         {"verbose", no_argument, 0, O_VERBOSE},
@@ -199,7 +201,7 @@ int sy_cli_serve(int argc, char **argv)
     size_t nlisten = 0;
     const char *root = NULL;
     int access = 1, deflate = 1;
-    uint64_t ws_max = 1u << 20, ws_ping = 30000;
+    uint64_t ws_max = 1u << 20, ws_ping = 30000, ws_pong = 10000;
     sy_server *srv;
     if (sy_server_new(&srv) < 0) {
         fprintf(stderr, "switchyard: out of memory\n");
@@ -225,6 +227,7 @@ int sy_cli_serve(int argc, char **argv)
         case O_MAXBODY: err = sy_server_set(srv, SY_OPT_MAX_BODY, v); break;
         case O_WSMAX: ws_max = v; break;
         case O_WSPING: ws_ping = v; break;
+        case O_WSPONG: ws_pong = v; break;
         case O_NODEFLATE: deflate = 0; break;
         case O_NOLOG: access = 0; break;
         case O_VERBOSE: sy_set_log(NULL, 0, NULL); break;
@@ -275,6 +278,7 @@ int sy_cli_serve(int argc, char **argv)
     sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     sy_ws_opts_set(wo, SY_WS_OPT_MAX_MESSAGE, ws_max);
     sy_ws_opts_set(wo, SY_WS_OPT_PING_INTERVAL_MS, ws_ping);
+    sy_ws_opts_set(wo, SY_WS_OPT_PONG_TIMEOUT_MS, ws_pong);
     sy_route *echo = sy_server_route(srv, NULL, "/echo", SY_ROUTE_EXACT, NULL, NULL);
     if (!echo || sy_route_websocket(echo, wo) < 0) {
         fprintf(stderr, "switchyard: cannot register /echo\n");

@@ -6,6 +6,7 @@
 #include "ws/mask.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 
 static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len);
@@ -131,7 +132,20 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
 /* Per-thread scratch for compressed output: it grows to the largest message once and is
  * reused, so compressing costs no allocation per message. */
 static __thread uint8_t *scratch;
-static __thread size_t scratch_len, scratch_cap, scratch_limit;
+static __thread size_t scratch_len, scratch_cap;
+/* A key whose destructor frees the thread's scratch when a worker thread exits. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    sy__free(p);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_release);
+}
 
 static int scratch_sink(void *ud, const uint8_t *data, size_t len)
 {
@@ -141,6 +155,8 @@ static int scratch_sink(void *ud, const uint8_t *data, size_t len)
         uint8_t *n = sy__realloc(scratch, cap);
         if (!n)
             return SY_ENOMEM;
+        pthread_once(&scratch_once, scratch_key_init);
+        pthread_setspecific(scratch_key, n);
         scratch = n;
         scratch_cap = cap;
     }
@@ -226,8 +242,8 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
         sy__free(scratch);
         scratch = NULL;
         scratch_cap = 0;
+        pthread_setspecific(scratch_key, NULL);
     }
-    (void)scratch_limit;
     return e;
 }
 
@@ -606,6 +622,11 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
     sy_ws *ws = c->proto_data;
     size_t off = 0;
     ws->last_rx_ms = c->loop->now_ms;
+    if (ws->ping_outstanding) {
+        /* Any traffic after our ping shows the peer is alive, not only the pong. */
+        ws->ping_outstanding = 0;
+        schedule_timer(ws);
+    }
     while (off < len) {
         if (ws->failed || ws->close_received)
             return (ssize_t)len; /* discard anything after the end */
@@ -632,7 +653,6 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
                 queue_frame(ws, SY_WS_OP_PONG, 1, 0, ev.data, ev.len);
             break;
         case SY_WS_EV_PONG:
-            ws->ping_outstanding = 0;
             if (ws->cbs.on_pong)
                 ws->cbs.on_pong(ws, ev.data, ev.len, ws->ud);
             break;
@@ -712,11 +732,7 @@ static void ws_on_timer(sy_conn *c)
         return;
     }
     if (ws->ping_outstanding) {
-        if (ws->last_rx_ms + o->pong_timeout_ms > now && ws->last_rx_ms >= ws->ping_deadline -
-                                                                              o->pong_timeout_ms) {
-            /* traffic arrived since the ping: the peer is alive */
-            ws->ping_outstanding = 0;
-        } else if (now >= ws->ping_deadline) {
+        if (now >= ws->ping_deadline) {
             ws->cause = SY_WS_CAUSE_PING_TIMEOUT;
             ws->close_code = 1006;
             ws->detail = "no pong within the pong timeout";
