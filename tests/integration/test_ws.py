@@ -5,10 +5,7 @@ permessage-deflate, hostile peers and heartbeats.
 
 Every case asserts the exact server behaviour: the echoed payload, or a close frame with the
 exact status code followed by the server closing TCP. The frame encoder/decoder, masking and
-the opening handshake are written out here so nothing hides behind a client library.
-
-Cases marked "KNOWN FAILURE" below document server behaviour that differs from the RFC (see
-the comment at the case); they are kept strict on purpose."""
+the opening handshake are written out here so nothing hides behind a client library."""
 import atexit
 import base64
 import hashlib
@@ -1394,8 +1391,6 @@ def ping_server():
 
 @test
 def heartbeat_ping_after_idle():
-    # The pong timeout (SY_WS_OPT_PONG_TIMEOUT_MS, default 10 s) has no CLI flag, so the
-    # "no pong -> close" path is not exercised here (reported to the lead).
     with ping_server() as sp:
         ws = WS(sp.port)
         t0 = time.time()
@@ -1414,11 +1409,7 @@ def heartbeat_ping_after_idle():
 @test
 def heartbeat_next_ping_one_interval_after_pong():
     """After the pong the connection is idle again: the next ping is due one ping interval
-    later.
-    KNOWN FAILURE: the pong handler (src/ws/ws.c, ws_on_read, SY_WS_EV_PONG) clears
-    ping_outstanding but does not call schedule_timer(), so the timer stays armed at the old
-    pong deadline and the next ping comes pong_timeout (10 s) after the previous one instead
-    of ping_interval (0.3 s) after the pong. Only matters when ping interval < pong timeout."""
+    later (a regression test: the timer once stayed armed at the old pong deadline)."""
     with ping_server() as sp:
         ws = WS(sp.port)
         f = ws.recv_frame(timeout=3)
@@ -1432,6 +1423,25 @@ def heartbeat_next_ping_one_interval_after_pong():
                                  "(ping interval 0.3s)")
         eq(f.opcode, OP_PING, "second heartbeat")
         ok(0.25 <= time.time() - t1 <= 2.0, "second ping after %.2fs" % (time.time() - t1))
+        ws.close()
+
+
+@test
+def heartbeat_no_pong_closes():
+    """A peer that never answers pings is disconnected once the pong timeout passes."""
+    with Server("--ws-ping-interval", "300", "--ws-pong-timeout", "400", "--no-access-log") as sp:
+        ws = WS(sp.port)
+        t0 = time.time()
+        f = ws.recv_frame(timeout=3)
+        eq(f.opcode, OP_PING, "heartbeat")
+        ws.sock.settimeout(5)
+        try:
+            while ws.sock.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+        dt = time.time() - t0
+        ok(0.6 <= dt <= 3.0, "closed %.2fs after connecting (ping 0.3s + pong timeout 0.4s)" % dt)
         ws.close()
 
 
