@@ -181,9 +181,9 @@ void sy_server_stop(sy_server *srv);
 typedef void (*sy_handler_fn)(sy_req *req, void *ud);
 
 enum sy_route_flags {
-    SY_ROUTE_EXACT = 0,          /* the path must equal the pattern */
-    SY_ROUTE_PREFIX = 1,         /* the path starts with the pattern */
-    SY_ROUTE_STREAM_BODY = 2,    /* call the handler at the head; body via sy_req_on_body */
+    SY_ROUTE_EXACT = 0,            /* the path must equal the pattern */
+    SY_ROUTE_PREFIX = 1,           /* the path starts with the pattern */
+    SY_ROUTE_STREAM_BODY = 2,      /* call the handler at the head; body via sy_req_on_body */
     SY_ROUTE_UPGRADE_REQUIRED = 4, /* plain requests get 426 listing the route's protocols */
 };
 
@@ -215,8 +215,7 @@ void *sy_req_route_ud(const sy_req *req);
 
 /* Streamed bodies: data chunks, then one call with len 0 and end=1 (or err < 0 on failure,
  * after which the request is aborted and must not be used). */
-typedef void (*sy_body_fn)(sy_req *req, const void *data, size_t len, int end, int err,
-                           void *ud);
+typedef void (*sy_body_fn)(sy_req *req, const void *data, size_t len, int end, int err, void *ud);
 int sy_req_on_body(sy_req *req, sy_body_fn fn, void *ud);
 
 /* Responses. Add headers first, then either sy_respond (whole body), sy_resp_sendfile, or
@@ -257,8 +256,7 @@ void sy_static_handler(sy_req *req, void *st);
  * through sy_req_body); the body limit applies.
  */
 enum { SY_UPGRADE_ACCEPT = 0, SY_UPGRADE_DECLINE = 1 };
-typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason,
-                                   void *ud);
+typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason, void *ud);
 
 /* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp"). */
 typedef struct sy_stream sy_stream;
@@ -296,24 +294,24 @@ enum sy_ws_opcode { SY_WS_TEXT = 1, SY_WS_BINARY = 2 };
 
 /* Why a WebSocket closed (sy_ws_close_info.cause). */
 enum sy_ws_cause {
-    SY_WS_CAUSE_PEER = 1,         /* the peer sent a close frame */
-    SY_WS_CAUSE_LOCAL,            /* sy_ws_close was called */
-    SY_WS_CAUSE_PROTOCOL,         /* the peer violated the protocol (detail says how) */
-    SY_WS_CAUSE_TOO_BIG,          /* a message exceeded max_message */
-    SY_WS_CAUSE_PING_TIMEOUT,     /* no pong in time */
-    SY_WS_CAUSE_IDLE,             /* idle timeout */
-    SY_WS_CAUSE_BACKPRESSURE,     /* the send buffer exceeded its cap (policy close) */
-    SY_WS_CAUSE_CLOSE_TIMEOUT,    /* the peer did not answer our close in time */
-    SY_WS_CAUSE_ABNORMAL,         /* the TCP connection ended without a close frame */
-    SY_WS_CAUSE_SHUTDOWN,         /* server shutdown (1001) */
-    SY_WS_CAUSE_HANDSHAKE,        /* client: the handshake failed */
+    SY_WS_CAUSE_PEER = 1,      /* the peer sent a close frame */
+    SY_WS_CAUSE_LOCAL,         /* sy_ws_close was called */
+    SY_WS_CAUSE_PROTOCOL,      /* the peer violated the protocol (detail says how) */
+    SY_WS_CAUSE_TOO_BIG,       /* a message exceeded max_message */
+    SY_WS_CAUSE_PING_TIMEOUT,  /* no pong in time */
+    SY_WS_CAUSE_IDLE,          /* idle timeout */
+    SY_WS_CAUSE_BACKPRESSURE,  /* the send buffer exceeded its cap (policy close) */
+    SY_WS_CAUSE_CLOSE_TIMEOUT, /* the peer did not answer our close in time */
+    SY_WS_CAUSE_ABNORMAL,      /* the TCP connection ended without a close frame */
+    SY_WS_CAUSE_SHUTDOWN,      /* server shutdown (1001) */
+    SY_WS_CAUSE_HANDSHAKE,     /* client: the handshake failed */
 };
 
 typedef struct sy_ws_close_info {
-    int code;            /* close code received or sent (1005 none, 1006 abnormal) */
-    const char *reason;  /* NUL-terminated UTF-8 reason ("" if none) */
-    int cause;           /* enum sy_ws_cause */
-    const char *detail;  /* human detail for protocol errors, or NULL */
+    int code;           /* close code received or sent (1005 none, 1006 abnormal) */
+    const char *reason; /* NUL-terminated UTF-8 reason ("" if none) */
+    int cause;          /* enum sy_ws_cause */
+    const char *detail; /* human detail for protocol errors, or NULL */
 } sy_ws_close_info;
 
 typedef struct sy_ws_cbs {

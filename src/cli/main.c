@@ -6,11 +6,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "switchyard %s: HTTP/1.1 Upgrade and WebSocket server\n"
-               "usage:\n"
-               "  switchyard serve [options]   run the server (see: switchyard serve --help)\n"
-               "  switchyard ws URL [options]  WebSocket client (see: switchyard ws --help)\n"
-               "  switchyard version\n",
+    fprintf(f,
+            "switchyard %s: HTTP/1.1 Upgrade and WebSocket server\n"
+            "usage:\n"
+            "  switchyard serve [options]   run the server (see: switchyard serve --help)\n"
+            "  switchyard ws URL [options]  WebSocket client (see: switchyard ws --help)\n"
+            "  switchyard version\n",
             SY_VERSION);
 }
 

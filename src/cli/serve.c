@@ -118,8 +118,8 @@ static void sum_body(sy_req *req, const void *data, size_t len, int end, int err
     if (!end)
         return;
     char line[96];
-    int n = snprintf(line, sizeof(line), "bytes=%llu adler32=%08x\n",
-                     (unsigned long long)st->bytes, st->adler);
+    int n = snprintf(line, sizeof(line), "bytes=%llu adler32=%08x\n", (unsigned long long)st->bytes,
+                     st->adler);
     free(st);
     sy_resp_header(req, "Content-Type", "text/plain");
     if (sy_resp_start(req, 200) == 0) {
@@ -139,7 +139,8 @@ static void sum_handler(sy_req *req, void *ud)
     }
     st->adler = 1;
     size_t cl;
-    if (!sy_req_header(req, "Content-Length", &cl) && !sy_req_header(req, "Transfer-Encoding", &cl)) {
+    if (!sy_req_header(req, "Content-Length", &cl) &&
+        !sy_req_header(req, "Transfer-Encoding", &cl)) {
         /* no body at all: answer now */
         sum_body(req, NULL, 0, 1, 0, st);
         return;
@@ -175,8 +176,22 @@ static void usage(FILE *f)
 int sy_cli_serve(int argc, char **argv)
 {
     enum {
-        O_LISTEN = 1, O_ROOT, O_WORKERS, O_MAXCONNS, O_HTO, O_KATO, O_BTO, O_DTO, O_MAXBODY,
-        O_WSMAX, O_WSPING, O_WSPONG, O_NODEFLATE, O_NOLOG, O_VERBOSE, O_HELP
+        O_LISTEN = 1,
+        O_ROOT,
+        O_WORKERS,
+        O_MAXCONNS,
+        O_HTO,
+        O_KATO,
+        O_BTO,
+        O_DTO,
+        O_MAXBODY,
+        O_WSMAX,
+        O_WSPING,
+        O_WSPONG,
+        O_NODEFLATE,
+        O_NOLOG,
+        O_VERBOSE,
+        O_HELP
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -217,20 +232,48 @@ int sy_cli_serve(int argc, char **argv)
             if (nlisten < 16)
                 listens[nlisten++] = optarg;
             break;
-        case O_ROOT: root = optarg; break;
-        case O_WORKERS: err = sy_server_set(srv, SY_OPT_WORKERS, v); break;
-        case O_MAXCONNS: err = sy_server_set(srv, SY_OPT_MAX_CONNS, v); break;
-        case O_HTO: err = sy_server_set(srv, SY_OPT_HEADER_TIMEOUT_MS, v); break;
-        case O_KATO: err = sy_server_set(srv, SY_OPT_KEEPALIVE_TIMEOUT_MS, v); break;
-        case O_BTO: err = sy_server_set(srv, SY_OPT_BODY_TIMEOUT_MS, v); break;
-        case O_DTO: err = sy_server_set(srv, SY_OPT_DRAIN_TIMEOUT_MS, v); break;
-        case O_MAXBODY: err = sy_server_set(srv, SY_OPT_MAX_BODY, v); break;
-        case O_WSMAX: ws_max = v; break;
-        case O_WSPING: ws_ping = v; break;
-        case O_WSPONG: ws_pong = v; break;
-        case O_NODEFLATE: deflate = 0; break;
-        case O_NOLOG: access = 0; break;
-        case O_VERBOSE: sy_set_log(NULL, 0, NULL); break;
+        case O_ROOT:
+            root = optarg;
+            break;
+        case O_WORKERS:
+            err = sy_server_set(srv, SY_OPT_WORKERS, v);
+            break;
+        case O_MAXCONNS:
+            err = sy_server_set(srv, SY_OPT_MAX_CONNS, v);
+            break;
+        case O_HTO:
+            err = sy_server_set(srv, SY_OPT_HEADER_TIMEOUT_MS, v);
+            break;
+        case O_KATO:
+            err = sy_server_set(srv, SY_OPT_KEEPALIVE_TIMEOUT_MS, v);
+            break;
+        case O_BTO:
+            err = sy_server_set(srv, SY_OPT_BODY_TIMEOUT_MS, v);
+            break;
+        case O_DTO:
+            err = sy_server_set(srv, SY_OPT_DRAIN_TIMEOUT_MS, v);
+            break;
+        case O_MAXBODY:
+            err = sy_server_set(srv, SY_OPT_MAX_BODY, v);
+            break;
+        case O_WSMAX:
+            ws_max = v;
+            break;
+        case O_WSPING:
+            ws_ping = v;
+            break;
+        case O_WSPONG:
+            ws_pong = v;
+            break;
+        case O_NODEFLATE:
+            deflate = 0;
+            break;
+        case O_NOLOG:
+            access = 0;
+            break;
+        case O_VERBOSE:
+            sy_set_log(NULL, 0, NULL);
+            break;
         case O_HELP:
             usage(stdout);
             sy_server_free(srv);
@@ -241,8 +284,8 @@ int sy_cli_serve(int argc, char **argv)
             return 2;
         }
         if (err) {
-            fprintf(stderr, "switchyard: invalid value for --%s: %s (%s)\n",
-                    longopts[c - 1].name, optarg, sy_strerror(err));
+            fprintf(stderr, "switchyard: invalid value for --%s: %s (%s)\n", longopts[c - 1].name,
+                    optarg, sy_strerror(err));
             sy_server_free(srv);
             return 2;
         }
@@ -262,8 +305,7 @@ int sy_cli_serve(int argc, char **argv)
         root = "demo";
     sy_static *st = NULL;
     if (root && sy_static_new(&st, root) < 0) {
-        fprintf(stderr, "switchyard: cannot open root directory '%s': %s\n", root,
-                strerror(errno));
+        fprintf(stderr, "switchyard: cannot open root directory '%s': %s\n", root, strerror(errno));
         sy_server_free(srv);
         return 2;
     }

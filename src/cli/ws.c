@@ -21,8 +21,8 @@ typedef struct ws_cli {
     int reader_started;
     long max_messages; /* exit after this many received messages (0 = no limit) */
     long received;
-    long linger_ms;            /* after stdin ends, close once nothing arrived for this long */
-    _Atomic uint64_t last_rx;  /* CLOCK_MONOTONIC ms of the last message */
+    long linger_ms;           /* after stdin ends, close once nothing arrived for this long */
+    _Atomic uint64_t last_rx; /* CLOCK_MONOTONIC ms of the last message */
 } ws_cli;
 
 static uint64_t mono_ms(void)
@@ -92,9 +92,9 @@ static void on_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
 {
     ws_cli *c = ud;
     (void)ws;
-    static const char *causes[] = {"",         "peer",          "local",         "protocol error",
-                                   "too big",  "ping timeout",  "idle",          "backpressure",
-                                   "close timeout", "abnormal", "shutdown", "handshake failed"};
+    static const char *causes[] = {
+        "",     "peer",         "local",         "protocol error", "too big",  "ping timeout",
+        "idle", "backpressure", "close timeout", "abnormal",       "shutdown", "handshake failed"};
     const char *cause = info->cause > 0 && info->cause < (int)(sizeof(causes) / sizeof(*causes))
                             ? causes[info->cause]
                             : "?";
@@ -128,11 +128,15 @@ static void usage(FILE *f)
 int sy_cli_ws(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"header", required_argument, 0, 'H'},   {"subprotocol", required_argument, 0, 's'},
-        {"binary", no_argument, 0, 'b'},         {"no-deflate", no_argument, 0, 'd'},
-        {"count", required_argument, 0, 'n'},    {"quiet", no_argument, 0, 'q'},
+        {"header", required_argument, 0, 'H'},
+        {"subprotocol", required_argument, 0, 's'},
+        {"binary", no_argument, 0, 'b'},
+        {"no-deflate", no_argument, 0, 'd'},
+        {"count", required_argument, 0, 'n'},
+        {"quiet", no_argument, 0, 'q'},
         {"linger", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *headers[33] = {0}, *subs[17] = {0};
     size_t nh = 0, ns = 0;
@@ -149,13 +153,27 @@ int sy_cli_ws(int argc, char **argv)
             if (ns < 16)
                 subs[ns++] = optarg;
             break;
-        case 'b': c.binary = 1; break;
-        case 'd': deflate = 0; break;
-        case 'n': c.max_messages = strtol(optarg, NULL, 10); break;
-        case 'q': c.quiet = 1; break;
-        case 'l': c.linger_ms = strtol(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'b':
+            c.binary = 1;
+            break;
+        case 'd':
+            deflate = 0;
+            break;
+        case 'n':
+            c.max_messages = strtol(optarg, NULL, 10);
+            break;
+        case 'q':
+            c.quiet = 1;
+            break;
+        case 'l':
+            c.linger_ms = strtol(optarg, NULL, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -169,8 +187,8 @@ int sy_cli_ws(int argc, char **argv)
         return 1;
     sy_ws_opts_set(o, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     sy_ws_opts_set(o, SY_WS_OPT_PING_INTERVAL_MS, 0);
-    sy_ws_client_cfg cfg = {.url = argv[optind], .headers = headers, .subprotocols = subs,
-                            .opts = o};
+    sy_ws_client_cfg cfg = {
+        .url = argv[optind], .headers = headers, .subprotocols = subs, .opts = o};
     sy_ws_cbs cbs = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
     int err = sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws);
     sy_ws_opts_free(o);

@@ -319,8 +319,8 @@ const char *sy__loop_date(sy_loop *loop, size_t *len)
     if ((uint64_t)now != loop->date_sec || !loop->date_len) {
         struct tm tm;
         gmtime_r(&now, &tm);
-        loop->date_len = strftime(loop->date, sizeof(loop->date),
-                                  "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        loop->date_len =
+            strftime(loop->date, sizeof(loop->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         loop->date_sec = (uint64_t)now;
     }
     *len = loop->date_len;

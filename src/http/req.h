@@ -56,7 +56,7 @@ struct sy_req {
     uint8_t head_only; /* HEAD request: no body bytes on the wire */
     uint64_t resp_bytes;
     uint64_t start_us;
-    const char *detail; /* why an error response was sent */
+    const char *detail;  /* why an error response was sent */
     void *upgrade_state; /* protocol negotiation results between check and open (WS) */
     void (*upgrade_state_free)(void *);
     struct sy_req *next_free;

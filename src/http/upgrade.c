@@ -54,7 +54,10 @@ SY_EXPORT int sy_route_upgrade_raw(sy_route *route, const char *token, sy_upgrad
 {
     if (!on_open || !token)
         return SY_EINVAL;
-    sy_upgrade_entry e = {.token = (char *)token, .kind = SY_UPGRADE_RAW, .check = check,
-                          .on_open = on_open, .ud = ud};
+    sy_upgrade_entry e = {.token = (char *)token,
+                          .kind = SY_UPGRADE_RAW,
+                          .check = check,
+                          .on_open = on_open,
+                          .ud = ud};
     return sy__route_add_upgrade(route, &e);
 }

@@ -18,7 +18,7 @@ typedef struct sy_http1_request {
     size_t method_len;
     const char *target;
     size_t target_len;
-    int minor_version; /* 0 or 1 */
+    int minor_version;        /* 0 or 1 */
     sy_http1_header *headers; /* caller's array */
     size_t num_headers;
 } sy_http1_request;
@@ -76,13 +76,13 @@ typedef enum sy_http1_body_kind {
 
 typedef struct sy_http1_info {
     sy_http1_body_kind body;
-    uint64_t content_length;       /* when body == LENGTH */
-    unsigned keep_alive : 1;       /* persistent after this request (version + Connection) */
-    unsigned expect_continue : 1;  /* Expect: 100-continue */
-    unsigned conn_upgrade : 1;     /* Connection contains the "upgrade" token */
-    const sy_http1_header *host;   /* the Host field, or NULL */
+    uint64_t content_length;        /* when body == LENGTH */
+    unsigned keep_alive : 1;        /* persistent after this request (version + Connection) */
+    unsigned expect_continue : 1;   /* Expect: 100-continue */
+    unsigned conn_upgrade : 1;      /* Connection contains the "upgrade" token */
+    const sy_http1_header *host;    /* the Host field, or NULL */
     const sy_http1_header *upgrade; /* the first Upgrade field, or NULL */
-    size_t upgrade_count;          /* number of Upgrade fields */
+    size_t upgrade_count;           /* number of Upgrade fields */
 } sy_http1_info;
 
 /*
@@ -124,11 +124,11 @@ int sy_http1_error_status(int err);
 typedef struct sy_chunked {
     uint8_t state;
     uint8_t size_digits;
-    uint64_t remaining;    /* data bytes left in the current chunk */
-    size_t line_bytes;     /* bytes seen on the current size/ext/trailer line */
-    size_t trailer_bytes;  /* bytes of trailer section so far */
-    size_t max_line;    /* cap on a chunk-size line incl. extensions, without CRLF (4096) */
-    size_t max_trailer; /* cap on the trailer section incl. its final CRLF (8192) */
+    uint64_t remaining;   /* data bytes left in the current chunk */
+    size_t line_bytes;    /* bytes seen on the current size/ext/trailer line */
+    size_t trailer_bytes; /* bytes of trailer section so far */
+    size_t max_line;      /* cap on a chunk-size line incl. extensions, without CRLF (4096) */
+    size_t max_trailer;   /* cap on the trailer section incl. its final CRLF (8192) */
 } sy_chunked;
 
 typedef enum sy_chunked_ev {

@@ -112,8 +112,8 @@ static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t ex
     if (!bodyless) {
         if (has_len) {
             if (!r->has_content_length)
-                fl = snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n",
-                              body_len);
+                fl =
+                    snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n", body_len);
         } else if (!r->has_content_length) {
             if (r->version >= 11 && !r->head_only) {
                 fl = snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
@@ -285,8 +285,8 @@ static void next_request(h1 *h)
         sy__conn_close(c, 0, 1);
         return;
     }
-    sy__conn_set_timeout(c, c->rlen ? cfg_of(h)->header_timeout_ms
-                                    : cfg_of(h)->keepalive_timeout_ms);
+    sy__conn_set_timeout(c,
+                         c->rlen ? cfg_of(h)->header_timeout_ms : cfg_of(h)->keepalive_timeout_ms);
     if (sy__conn_buffered(c) > PIPELINE_WRITE_CAP) {
         /* The client pipelines faster than it reads: wait for the output to drain. */
         sy__conn_pause_read(c);
@@ -344,8 +344,8 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
 {
     sy_conn *c = h->c;
     char extra[160];
-    int n = snprintf(extra, sizeof(extra), "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)tl,
-                     tok);
+    int n =
+        snprintf(extra, sizeof(extra), "Upgrade: %.*s\r\nConnection: Upgrade\r\n", (int)tl, tok);
     r->resp_started = 1;
     r->resp_done = 1;
     r->status = 101;
@@ -357,8 +357,8 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
      * HTTP/1 state must not be touched except to free it. */
     c->proto_data = NULL;
     c->proto = NULL;
-    int err = e->kind == SY_UPGRADE_WS ? sy__ws_server_open(c, r, e, log)
-                                       : sy__stream_open(c, r, e, log);
+    int err =
+        e->kind == SY_UPGRADE_WS ? sy__ws_server_open(c, r, e, log) : sy__stream_open(c, r, e, log);
     h1_free(h);
     if (err < 0 || !c->proto) {
         c->proto = NULL;
@@ -399,8 +399,8 @@ static int try_upgrade(h1 *h, sy_req *r)
                     return do_switch(h, r, e, tok, tl);
                 if (v >= 400 && v <= 599) {
                     char body[320];
-                    int bn = snprintf(body, sizeof(body), "%s\n",
-                                      reason ? reason : sy__status_text(v));
+                    int bn =
+                        snprintf(body, sizeof(body), "%s\n", reason ? reason : sy__status_text(v));
                     r->detail = reason;
                     sy_respond(r, v, "text/plain; charset=utf-8", body, (size_t)bn);
                     return 2;
@@ -424,8 +424,8 @@ static void respond_426(sy_req *r)
     char list[256];
     size_t o = 0;
     for (size_t k = 0; k < route->nupgrades && o < sizeof(list) - 2; k++) {
-        int n = snprintf(list + o, sizeof(list) - o, "%s%s", k ? ", " : "",
-                         route->upgrades[k].token);
+        int n =
+            snprintf(list + o, sizeof(list) - o, "%s%s", k ? ", " : "", route->upgrades[k].token);
         if (n < 0 || (size_t)n >= sizeof(list) - o)
             break;
         o += (size_t)n;
@@ -534,8 +534,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         return e;
     }
     int mismatch = 0;
-    r->route = sy__route_match(h->w->srv, r->path, r->path_len, r->method, r->method_len,
-                               &mismatch);
+    r->route =
+        sy__route_match(h->w->srv, r->path, r->path_len, r->method, r->method_len, &mismatch);
     h->body_done = 0;
     h->body_left = 0;
     if (r->info.body == SY_HTTP1_BODY_LENGTH) {
@@ -588,8 +588,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
 static int body_append(h1 *h, sy_req *r, const char *p, size_t n)
 {
     r->body_received += n;
-    if (r->body_fn || (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) &&
-                       !r->route->nupgrades)) {
+    if (r->body_fn ||
+        (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) && !r->route->nupgrades)) {
         if (r->body_fn && n)
             r->body_fn(r, p, n, 0, 0, r->body_ud);
         return 0;
@@ -632,8 +632,8 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
             sy_chunked_ev ev;
             const char *d, *detail = NULL;
             size_t dl;
-            ssize_t n = sy_chunked_feed(&h->chunked, (const char *)data + off, len - off, &ev,
-                                        &d, &dl, &detail);
+            ssize_t n = sy_chunked_feed(&h->chunked, (const char *)data + off, len - off, &ev, &d,
+                                        &dl, &detail);
             if (n < 0) {
                 send_error(h, 400, detail ? detail : "malformed chunked body");
                 return n;
@@ -677,9 +677,9 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
                                    (size_t)cfg->max_headers};
             sy_http1_request pr;
             const char *detail = NULL;
-            ssize_t n = sy_http1_parse_request((const char *)data + off, len - off, h->prev_len,
-                                               &lim, &pr, h->req->headers, h->req->headers_cap,
-                                               &detail);
+            ssize_t n =
+                sy_http1_parse_request((const char *)data + off, len - off, h->prev_len, &lim, &pr,
+                                       h->req->headers, h->req->headers_cap, &detail);
             if (n == 0) {
                 if (h->peer_eof) {
                     sy__conn_close(c, 0, 1); /* an incomplete head will never complete */

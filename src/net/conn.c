@@ -46,8 +46,8 @@ const sy_transport_ops sy__tcp_transport = {tcp_read, tcp_writev, tcp_shutdown_w
 
 /* ---- lifecycle ---- */
 
-sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp,
-                      const sy_conn_proto *proto, void *proto_data)
+sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const sy_conn_proto *proto,
+                      void *proto_data)
 {
     sy_conn *c = sy__calloc(1, sizeof(*c));
     if (!c)

@@ -41,21 +41,21 @@ typedef struct sy_conn_proto {
 
 /* Downward: the byte transport under the protocols. TLS will implement the same. */
 typedef struct sy_transport_ops {
-    ssize_t (*read)(sy_conn *c, void *buf, size_t len);                /* -EAGAIN, 0 eof */
+    ssize_t (*read)(sy_conn *c, void *buf, size_t len);                 /* -EAGAIN, 0 eof */
     ssize_t (*writev)(sy_conn *c, const struct iovec *iov, int iovcnt); /* -EAGAIN */
     void (*shutdown_write)(sy_conn *c);
 } sy_transport_ops;
 
 typedef struct sy_wq_ent {
-    uint8_t kind; /* WQ_CHUNK, WQ_REF, WQ_FILE */
+    uint8_t kind;       /* WQ_CHUNK, WQ_REF, WQ_FILE */
     const uint8_t *ptr; /* next byte to write (CHUNK, REF) */
     size_t len;         /* bytes left */
     sy_chunk *chunk;    /* CHUNK: owning chunk; fill is tracked via ptr+len */
     void (*free_fn)(const void *data, void *ud);
     const void *free_data;
     void *free_ud;
-    int fd;      /* FILE */
-    off_t foff;  /* FILE: next offset */
+    int fd;     /* FILE */
+    off_t foff; /* FILE: next offset */
 } sy_wq_ent;
 
 struct sy_conn {
@@ -64,7 +64,7 @@ struct sy_conn {
     const sy_transport_ops *tp;
     const sy_conn_proto *proto;
     void *proto_data;
-    void *server; /* the worker that accepted it (NULL for client connections) */
+    void *server;         /* the worker that accepted it (NULL for client connections) */
     sy_conn *prev, *next; /* the worker's list of live connections */
     /* read side */
     uint8_t *rbuf; /* pending unconsumed bytes (owned), or NULL */
@@ -82,7 +82,7 @@ struct sy_conn {
     uint64_t bytes_in, bytes_out;
     uint64_t created_ms;
     int close_err;
-    uint8_t closing;       /* close requested; freed in the deferred phase */
+    uint8_t closing; /* close requested; freed in the deferred phase */
     uint8_t close_after_flush;
     uint8_t read_paused;
     uint8_t write_blocked; /* EPOLLOUT armed */
@@ -95,8 +95,8 @@ struct sy_conn {
 };
 
 /* Create a connection for an accepted/connected non-blocking fd and start reading. */
-sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp,
-                      const sy_conn_proto *proto, void *proto_data);
+sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const sy_conn_proto *proto,
+                      void *proto_data);
 
 /* Queue bytes (copied into pooled chunks; consecutive small writes share a chunk). */
 int sy__conn_write(sy_conn *c, const void *data, size_t len);

@@ -418,8 +418,7 @@ SY_EXPORT int sy_server_start(sy_server *s)
             l->io.fd = -1;
             int fd = open_listener(&s->addrs[j], nw > 1);
             if (fd < 0) {
-                sy__log(SY_LOG_ERROR, "cannot listen on %s: %s", s->addrs[j].text,
-                        strerror(errno));
+                sy__log(SY_LOG_ERROR, "cannot listen on %s: %s", s->addrs[j].text, strerror(errno));
                 err = errno == EADDRINUSE || errno == EADDRNOTAVAIL ? SY_EADDR : SY_EIO;
                 break;
             }

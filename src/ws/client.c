@@ -39,7 +39,8 @@ static void hs_on_close(sy_conn *c, int err);
 static void hs_on_eof(sy_conn *c)
 {
     sy_ws *ws = c->proto_data;
-    ((ws_client *)ws->client)->fail_detail = "the server closed the connection during the handshake";
+    ((ws_client *)ws->client)->fail_detail =
+        "the server closed the connection during the handshake";
     sy__conn_close(c, SY_EWS_HANDSHAKE, 0);
 }
 
@@ -126,7 +127,7 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
                     : SY_EWS_EXTENSION;
         if (r != 1) {
             hs_fail(c, r == 0 || !detail ? "the server answered with an extension we did not offer"
-                                          : detail);
+                                         : detail);
             return (ssize_t)len;
         }
         pmd = sy__calloc(1, sizeof(*pmd));
@@ -204,8 +205,7 @@ static int parse_url(const char *url, char *host, size_t hcap, char *port, size_
     return 0;
 }
 
-static int append(char *buf, size_t cap, size_t *len, const char *fmt, const char *a,
-                  const char *b)
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, const char *a, const char *b)
 {
     int n = snprintf(buf + *len, cap - *len, fmt, a, b);
     if (n < 0 || (size_t)n >= cap - *len)
@@ -242,8 +242,8 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     sy_ws_opts defaults;
     sy__ws_opts_defaults(&defaults);
     defaults.ping_interval_ms = 0; /* clients don't ping unless asked to */
-    int err = ws && cl ? sy__ws_opts_copy(&ws->owned_opts, cfg->opts ? cfg->opts : &defaults)
-                       : SY_ENOMEM;
+    int err =
+        ws && cl ? sy__ws_opts_copy(&ws->owned_opts, cfg->opts ? cfg->opts : &defaults) : SY_ENOMEM;
     if (!err)
         err = sy_ws_make_key(cl->key);
     char req[8192];

@@ -38,8 +38,8 @@ typedef struct sy_ws_event {
     unsigned compressed : 1;
     uint8_t *data; /* DATA: slice of the input, unmasked in place; control: parser buffer */
     size_t len;
-    uint16_t close_code;  /* CLOSE: 1005 when the payload was empty */
-    const char *reason;   /* CLOSE: points into data (not NUL-terminated) */
+    uint16_t close_code; /* CLOSE: 1005 when the payload was empty */
+    const char *reason;  /* CLOSE: points into data (not NUL-terminated) */
     size_t reason_len;
 } sy_ws_event;
 
@@ -53,7 +53,7 @@ typedef struct sy_ws_parser {
     uint8_t hdr[14];
     uint8_t hdr_len;
     uint8_t hdr_need;
-    uint8_t opcode;  /* current frame's opcode */
+    uint8_t opcode; /* current frame's opcode */
     uint8_t fin;
     uint8_t masked;
     uint8_t mask[4];
@@ -85,8 +85,8 @@ void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv);
  * Zero-length data frames produce a DATA event with len 0 (so message boundaries are seen).
  * After an error the parser must not be fed again.
  */
-ssize_t sy_ws_parse(sy_ws_parser *p, uint8_t *in, size_t len, sy_ws_event *ev,
-                    uint16_t *close_code, const char **detail);
+ssize_t sy_ws_parse(sy_ws_parser *p, uint8_t *in, size_t len, sy_ws_event *ev, uint16_t *close_code,
+                    const char **detail);
 
 /* Write a frame header for a payload of len bytes into out (at most 14 bytes) using the
  * minimal length encoding. rsv: SY_WS_RSV* bits. mask: 4-byte key for client frames or NULL.

@@ -17,7 +17,7 @@ int sy_ws_make_key(char out[25]);
  * for each field. prefs is the server's list in preference order. Returns the index into
  * prefs of the most preferred protocol that is offered (case-sensitive, as RFC 6455 says
  * tokens are compared exactly), or -1. best carries the best index across calls (init -1). */
-int sy_ws_pick_subprotocol(const char *offered, size_t len, const char *const *prefs,
-                           size_t nprefs, int best);
+int sy_ws_pick_subprotocol(const char *offered, size_t len, const char *const *prefs, size_t nprefs,
+                           int best);
 
 #endif

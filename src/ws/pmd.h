@@ -9,18 +9,18 @@
 
 /* What this endpoint is willing to do (from sy_ws_opts). */
 typedef struct sy_pmd_config {
-    uint8_t window_bits;        /* our own deflate window, 9..15 (8 is treated as 9: see pmd.c) */
-    uint8_t mem_level;          /* zlib memLevel 1..9 */
+    uint8_t window_bits;         /* our own deflate window, 9..15 (8 is treated as 9: see pmd.c) */
+    uint8_t mem_level;           /* zlib memLevel 1..9 */
     uint8_t no_context_takeover; /* ask that our side resets its context every message */
-    uint8_t peer_window_bits;   /* client side: limit we ask for the server's window (0 = none);
-                                   server side: limit we request for the client's window when
-                                   the client allows it (0 = don't ask) */
+    uint8_t peer_window_bits;    /* client side: limit we ask for the server's window (0 = none);
+                                    server side: limit we request for the client's window when
+                                    the client allows it (0 = don't ask) */
 } sy_pmd_config;
 
 /* The negotiated result, from this endpoint's point of view. */
 typedef struct sy_pmd_params {
-    uint8_t tx_window_bits;   /* window our deflater may use (8..15; 8 => we send uncompressed) */
-    uint8_t rx_window_bits;   /* window the peer's deflater may use (our inflater's window) */
+    uint8_t tx_window_bits; /* window our deflater may use (8..15; 8 => we send uncompressed) */
+    uint8_t rx_window_bits; /* window the peer's deflater may use (our inflater's window) */
     uint8_t tx_no_context_takeover;
     uint8_t rx_no_context_takeover;
 } sy_pmd_params;
@@ -53,7 +53,7 @@ typedef struct sy_pmd {
     sy_pmd_params params;
     uint8_t mem_level;
     uint8_t deflate_ready, inflate_ready;
-    uint8_t tail_len;      /* held-back bytes of deflate output (the 00 00 ff ff tail) */
+    uint8_t tail_len; /* held-back bytes of deflate output (the 00 00 ff ff tail) */
     uint8_t tail[4];
     uint64_t inflated;     /* bytes inflated in the current message */
     size_t budget_charged; /* bytes charged to the process budget */
@@ -78,8 +78,7 @@ int sy_pmd_can_compress(const sy_pmd *p);
  * 0, SY_ENOMEM, SY_EINTERNAL, or the sink's error; after an error the message is lost and the
  * context is reset.
  */
-int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink,
-                   void *ud);
+int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink, void *ud);
 
 /*
  * Decompress the next part of an incoming compressed message. fin=1 on the last part (the

@@ -84,9 +84,8 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
     for (size_t i = 0; i < r->nheaders; i++) {
         const sy_http1_header *h = &r->headers[i];
         if (o->nsub && sy__ieq(h->name, h->name_len, "sec-websocket-protocol"))
-            ng->sub = sy_ws_pick_subprotocol(h->value, h->value_len,
-                                             (const char *const *)o->subprotocols, o->nsub,
-                                             ng->sub);
+            ng->sub = sy_ws_pick_subprotocol(
+                h->value, h->value_len, (const char *const *)o->subprotocols, o->nsub, ng->sub);
     }
     if (ng->sub < 0 && o->require_subprotocol) {
         sy__free(ng);
@@ -171,8 +170,11 @@ SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
     int err = sy__ws_opts_copy(&copy, opts);
     if (err)
         return err;
-    sy_upgrade_entry e = {.token = "websocket", .kind = SY_UPGRADE_WS,
-                          .check = sy__ws_server_check, .ud = copy, .ws_opts = copy};
+    sy_upgrade_entry e = {.token = "websocket",
+                          .kind = SY_UPGRADE_WS,
+                          .check = sy__ws_server_check,
+                          .ud = copy,
+                          .ws_opts = copy};
     err = sy__route_add_upgrade(route, &e);
     if (err) {
         sy_ws_opts_free(copy);

@@ -281,8 +281,7 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
 {
     int e = check_sendable(ws, opcode, data, len);
     int direct = !e && !ws->frag_sending && !ws->is_client &&
-                 !(ws->pmd && sy_pmd_can_compress(ws->pmd) &&
-                   len >= ws->opts->deflate_threshold);
+                 !(ws->pmd && sy_pmd_can_compress(ws->pmd) && len >= ws->opts->deflate_threshold);
     if (!direct) {
         if (!e)
             e = sy_ws_send(ws, opcode, data, len);

@@ -57,7 +57,7 @@ struct sy_ws {
     uint8_t ping_outstanding;
     uint8_t frag_sending; /* a streaming send is in progress */
     uint8_t frag_compressed;
-    uint8_t bp_flagged;    /* a send returned BACKPRESSURE: call on_drain at low water */
+    uint8_t bp_flagged; /* a send returned BACKPRESSURE: call on_drain at low water */
     uint8_t read_paused_bp;
     uint8_t dead; /* on_close delivered */
     atomic_int refs;

@@ -18,7 +18,7 @@ static const char *sy_t_cur_name;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            printf("FAIL %s: %s:%d: %s\n", sy_t_cur_name, __FILE__, __LINE__, #cond);             \
+            printf("FAIL %s: %s:%d: %s\n", sy_t_cur_name, __FILE__, __LINE__, #cond);              \
             sy_t_cur_failed = 1;                                                                   \
             return;                                                                                \
         }                                                                                          \
@@ -74,8 +74,8 @@ static inline void *sy_t_guard_copy(const void *data, size_t len)
 {
     long pg = sysconf(_SC_PAGESIZE);
     size_t pages = (len + (size_t)pg - 1) / (size_t)pg + 1;
-    char *base = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    char *base =
+        mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         abort();
     char *guard = base + (pages - 1) * (size_t)pg;
