@@ -2,7 +2,9 @@
 # Install the Debian packages that building and testing Switchyard need, only when missing.
 set -euo pipefail
 need=(build-essential pkg-config libssl-dev zlib1g-dev curl python3 python3-websockets nodejs
-      node-ws)
+      node-ws chromium)
+# npm comes with the machine's Node.js; Debian's npm package only when it is missing.
+command -v npm >/dev/null 2>&1 || need+=(npm)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -16,4 +18,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# playwright-core (npm) drives Debian's chromium for the demo-page test; it never downloads a
+# browser of its own.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/tests/integration/node_modules/playwright-core" ]; then
+  echo "deps: npm install playwright-core (tests/integration)"
+  (cd "$here/tests/integration" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
 fi
