@@ -64,6 +64,11 @@ SY_EXPORT void sy_loop_free(sy_loop *loop)
         sy__free(t);
         t = next;
     }
+    while (loop->wq_free) {
+        void *p = loop->wq_free;
+        memcpy(&loop->wq_free, p, sizeof(void *));
+        sy__free(p);
+    }
     while (loop->chunk_free) {
         sy_chunk *c = loop->chunk_free;
         loop->chunk_free = c->next;

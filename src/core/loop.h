@@ -75,6 +75,9 @@ struct sy_loop {
     uint8_t *rbuf;  /* shared read buffer, SY_READ_BUF_SIZE */
     sy_chunk *chunk_free;
     size_t chunk_free_count;
+    void *wq_free; /* recycled 8-entry write-queue arrays (src/net/conn.c), linked through
+                      their first word */
+    size_t wq_free_count;
     char date[64]; /* "Date: ...\r\n" */
     size_t date_len;
     uint64_t date_sec;

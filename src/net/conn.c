@@ -16,6 +16,7 @@ static void close_cb(sy_deferred *d);
 static void resume_cb(sy_deferred *d);
 static void timer_cb(sy_timer *t);
 static void update_events(sy_conn *c);
+static void wq_array_put(sy_loop *loop, sy_wq_ent *a, size_t cap);
 
 /* ---- the TCP transport ---- */
 
@@ -100,7 +101,8 @@ static void conn_free(sy_conn *c)
     }
     for (size_t i = 0; i < c->wq_len; i++)
         wq_release(c, &c->wq[(c->wq_head + i) % c->wq_cap]);
-    sy__free(c->wq);
+    if (c->wq)
+        wq_array_put(loop, c->wq, c->wq_cap);
     sy__free(c->rbuf);
     sy__timer_stop(loop, &c->timer);
     sy__io_stop(loop, &c->io);
@@ -348,18 +350,46 @@ void sy__conn_resume_read(sy_conn *c)
 
 /* ---- write path ---- */
 
+/* Write-queue arrays of the first size are recycled through the loop: a connection holds one
+ * only while it has output queued, and steady traffic does not allocate one per message. */
+#define WQ_FIRST_CAP 8
+#define WQ_POOL_MAX 1024
+
+static sy_wq_ent *wq_array_get(sy_loop *loop)
+{
+    void *p = loop->wq_free;
+    if (p) {
+        memcpy(&loop->wq_free, p, sizeof(void *));
+        loop->wq_free_count--;
+        return p;
+    }
+    return sy__malloc(WQ_FIRST_CAP * sizeof(sy_wq_ent));
+}
+
+static void wq_array_put(sy_loop *loop, sy_wq_ent *a, size_t cap)
+{
+    if (cap != WQ_FIRST_CAP || loop->wq_free_count >= WQ_POOL_MAX) {
+        sy__free(a);
+        return;
+    }
+    memcpy(a, &loop->wq_free, sizeof(void *));
+    loop->wq_free = a;
+    loop->wq_free_count++;
+}
+
 static sy_wq_ent *wq_push(sy_conn *c)
 {
     if (c->wq_len == c->wq_cap) {
         if (c->wq_cap >= WQ_MAX_ENTRIES)
             return NULL;
-        size_t cap = c->wq_cap ? c->wq_cap * 2 : 8;
-        sy_wq_ent *n = sy__malloc(cap * sizeof(*n));
+        size_t cap = c->wq_cap ? c->wq_cap * 2 : WQ_FIRST_CAP;
+        sy_wq_ent *n = cap == WQ_FIRST_CAP ? wq_array_get(c->loop) : sy__malloc(cap * sizeof(*n));
         if (!n)
             return NULL;
         for (size_t i = 0; i < c->wq_len; i++)
             n[i] = c->wq[(c->wq_head + i) % c->wq_cap];
-        sy__free(c->wq);
+        if (c->wq)
+            wq_array_put(c->loop, c->wq, c->wq_cap);
         c->wq = n;
         c->wq_cap = cap;
         c->wq_head = 0;
@@ -571,8 +601,8 @@ static void after_flush(sy_conn *c, int err)
         c->write_blocked = (uint8_t)blocked;
         update_events(c);
     }
-    if (!blocked) {
-        sy__free(c->wq);
+    if (!blocked && c->wq) {
+        wq_array_put(c->loop, c->wq, c->wq_cap);
         c->wq = NULL;
         c->wq_cap = c->wq_len = c->wq_head = 0;
     }

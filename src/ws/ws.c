@@ -129,39 +129,56 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
     return 0;
 }
 
-/* Per-thread scratch for compressed output: it grows to the largest message once and is
- * reused, so compressing costs no allocation per message. */
-static __thread uint8_t *scratch;
-static __thread size_t scratch_len, scratch_cap;
-/* A key whose destructor frees the thread's scratch when a worker thread exits. */
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+/* Per-thread buffers, reused so that steady traffic allocates nothing per message:
+ * `scratch` receives compressed output before it is framed; `spare` is a message-assembly
+ * buffer handed from one message to the next (a message that completes within one read
+ * borrows it and gives it back at delivery). Freed when the thread exits. */
+typedef struct ws_thread {
+    uint8_t *scratch;
+    size_t scratch_len, scratch_cap;
+    uint8_t *spare;
+    size_t spare_cap;
+} ws_thread;
 
-static void scratch_release(void *p)
+static __thread ws_thread tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_release(void *p)
 {
-    sy__free(p);
+    ws_thread *t = p;
+    sy__free(t->scratch);
+    sy__free(t->spare);
+    memset(t, 0, sizeof(*t));
 }
 
-static void scratch_key_init(void)
+static void tls_key_init(void)
 {
-    pthread_key_create(&scratch_key, scratch_release);
+    pthread_key_create(&tls_key, tls_release);
+}
+
+static void tls_register(void)
+{
+    /* A non-NULL value makes the key's destructor run at thread exit. */
+    pthread_once(&tls_once, tls_key_init);
+    if (!pthread_getspecific(tls_key))
+        pthread_setspecific(tls_key, &tls);
 }
 
 static int scratch_sink(void *ud, const uint8_t *data, size_t len)
 {
     (void)ud;
-    if (scratch_len + len > scratch_cap) {
-        size_t cap = SY_MAX(scratch_cap * 2, SY_MAX(scratch_len + len, 16384));
-        uint8_t *n = sy__realloc(scratch, cap);
+    if (tls.scratch_len + len > tls.scratch_cap) {
+        size_t cap = SY_MAX(tls.scratch_cap * 2, SY_MAX(tls.scratch_len + len, 16384));
+        uint8_t *n = sy__realloc(tls.scratch, cap);
         if (!n)
             return SY_ENOMEM;
-        pthread_once(&scratch_once, scratch_key_init);
-        pthread_setspecific(scratch_key, n);
-        scratch = n;
-        scratch_cap = cap;
+        tls_register();
+        tls.scratch = n;
+        tls.scratch_cap = cap;
     }
-    memcpy(scratch + scratch_len, data, len);
-    scratch_len += len;
+    memcpy(tls.scratch + tls.scratch_len, data, len);
+    tls.scratch_len += len;
     return 0;
 }
 
@@ -230,19 +247,18 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
                    (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->frag_compressed);
     if (!compress)
         return queue_frame(ws, op, fin, 0, data, len);
-    scratch_len = 0;
+    tls.scratch_len = 0;
     int e = sy_pmd_deflate(ws->pmd, data, len, fin, scratch_sink, NULL);
     if (e)
         return e;
     if (first)
         ws->frag_compressed = 1;
-    e = queue_frame(ws, op, fin, first ? SY_WS_RSV1 : 0, scratch, scratch_len);
-    if (scratch_cap > (4u << 20)) {
+    e = queue_frame(ws, op, fin, first ? SY_WS_RSV1 : 0, tls.scratch, tls.scratch_len);
+    if (tls.scratch_cap > (4u << 20)) {
         /* a one-off giant message should not stay pinned in the thread */
-        sy__free(scratch);
-        scratch = NULL;
-        scratch_cap = 0;
-        pthread_setspecific(scratch_key, NULL);
+        sy__free(tls.scratch);
+        tls.scratch = NULL;
+        tls.scratch_cap = 0;
     }
     return e;
 }
@@ -470,6 +486,13 @@ static int msg_reserve(sy_ws *ws, size_t extra)
     size_t need = ws->msg_len + extra;
     if (need <= ws->msg_cap)
         return 0;
+    if (!ws->msg && tls.spare) {
+        ws->msg = tls.spare;
+        ws->msg_cap = tls.spare_cap;
+        tls.spare = NULL;
+        if (need <= ws->msg_cap)
+            return 0;
+    }
     size_t cap = SY_MAX(need, SY_MAX(ws->msg_cap * 2, 4096));
     if (cap > ws->opts->max_message)
         cap = SY_MAX(need, (size_t)ws->opts->max_message);
@@ -507,8 +530,14 @@ static void msg_reset(sy_ws *ws)
 {
     ws->msg_len = 0;
     if (ws->msg) {
-        /* Idle connections hold no message buffer. */
-        sy__free(ws->msg);
+        /* Idle connections hold no message buffer: keep one per thread for the next. */
+        if (!tls.spare && ws->msg_cap <= (256u << 10)) {
+            tls_register();
+            tls.spare = ws->msg;
+            tls.spare_cap = ws->msg_cap;
+        } else {
+            sy__free(ws->msg);
+        }
         ws->msg = NULL;
         ws->msg_cap = 0;
     }
