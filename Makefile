@@ -72,15 +72,15 @@ unit: all
 	@tests/run --unit-only --build $(BUILD)
 
 test: check-deps
-	$(MAKE) all
+	$(MAKE) -j2 all
 	@tests/run --build $(BUILD)
 
 run: check-deps
-	$(MAKE) all
+	$(MAKE) -j2 all
 	$(BUILD)/switchyard serve --listen 127.0.0.1:8080 --root demo
 
 bench: check-deps
-	$(MAKE) all
+	$(MAKE) -j2 all
 	bench/run.sh
 
 install: lib $(BUILD)/switchyard
