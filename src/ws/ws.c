@@ -804,7 +804,17 @@ static void ws_on_close(sy_conn *c, int err)
                              ws->detail};
     if (ws->open_done && ws->cbs.on_close)
         ws->cbs.on_close(ws, &info, ws->ud);
-    sy__uplog_end(ws->log, c, ws->detail);
+    if (ws->log) {
+        static const char *const causes[] = {"?",          "peer",          "local",
+                                             "protocol",   "too-big",       "ping-timeout",
+                                             "idle",       "backpressure",  "close-timeout",
+                                             "abnormal",   "shutdown",      "handshake"};
+        char detail[200];
+        int cause = ws->cause > 0 && ws->cause < (int)SY_ARRAY_LEN(causes) ? ws->cause : 0;
+        snprintf(detail, sizeof(detail), "close=%d cause=%s%s%s", ws->close_code, causes[cause],
+                 ws->detail ? ": " : "", ws->detail ? ws->detail : "");
+        sy__uplog_end(ws->log, c, detail);
+    }
     ws->log = NULL;
     msg_reset(ws);
     if (ws->pmd) {
