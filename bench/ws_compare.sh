@@ -14,7 +14,9 @@
 #   bin64k    10 x 2 in flight x 64 KiB binary (random bytes): MB/s echoed
 #   text64k   10 x 2 x 64 KiB text (ASCII words: compresses ~3:1): MB/s echoed
 #   bin1m     4 x 2 x 1 MiB binary: MB/s echoed
-#   latency   1 x 1 x 32 B: round trip p50/p99 in microseconds
+#   latency   1 x 1 x 32 B: round trip p50/p99 in microseconds; the server (all its
+#             threads) and ws_load are moved to CPU $LAT_CPU (0) for it: a same-core
+#             round trip (LAT_CPU= leaves them on SERVER_CPUS/CLIENT_CPUS)
 #   handshake 32 concurrent loops of connect, upgrade, close: upgrades/s
 # Deflate variants: the server enables permessage-deflate and ws_load offers it
 # (client_no_context_takeover); the client sends compressed frames.
@@ -30,7 +32,7 @@
 # several connections and then segfaults (see bench/README.md).
 #
 # Environment: DURATION (3) IDLE_CONNS (10000) WORKERS (2) CLIENT_THREADS (1)
-#   SERVER_CPUS (0,1) CLIENT_CPUS (0,1) SERVERS SCENARIOS ROUNDS (1; median if more)
+#   SERVER_CPUS (0,1) CLIENT_CPUS (0,1) LAT_CPU (0) SERVERS SCENARIOS ROUNDS (1; median if more)
 #   SWITCHYARD (build/switchyard) NO_BUILD (unset: make the server first)
 # A server that dies is reported (DIED in the table) and restarted for the next scenario.
 # Output: table on stdout, raw result lines in bench/results/ws_compare-<stamp>.log.
@@ -44,6 +46,7 @@ CLIENT_THREADS=${CLIENT_THREADS:-1}
 SERVER_CPUS=${SERVER_CPUS:-0,1}
 CLIENT_CPUS=${CLIENT_CPUS:-0,1}
 ROUNDS=${ROUNDS:-1}
+LAT_CPU=${LAT_CPU-0}
 SERVERS=${SERVERS:-sy sy-deflate uws uws-deflate lws lws-deflate nodews nodews-deflate}
 SCENARIOS=${SCENARIOS:-idle small bin64k text64k bin1m latency handshake}
 SWITCHYARD=${SWITCHYARD:-build/switchyard}
@@ -184,9 +187,18 @@ run_one() { # round scenario server
     args=$(scenario_args "$sc")
     [[ $s == *-deflate ]] && extra=--deflate
     [[ $sc == idle ]] && extra="$extra --pid ${PID[$s]}"
+    local ccpus=$CLIENT_CPUS
+    if [[ $sc == latency && -n $LAT_CPU ]]; then
+        # same-core round trip: cross-core wake-ups cost ~50 us here and land at random
+        taskset -a -p -c "$LAT_CPU" "${PID[$s]}" >/dev/null
+        ccpus=$LAT_CPU
+    fi
     # shellcheck disable=SC2086
-    line=$(taskset -c "$CLIENT_CPUS" timeout $((DURATION + 60)) "$TMP/ws_load" $args $extra -t "$DURATION" -w 0.5 \
+    line=$(taskset -c "$ccpus" timeout $((DURATION + 60)) "$TMP/ws_load" $args $extra -t "$DURATION" -w 0.5 \
         -T "$CLIENT_THREADS" -n "$s" "ws://127.0.0.1:${PORT[$s]}/echo" 2>"$TMP/err" | grep '^result ' || true)
+    if [[ $sc == latency && -n $LAT_CPU ]]; then
+        taskset -a -p -c "$SERVER_CPUS" "${PID[$s]}" >/dev/null 2>&1 || true
+    fi
     local err
     err=$(tr '\n' ' ' <"$TMP/err")
     [[ -n $line ]] || line="result name=$s failed=1"
@@ -233,7 +245,7 @@ field() { # scenario server key -> median over rounds (or - / DIED / skip)
         }' "$OUT.log"
 }
 {
-    echo "WebSocket echo, ${DURATION}s per measurement, switchyard --workers $WORKERS, peers single-threaded, ws_load -T $CLIENT_THREADS; server cpus $SERVER_CPUS, client cpus $CLIENT_CPUS"
+    echo "WebSocket echo, ${DURATION}s per measurement, switchyard --workers $WORKERS, peers single-threaded, ws_load -T $CLIENT_THREADS; server cpus $SERVER_CPUS, client cpus $CLIENT_CPUS${LAT_CPU:+, latency: both on cpu $LAT_CPU}"
     printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %7s\n' server "32B msg/s" "64K bin" "64K text" "1M bin" "p50 us" "p99 us" "hs/s" "idle B/conn" "+1msg B/c" errors
     printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %7s\n' "" "100x16" "MB/s" "MB/s" "MB/s" "1x1" "1x1" "32 loops" "$IDLE_CONNS conns" "" ""
     for s in $SERVERS; do

@@ -70,7 +70,7 @@ int sy__http1_attach(sy_conn *c, sy_worker *w)
     h->w = w;
     c->proto = &h1_proto;
     c->proto_data = h;
-    c->rmax = (size_t)w->srv->cfg.max_head + 4096;
+    c->rmax = (uint32_t)SY_MIN(w->srv->cfg.max_head + 4096, UINT32_MAX);
     /* A connection that never sends a complete head is cut at the header timeout. */
     sy__conn_set_timeout(c, w->srv->cfg.header_timeout_ms);
     return 0;

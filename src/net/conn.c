@@ -65,7 +65,6 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
     c->close_d.cb = close_cb;
     c->resume_d.cb = resume_cb;
     c->timer.cb = timer_cb;
-    c->created_ms = loop->now_ms;
     if (sy__io_start(loop, &c->io, EPOLLIN) < 0) {
         sy__free(c);
         return NULL;
@@ -78,15 +77,15 @@ static void wq_release(sy_conn *c, sy_wq_ent *e)
 {
     switch (e->kind) {
     case 0: /* chunk */
-        if (e->chunk)
-            sy__chunk_put(c->loop, e->chunk);
+        if (e->u.chunk)
+            sy__chunk_put(c->loop, e->u.chunk);
         break;
     case 1: /* ref */
-        if (e->free_fn)
-            e->free_fn(e->free_data, e->free_ud);
+        if (e->u.ref.fn)
+            e->u.ref.fn(e->u.ref.data, e->u.ref.ud);
         break;
     case 2: /* file */
-        close(e->fd);
+        close(e->u.file.fd);
         break;
     }
 }
@@ -353,7 +352,7 @@ void sy__conn_resume_read(sy_conn *c)
 /* Write-queue arrays of the first size are recycled through the loop: a connection holds one
  * only while it has output queued, and steady traffic does not allocate one per message. */
 #define WQ_FIRST_CAP 8
-#define WQ_POOL_MAX 1024
+#define WQ_POOL_MAX 128
 
 static sy_wq_ent *wq_array_get(sy_loop *loop)
 {
@@ -414,9 +413,9 @@ static void schedule_flush(sy_conn *c)
 uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
 {
     sy_wq_ent *t = wq_tail(c);
-    if (t && t->kind == 0 && t->chunk) {
+    if (t && t->kind == 0 && t->u.chunk) {
         uint8_t *end = (uint8_t *)t->ptr + t->len;
-        size_t room = (size_t)(t->chunk->data + SY_CHUNK_SIZE - end);
+        size_t room = (size_t)(t->u.chunk->data + SY_CHUNK_SIZE - end);
         if (room >= want || room >= 1024) {
             *got = room;
             return end;
@@ -431,7 +430,7 @@ uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
         return NULL;
     }
     e->kind = 0;
-    e->chunk = ch;
+    e->u.chunk = ch;
     e->ptr = ch->data;
     e->len = 0;
     *got = SY_CHUNK_SIZE;
@@ -482,9 +481,9 @@ int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
     e->kind = 1;
     e->ptr = data;
     e->len = len;
-    e->free_fn = free_fn;
-    e->free_data = data;
-    e->free_ud = ud;
+    e->u.ref.fn = free_fn;
+    e->u.ref.data = data;
+    e->u.ref.ud = ud;
     c->wbytes += len;
     schedule_flush(c);
     return 0;
@@ -502,8 +501,8 @@ int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len)
         return SY_ENOMEM;
     }
     e->kind = 2;
-    e->fd = fd;
-    e->foff = off;
+    e->u.file.fd = fd;
+    e->u.file.off = off;
     e->len = len;
     c->wbytes += len;
     schedule_flush(c);
@@ -524,9 +523,9 @@ static int flush_now(sy_conn *c)
     while (c->wq_len) {
         sy_wq_ent *head = &c->wq[c->wq_head];
         if (head->kind == 2) {
-            off_t off = head->foff;
+            off_t off = head->u.file.off;
             size_t want = SY_MIN(head->len, (size_t)1 << 30);
-            ssize_t n = sendfile(c->io.fd, head->fd, &off, want);
+            ssize_t n = sendfile(c->io.fd, head->u.file.fd, &off, want);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                     return 0;
@@ -534,7 +533,7 @@ static int flush_now(sy_conn *c)
             }
             if (n == 0)
                 return SY_EIO; /* the file shrank under us */
-            head->foff = off;
+            head->u.file.off = off;
             head->len -= (size_t)n;
             c->wbytes -= (size_t)n;
             c->bytes_out += (uint64_t)n;

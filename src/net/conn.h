@@ -47,15 +47,21 @@ typedef struct sy_transport_ops {
 } sy_transport_ops;
 
 typedef struct sy_wq_ent {
-    uint8_t kind;       /* WQ_CHUNK, WQ_REF, WQ_FILE */
     const uint8_t *ptr; /* next byte to write (CHUNK, REF) */
     size_t len;         /* bytes left */
-    sy_chunk *chunk;    /* CHUNK: owning chunk; fill is tracked via ptr+len */
-    void (*free_fn)(const void *data, void *ud);
-    const void *free_data;
-    void *free_ud;
-    int fd;     /* FILE */
-    off_t foff; /* FILE: next offset */
+    uint8_t kind;       /* 0 chunk, 1 by reference, 2 file */
+    union {
+        sy_chunk *chunk; /* chunk: owning chunk; fill is tracked via ptr+len */
+        struct {
+            void (*fn)(const void *data, void *ud);
+            const void *data;
+            void *ud;
+        } ref;
+        struct {
+            int fd;
+            off_t off; /* next offset */
+        } file;
+    } u;
 } sy_wq_ent;
 
 struct sy_conn {
@@ -68,19 +74,18 @@ struct sy_conn {
     sy_conn *prev, *next; /* the worker's list of live connections */
     /* read side */
     uint8_t *rbuf; /* pending unconsumed bytes (owned), or NULL */
-    size_t rlen, rcap;
-    size_t rmax; /* cap on pending bytes: beyond it the protocol is told via on_read(len) */
+    uint32_t rlen, rcap;
+    uint32_t rmax; /* cap on pending bytes: beyond it the connection is closed */
     /* write side */
+    uint32_t wq_head, wq_len, wq_cap;
+    uint32_t low_water;
     sy_wq_ent *wq;
-    size_t wq_head, wq_len, wq_cap;
     size_t wbytes; /* bytes queued */
-    size_t low_water;
     sy_deferred flush_d;
     sy_deferred close_d;
     sy_deferred resume_d;
     sy_timer timer;
     uint64_t bytes_in, bytes_out;
-    uint64_t created_ms;
     int close_err;
     uint8_t closing; /* close requested; freed in the deferred phase */
     uint8_t close_after_flush;
