@@ -46,7 +46,7 @@ typedef struct sy_task {
 
 /* A recycled write chunk: fixed size, kept in a per-loop free list. */
 #define SY_CHUNK_SIZE 16384
-#define SY_CHUNK_POOL_MAX 32 /* 512 KiB per loop kept for reuse */
+#define SY_CHUNK_POOL_MAX 16 /* 256 KiB per loop kept for reuse */
 
 typedef struct sy_chunk {
     struct sy_chunk *next;

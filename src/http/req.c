@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REQ_CACHE_MAX 64
+#define REQ_CACHE_MAX 16
 
 uint64_t sy__now_us(void)
 {

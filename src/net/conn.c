@@ -11,9 +11,10 @@
 #define WQ_MAX_ENTRIES 65536
 
 static void conn_io_cb(sy_io *io, uint32_t events);
-static void flush_cb(sy_deferred *d);
-static void close_cb(sy_deferred *d);
-static void resume_cb(sy_deferred *d);
+static void deferred_cb(sy_deferred *d);
+static void conn_defer(sy_conn *c, uint8_t what);
+static void flush_work(sy_conn *c);
+static void resume_work(sy_conn *c);
 static void timer_cb(sy_timer *t);
 static void update_events(sy_conn *c);
 static void wq_array_put(sy_loop *loop, sy_wq_ent *a, size_t cap);
@@ -61,9 +62,7 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
     c->proto_data = proto_data;
     c->rmax = 1 << 20;
     c->low_water = 16384;
-    c->flush_d.cb = flush_cb;
-    c->close_d.cb = close_cb;
-    c->resume_d.cb = resume_cb;
+    c->d.cb = deferred_cb;
     c->timer.cb = timer_cb;
     if (sy__io_start(loop, &c->io, EPOLLIN) < 0) {
         sy__free(c);
@@ -112,15 +111,27 @@ static void conn_free(sy_conn *c)
     sy__free(c);
 }
 
-static void close_cb(sy_deferred *d)
+static void conn_defer(sy_conn *c, uint8_t what)
 {
-    sy_conn *c = sy_container_of(d, sy_conn, close_d);
-    if (c->flush_d.queued || c->resume_d.queued) {
-        /* Let the pending flush/resume run first; they check `closing` themselves. */
-        sy__defer(c->loop, d);
-        return;
-    }
-    conn_free(c);
+    c->pending |= what;
+    sy__defer(c->loop, &c->d);
+}
+
+/* One deferred entry per connection runs its end-of-iteration work in order: pending input
+ * first, then the write flush, and the free last, once nothing re-queued work. */
+static void deferred_cb(sy_deferred *d)
+{
+    sy_conn *c = sy_container_of(d, sy_conn, d);
+    uint8_t p = c->pending;
+    c->pending &= (uint8_t) ~(SY_CONN_RESUME | SY_CONN_FLUSH);
+    if (p & SY_CONN_RESUME)
+        resume_work(c);
+    if (p & SY_CONN_FLUSH)
+        flush_work(c);
+    if (d->queued)
+        return; /* more work was queued meanwhile; it runs (and frees) next */
+    if (c->pending & SY_CONN_CLOSE)
+        conn_free(c);
 }
 
 static void start_linger(sy_conn *c)
@@ -142,7 +153,7 @@ static void finish_close(sy_conn *c)
 {
     if (c->eof) {
         c->close_after_flush = 0;
-        sy__defer(c->loop, &c->close_d);
+        conn_defer(c, SY_CONN_CLOSE);
     } else {
         start_linger(c);
     }
@@ -158,13 +169,13 @@ void sy__conn_close(sy_conn *c, int err, int flush)
     if (flush) {
         c->close_after_flush = 1;
         if (c->wbytes)
-            sy__defer(c->loop, &c->flush_d);
+            conn_defer(c, SY_CONN_FLUSH);
         else
             finish_close(c);
         return;
     }
     c->close_after_flush = 0;
-    sy__defer(c->loop, &c->close_d);
+    conn_defer(c, SY_CONN_CLOSE);
 }
 
 void sy__conn_set_timeout(sy_conn *c, uint64_t ms)
@@ -305,9 +316,8 @@ static void do_read(sy_conn *c)
         sy__conn_close(c, SY_ENOMEM, 0);
 }
 
-static void resume_cb(sy_deferred *d)
+static void resume_work(sy_conn *c)
 {
-    sy_conn *c = sy_container_of(d, sy_conn, resume_d);
     if (c->closing || c->read_paused || !c->rlen)
         return;
     size_t len = c->rlen;
@@ -344,7 +354,7 @@ void sy__conn_resume_read(sy_conn *c)
     c->read_paused = 0;
     update_events(c);
     if (c->rlen)
-        sy__defer(c->loop, &c->resume_d);
+        conn_defer(c, SY_CONN_RESUME);
 }
 
 /* ---- write path ---- */
@@ -407,7 +417,7 @@ static inline sy_wq_ent *wq_tail(sy_conn *c)
 static void schedule_flush(sy_conn *c)
 {
     if (!c->write_blocked)
-        sy__defer(c->loop, &c->flush_d);
+        conn_defer(c, SY_CONN_FLUSH);
 }
 
 uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
@@ -617,9 +627,8 @@ static void after_flush(sy_conn *c, int err)
     }
 }
 
-static void flush_cb(sy_deferred *d)
+static void flush_work(sy_conn *c)
 {
-    sy_conn *c = sy_container_of(d, sy_conn, flush_d);
     if (c->closing && !c->close_after_flush)
         return;
     if (c->write_blocked)

@@ -80,10 +80,9 @@ struct sy_conn {
     uint32_t wq_head, wq_len, wq_cap;
     uint32_t low_water;
     sy_wq_ent *wq;
-    size_t wbytes; /* bytes queued */
-    sy_deferred flush_d;
-    sy_deferred close_d;
-    sy_deferred resume_d;
+    size_t wbytes;   /* bytes queued */
+    sy_deferred d;   /* end-of-iteration work: see `pending` */
+    uint8_t pending; /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
     sy_timer timer;
     uint64_t bytes_in, bytes_out;
     int close_err;
@@ -98,6 +97,8 @@ struct sy_conn {
     uint8_t freed_fd;
     struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
+
+enum { SY_CONN_FLUSH = 1, SY_CONN_CLOSE = 2, SY_CONN_RESUME = 4 };
 
 /* Create a connection for an accepted/connected non-blocking fd and start reading. */
 sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const sy_conn_proto *proto,

@@ -140,8 +140,8 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
     }
     sy__ws_start(ws, c, ws->owned_opts, 1, pmd);
     ws->open_done = 1;
-    if (ws->cbs.on_open)
-        ws->cbs.on_open(ws, ws->ud);
+    if (ws->cbs->on_open)
+        ws->cbs->on_open(ws, ws->ud);
     return n; /* the rest (frames sent right after the 101) goes to the engine */
 }
 
@@ -158,8 +158,8 @@ static void hs_on_close(sy_conn *c, int err)
     sy_ws_close_info info = {1006, "", SY_WS_CAUSE_HANDSHAKE,
                              cl->fail_detail ? cl->fail_detail
                                              : (err == SY_EIO ? "connection failed" : "closed")};
-    if (ws->cbs.on_close)
-        ws->cbs.on_close(ws, &info, ws->ud);
+    if (ws->cbs->on_close)
+        ws->cbs->on_close(ws, &info, ws->ud);
     client_free(ws);
     sy__ws_unref(ws);
 }
@@ -321,7 +321,8 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     ws->client = cl;
     ws->client_free = client_free;
     ws->is_client = 1;
-    ws->cbs = *cbs;
+    ws->owned_opts->cbs = *cbs; /* the caller's struct may be on its stack */
+    ws->cbs = &ws->owned_opts->cbs;
     ws->ud = ud;
     sy__conn_set_timeout(c, cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000);
     if (sy__conn_write(c, req, rl) < 0) {

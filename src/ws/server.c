@@ -154,8 +154,8 @@ int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplo
     if (ng && ng->pmd_ok)
         ws->extensions = sy__ws_strdup(ng->ext, strlen(ng->ext));
     ws->open_done = 1;
-    if (ws->cbs.on_open)
-        ws->cbs.on_open(ws, ws->ud);
+    if (ws->cbs->on_open)
+        ws->cbs->on_open(ws, ws->ud);
     return 0;
 }
 

@@ -27,7 +27,7 @@ sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *
     sy_ws *ws = sy__calloc(1, sizeof(*ws));
     if (!ws)
         return NULL;
-    ws->cbs = opts->cbs;
+    ws->cbs = &opts->cbs;
     ws->ud = opts->ud;
     atomic_init(&ws->refs, 1);
     sy__ws_start(ws, c, opts, is_client, pmd);
@@ -545,8 +545,8 @@ static void msg_reset(sy_ws *ws)
 
 static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
 {
-    if (ws->cbs.on_message)
-        ws->cbs.on_message(ws, ws->msg_opcode, data, len, ws->ud);
+    if (ws->cbs->on_message)
+        ws->cbs->on_message(ws, ws->msg_opcode, data, len, ws->ud);
 }
 
 static void fail_err(sy_ws *ws, int err, const char *detail)
@@ -681,8 +681,8 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
                 queue_frame(ws, SY_WS_OP_PONG, 1, 0, ev.data, ev.len);
             break;
         case SY_WS_EV_PONG:
-            if (ws->cbs.on_pong)
-                ws->cbs.on_pong(ws, ev.data, ev.len, ws->ud);
+            if (ws->cbs->on_pong)
+                ws->cbs->on_pong(ws, ev.data, ev.len, ws->ud);
             break;
         case SY_WS_EV_CLOSE:
             on_close_frame(ws, &ev);
@@ -710,8 +710,8 @@ static void ws_on_drain(sy_conn *c)
     }
     if (ws->bp_flagged) {
         ws->bp_flagged = 0;
-        if (ws->cbs.on_drain)
-            ws->cbs.on_drain(ws, ws->ud);
+        if (ws->cbs->on_drain)
+            ws->cbs->on_drain(ws, ws->ud);
     }
 }
 
@@ -802,13 +802,12 @@ static void ws_on_close(sy_conn *c, int err)
     ws->dead = 1;
     sy_ws_close_info info = {ws->close_code, ws->close_reason ? ws->close_reason : "", ws->cause,
                              ws->detail};
-    if (ws->open_done && ws->cbs.on_close)
-        ws->cbs.on_close(ws, &info, ws->ud);
+    if (ws->open_done && ws->cbs->on_close)
+        ws->cbs->on_close(ws, &info, ws->ud);
     if (ws->log) {
-        static const char *const causes[] = {"?",          "peer",          "local",
-                                             "protocol",   "too-big",       "ping-timeout",
-                                             "idle",       "backpressure",  "close-timeout",
-                                             "abnormal",   "shutdown",      "handshake"};
+        static const char *const causes[] = {
+            "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",
+            "idle", "backpressure", "close-timeout", "abnormal", "shutdown", "handshake"};
         char detail[200];
         int cause = ws->cause > 0 && ws->cause < (int)SY_ARRAY_LEN(causes) ? ws->cause : 0;
         snprintf(detail, sizeof(detail), "close=%d cause=%s%s%s", ws->close_code, causes[cause],

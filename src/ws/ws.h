@@ -40,7 +40,7 @@ struct sy_ws {
     sy_conn *c;
     const sy_ws_opts *opts;
     sy_ws_opts *owned_opts; /* client: its own copy */
-    sy_ws_cbs cbs;
+    const sy_ws_cbs *cbs;   /* the route options' callbacks, or the client's copy */
     void *ud;
     sy_ws_parser parser;
     sy_pmd *pmd; /* NULL when permessage-deflate was not negotiated */
