@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -128,6 +129,83 @@ static int etag_matches(const char *inm, size_t len, const char *etag)
     return 0;
 }
 
+/* A small per-thread cache of small files (content and metadata), so that hot files cost no
+ * system call: an entry is trusted for CACHE_TTL_MS after it was read, then read again (a
+ * changed file is seen within that time, as with nginx's open_file_cache_valid). */
+#define CACHE_SLOTS 64
+#define CACHE_MAX_FILE 16384
+#define CACHE_TTL_MS 1000
+
+typedef struct cache_ent {
+    const sy_static *st;
+    uint64_t loaded_ms;
+    size_t path_len;
+    size_t size;
+    const char *ctype;
+    char path[256];
+    char etag[64];
+    char lm[40];
+    uint8_t *data;
+} cache_ent;
+
+typedef struct file_cache {
+    cache_ent ent[CACHE_SLOTS];
+} file_cache;
+
+static __thread file_cache *tcache;
+static pthread_key_t tcache_key;
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+
+static void tcache_release(void *p)
+{
+    file_cache *fc = p;
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        sy__free(fc->ent[i].data);
+    sy__free(fc);
+}
+
+static void tcache_key_init(void)
+{
+    pthread_key_create(&tcache_key, tcache_release);
+}
+
+static cache_ent *cache_slot(const sy_static *st, const char *path, size_t len)
+{
+    if (!tcache) {
+        tcache = sy__calloc(1, sizeof(*tcache));
+        if (!tcache)
+            return NULL;
+        pthread_once(&tcache_once, tcache_key_init);
+        pthread_setspecific(tcache_key, tcache);
+    }
+    uint64_t h = 1469598103934665603ull ^ (uintptr_t)st;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)path[i]) * 1099511628211ull;
+    return &tcache->ent[h % CACHE_SLOTS];
+}
+
+static int etag_matches(const char *inm, size_t len, const char *etag);
+
+/* Answer from entry e (conditional requests included). */
+static void serve_entry(sy_req *r, const cache_ent *e)
+{
+    size_t inml, imsl;
+    const char *inm = sy_req_header(r, "If-None-Match", &inml);
+    const char *ims = sy_req_header(r, "If-Modified-Since", &imsl);
+    int not_modified = 0;
+    if (inm)
+        not_modified = etag_matches(inm, inml, e->etag);
+    else if (ims && imsl == strlen(e->lm) && memcmp(ims, e->lm, imsl) == 0)
+        not_modified = 1;
+    sy_resp_header(r, "ETag", e->etag);
+    sy_resp_header(r, "Last-Modified", e->lm);
+    if (not_modified) {
+        sy_respond(r, 304, NULL, NULL, 0);
+        return;
+    }
+    sy_respond(r, 200, e->ctype, e->data, e->size);
+}
+
 SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
 {
     sy_static *st = ud;
@@ -140,6 +218,13 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
     }
     size_t plen;
     const char *path = sy_req_path(r, &plen);
+    uint64_t now = sy_loop_now_ms(sy_req_loop(r));
+    cache_ent *ce = plen < sizeof(ce->path) ? cache_slot(st, path, plen) : NULL;
+    if (ce && ce->st == st && ce->path_len == plen && now - ce->loaded_ms < CACHE_TTL_MS &&
+        memcmp(ce->path, path, plen) == 0) {
+        serve_entry(r, ce);
+        return;
+    }
     char rel[4096];
     /* The decoded path always starts with '/'; make it relative to the root. */
     size_t o = 0;
@@ -207,7 +292,7 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
         text(r, 403, "Forbidden");
         return;
     }
-    char etag[64], lm[64];
+    char etag[64], lm[40];
     snprintf(etag, sizeof(etag), "\"%llx-%llx-%lx\"", (unsigned long long)sb.st_size,
              (unsigned long long)sb.st_mtim.tv_sec, (unsigned long)sb.st_mtim.tv_nsec);
     struct tm tm;
@@ -227,6 +312,27 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
         close(fd);
         sy_respond(r, 304, NULL, NULL, 0);
         return;
+    }
+    if (ce && sb.st_size <= CACHE_MAX_FILE) {
+        uint8_t *data = sy__realloc(ce->data, sb.st_size ? (size_t)sb.st_size : 1);
+        if (data && pread(fd, data, (size_t)sb.st_size, 0) == sb.st_size) {
+            close(fd);
+            ce->data = data;
+            ce->st = st;
+            ce->loaded_ms = now;
+            ce->path_len = plen;
+            memcpy(ce->path, path, plen);
+            ce->size = (size_t)sb.st_size;
+            ce->ctype = mime_of(rel);
+            memcpy(ce->etag, etag, sizeof(ce->etag));
+            memcpy(ce->lm, lm, sizeof(ce->lm));
+            r->rh_len = 0; /* serve_entry adds the validators again */
+            serve_entry(r, ce);
+            return;
+        }
+        if (data)
+            ce->data = data;
+        ce->st = NULL;
     }
     sy_resp_header(r, "Content-Type", mime_of(rel));
     sy_resp_sendfile(r, 200, fd, 0, (size_t)sb.st_size);
