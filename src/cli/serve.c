@@ -166,6 +166,17 @@ static void usage(FILE *f)
             "  --ws-ping-interval MS  server ping after this idle time, 0 = off (default 30000)\n"
             "  --ws-pong-timeout MS   close when no traffic answers a ping within (default 10000)\n"
             "  --no-deflate           do not negotiate permessage-deflate\n"
+            "  --ws-path PATH         WebSocket echo endpoint (repeatable; default /echo)\n"
+            "  --ws-subprotocol NAME  supported subprotocol, most preferred first (repeatable)\n"
+            "  --ws-require-subprotocol  refuse (400) handshakes offering none of them\n"
+            "  --ws-origin ORIGIN     allowed Origin (repeatable; default: any)\n"
+            "  --ws-idle-timeout MS   close (1001) after this long without traffic (default off)\n"
+            "  --ws-deflate-window N  our deflate window bits 9..15 (default 15)\n"
+            "  --ws-deflate-memlevel N  zlib memLevel 1..9 (default 8)\n"
+            "  --ws-deflate-budget BYTES  process-wide zlib memory cap (default 256 MiB)\n"
+            "  --ws-backpressure P    buffer|drop|close when a client reads too slowly\n"
+            "  --ws-high-water BYTES  queued bytes that mean backpressure (default 1 MiB)\n"
+            "  --ws-max-buffer BYTES  hard cap of queued bytes per connection (default 16 MiB)\n"
             "  --no-access-log        no access log on stdout\n"
             "  --verbose              log protocol errors on stderr\n"
             "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
@@ -191,7 +202,18 @@ int sy_cli_serve(int argc, char **argv)
         O_NODEFLATE,
         O_NOLOG,
         O_VERBOSE,
-        O_HELP
+        O_HELP,
+        O_WSPATH,
+        O_WSSUB,
+        O_WSREQSUB,
+        O_WSORIGIN,
+        O_WSIDLE,
+        O_WSWIN,
+        O_WSMEM,
+        O_WSBUDGET,
+        O_WSBP,
+        O_WSHIGH,
+        O_WSMAXBUF
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -210,6 +232,17 @@ int sy_cli_serve(int argc, char **argv)
         {"no-access-log", no_argument, 0, O_NOLOG},
         {"verbose", no_argument, 0, O_VERBOSE},
         {"help", no_argument, 0, O_HELP},
+        {"ws-path", required_argument, 0, O_WSPATH},
+        {"ws-subprotocol", required_argument, 0, O_WSSUB},
+        {"ws-require-subprotocol", no_argument, 0, O_WSREQSUB},
+        {"ws-origin", required_argument, 0, O_WSORIGIN},
+        {"ws-idle-timeout", required_argument, 0, O_WSIDLE},
+        {"ws-deflate-window", required_argument, 0, O_WSWIN},
+        {"ws-deflate-memlevel", required_argument, 0, O_WSMEM},
+        {"ws-deflate-budget", required_argument, 0, O_WSBUDGET},
+        {"ws-backpressure", required_argument, 0, O_WSBP},
+        {"ws-high-water", required_argument, 0, O_WSHIGH},
+        {"ws-max-buffer", required_argument, 0, O_WSMAXBUF},
         {0, 0, 0, 0},
     };
     const char *listens[16];
@@ -217,8 +250,11 @@ int sy_cli_serve(int argc, char **argv)
     const char *root = NULL;
     int access = 1, deflate = 1;
     uint64_t ws_max = 1u << 20, ws_ping = 30000, ws_pong = 10000;
+    const char *ws_paths[16];
+    size_t nws = 0;
     sy_server *srv;
-    if (sy_server_new(&srv) < 0) {
+    sy_ws_opts *wo;
+    if (sy_server_new(&srv) < 0 || sy_ws_opts_new(&wo) < 0) {
         fprintf(stderr, "switchyard: out of memory\n");
         return 1;
     }
@@ -271,6 +307,48 @@ int sy_cli_serve(int argc, char **argv)
         case O_NOLOG:
             access = 0;
             break;
+        case O_WSPATH:
+            if (optarg[0] != '/' || nws >= 16)
+                err = SY_EINVAL;
+            else
+                ws_paths[nws++] = optarg;
+            break;
+        case O_WSSUB:
+            err = sy_ws_opts_add_subprotocol(wo, optarg);
+            break;
+        case O_WSREQSUB:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_REQUIRE_SUBPROTOCOL, 1);
+            break;
+        case O_WSORIGIN:
+            err = sy_ws_opts_add_origin(wo, optarg);
+            break;
+        case O_WSIDLE:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_IDLE_TIMEOUT_MS, v);
+            break;
+        case O_WSWIN:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE_WINDOW_BITS, v);
+            break;
+        case O_WSMEM:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE_MEM_LEVEL, v);
+            break;
+        case O_WSBUDGET:
+            sy_ws_set_deflate_budget(v);
+            break;
+        case O_WSBP:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_BACKPRESSURE_POLICY,
+                                 !strcmp(optarg, "buffer")  ? SY_WS_BP_BUFFER
+                                 : !strcmp(optarg, "drop")  ? SY_WS_BP_DROP
+                                 : !strcmp(optarg, "close") ? SY_WS_BP_CLOSE
+                                                            : 99);
+            break;
+        case O_WSHIGH:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_HIGH_WATER, v);
+            if (!err)
+                err = sy_ws_opts_set(wo, SY_WS_OPT_LOW_WATER, v / 4);
+            break;
+        case O_WSMAXBUF:
+            err = sy_ws_opts_set(wo, SY_WS_OPT_MAX_BUFFER, v);
+            break;
         case O_VERBOSE:
             sy_set_log(NULL, 0, NULL);
             break;
@@ -312,19 +390,20 @@ int sy_cli_serve(int argc, char **argv)
     if (st)
         sy_server_route(srv, NULL, "/", SY_ROUTE_PREFIX, sy_static_handler, st);
 
-    sy_ws_opts *wo;
-    if (sy_ws_opts_new(&wo) < 0)
-        return 1;
     sy_ws_cbs cbs = {.on_message = echo_message};
     sy_ws_opts_set_cbs(wo, &cbs, NULL);
     sy_ws_opts_set(wo, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     sy_ws_opts_set(wo, SY_WS_OPT_MAX_MESSAGE, ws_max);
     sy_ws_opts_set(wo, SY_WS_OPT_PING_INTERVAL_MS, ws_ping);
     sy_ws_opts_set(wo, SY_WS_OPT_PONG_TIMEOUT_MS, ws_pong);
-    sy_route *echo = sy_server_route(srv, NULL, "/echo", SY_ROUTE_EXACT, NULL, NULL);
-    if (!echo || sy_route_websocket(echo, wo) < 0) {
-        fprintf(stderr, "switchyard: cannot register /echo\n");
-        return 1;
+    if (nws == 0)
+        ws_paths[nws++] = "/echo";
+    for (size_t i = 0; i < nws; i++) {
+        sy_route *echo = sy_server_route(srv, NULL, ws_paths[i], SY_ROUTE_EXACT, NULL, NULL);
+        if (!echo || sy_route_websocket(echo, wo) < 0) {
+            fprintf(stderr, "switchyard: cannot register a WebSocket route at %s\n", ws_paths[i]);
+            return 1;
+        }
     }
     sy_ws_opts_free(wo);
     sy_route *raw = sy_server_route(srv, NULL, "/raw", SY_ROUTE_EXACT, raw_plain, NULL);

@@ -35,6 +35,12 @@ _server_args = {
     "big": ("--ws-max-message", str(4 << 20)),          # for 1 MiB frames and more
     "limit": ("--ws-max-message", "65536"),             # limits and bombs
     "nodeflate": ("--no-deflate",),
+    # policies: origins, subprotocols (chat preferred over superchat), a second path
+    "policy": ("--ws-origin", "https://good.example", "--ws-origin", "http://localhost:8080",
+               "--ws-subprotocol", "chat", "--ws-subprotocol", "superchat",
+               "--ws-path", "/echo", "--ws-path", "/other"),
+    "reqsub": ("--ws-subprotocol", "v2.proto", "--ws-require-subprotocol"),
+    "idle": ("--ws-idle-timeout", "400", "--ws-ping-interval", "0"),
 }
 
 
@@ -956,6 +962,66 @@ def raw_handshake(req):
     rs = request(port(), req)
     ok(rs, "no response to %r" % req[:60])
     return rs[0]
+
+
+@test
+def policy_origin_allow_list():
+    p = port("policy")
+    req, _ = handshake_request(extra=("Origin: https://evil.example",))
+    r = request(p, req)[0]
+    eq(r.status, 403, "foreign Origin refused")
+    ok(b"Origin" in r.body, "the body says why: %r" % r.body)
+    req, _ = handshake_request(extra=())
+    eq(request(p, req)[0].status, 403, "no Origin with an allow-list")
+    ws = WS(p, extra=("Origin: HTTPS://GOOD.EXAMPLE",))  # case-insensitive
+    ws.send_text("ok")
+    ws.expect_echo(OP_TEXT, "ok")
+    ws.close()
+
+
+@test
+def policy_subprotocol_server_preference():
+    p = port("policy")
+    cases = [("superchat, chat", "chat"), ("superchat", "superchat"), ("a, b", None),
+             ("Chat", None), ("x, superchat, y, chat", "chat")]
+    for offered, want in cases:
+        ws = WS(p, extra=("Origin: http://localhost:8080", "Sec-WebSocket-Protocol: " + offered))
+        eq(ws.resp.header("sec-websocket-protocol"), want, "offered %r" % offered)
+        ws.close()
+    # offers spread over two fields count together
+    ws = WS(p, extra=("Origin: http://localhost:8080", "Sec-WebSocket-Protocol: superchat",
+                      "Sec-WebSocket-Protocol: chat"))
+    eq(ws.resp.header("sec-websocket-protocol"), "chat", "two fields")
+    ws.close()
+    # a second configured path works the same
+    ws = WS(p, path="/other", extra=("Origin: http://localhost:8080",))
+    ws.send_text("other")
+    ws.expect_echo(OP_TEXT, "other")
+    ws.close()
+
+
+@test
+def policy_required_subprotocol():
+    p = port("reqsub")
+    req, _ = handshake_request(extra=("Sec-WebSocket-Protocol: v1.proto",))
+    r = request(p, req)[0]
+    eq(r.status, 400, "no acceptable subprotocol")
+    ok(b"subprotocol" in r.body, "reason in the body: %r" % r.body)
+    eq(request(p, handshake_request()[0])[0].status, 400, "none offered")
+    ws = WS(p, extra=("Sec-WebSocket-Protocol: v1.proto, v2.proto",))
+    eq(ws.resp.header("sec-websocket-protocol"), "v2.proto", "the supported one")
+    ws.close()
+
+
+@test
+def policy_idle_timeout_closes_1001():
+    ws = WS(port("idle"))
+    ws.send_text("x")
+    ws.expect_echo(OP_TEXT, "x")
+    t0 = time.time()
+    ws.expect_close(1001, timeout=5)
+    ok(0.3 <= time.time() - t0 <= 3, "closed after %.2fs idle (timeout 0.4s)" % (time.time() - t0))
+    ws.close()
 
 
 @test

@@ -46,6 +46,15 @@ static void srv_message(sy_ws *ws, int op, const void *data, size_t len, void *u
         }
         atomic_store(&server_bp_seen, r == SY_WS_SEND_BACKPRESSURE ? n : -r);
         sy_ws_send(ws, SY_WS_TEXT, "bp-done", 7);
+    } else if (len == 3 && !memcmp(data, "bp2", 3)) {
+        /* Under the drop/close policies: send until the engine refuses. */
+        int r = SY_WS_SEND_OK, n = 0;
+        while (r != SY_WS_SEND_DROPPED && r >= 0 && n < 1000) {
+            r = sy_ws_send(ws, SY_WS_BINARY, big, sizeof(big));
+            n++;
+        }
+        atomic_store(&server_bp_seen, r == SY_WS_SEND_DROPPED ? n : -100 - r);
+        sy_ws_close(ws, 1000, "done"); /* no effect when the close policy already closed */
     } else if (len == 5 && !memcmp(data, "close", 5)) {
         sy_ws_close(ws, 4000, "bye now");
     } else if (op == SY_WS_TEXT && len == 3 && !memcmp(data, "bad", 3)) {
@@ -137,6 +146,8 @@ static void cl_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
     sy_loop_stop(c->loop);
 }
 
+static int g_policy = SY_WS_BP_BUFFER;
+
 static sy_server *start_server(int *port, uint64_t max_message)
 {
     sy_server *srv;
@@ -152,6 +163,7 @@ static sy_server *start_server(int *port, uint64_t max_message)
     sy_ws_opts_set(o, SY_WS_OPT_HIGH_WATER, 512 * 1024);
     sy_ws_opts_set(o, SY_WS_OPT_LOW_WATER, 64 * 1024);
     sy_ws_opts_set(o, SY_WS_OPT_MAX_MESSAGE, max_message);
+    sy_ws_opts_set(o, SY_WS_OPT_BACKPRESSURE_POLICY, (uint64_t)g_policy);
     sy_route *r = sy_server_route(srv, NULL, "/t", SY_ROUTE_EXACT, NULL, NULL);
     if (!r || sy_route_websocket(r, o) || sy_server_start(srv))
         return NULL;
@@ -219,6 +231,49 @@ TEST(script_without_compression)
 TEST(script_with_compression)
 {
     run_script(1);
+}
+
+static void bp2_open(sy_ws *ws, void *ud)
+{
+    (void)ud;
+    sy_ws_send(ws, SY_WS_TEXT, "bp2", 3);
+}
+
+static void run_policy(int policy, int want_code, int want_cause)
+{
+    int port;
+    g_policy = policy;
+    sy_server *srv = start_server(&port, 1 << 20);
+    g_policy = SY_WS_BP_BUFFER;
+    CHECK(srv != NULL);
+    client c = {0};
+    CHECK_EQ(sy_loop_new(&c.loop), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t", port);
+    sy_ws_client_cfg cfg = {.url = url};
+    sy_ws_cbs cbs = {.on_open = bp2_open, .on_message = cl_message, .on_close = cl_close};
+    atomic_store(&server_bp_seen, 0);
+    CHECK_EQ(sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws), 0);
+    sy_loop_run(c.loop);
+    sy_server_stop(srv);
+    sy_server_wait(srv);
+    sy_server_free(srv);
+    sy_loop_free(c.loop);
+    int n = atomic_load(&server_bp_seen);
+    CHECK(n > 1);                                        /* some sends OK, then DROPPED */
+    CHECK_EQ(c.bp_bytes, (size_t)(n - 1) * sizeof(big)); /* the dropped one never left */
+    CHECK_EQ(c.close_code, want_code);
+    CHECK_EQ(atomic_load(&server_close_cause), want_cause);
+}
+
+TEST(backpressure_drop_policy)
+{
+    run_policy(SY_WS_BP_DROP, 1000, SY_WS_CAUSE_LOCAL);
+}
+
+TEST(backpressure_close_policy_1008)
+{
+    run_policy(SY_WS_BP_CLOSE, 1008, SY_WS_CAUSE_BACKPRESSURE);
 }
 
 /* ---- too big, and sends from another thread ---- */
@@ -356,6 +411,8 @@ int main(void)
     }
     RUN(script_without_compression);
     RUN(script_with_compression);
+    RUN(backpressure_drop_policy);
+    RUN(backpressure_close_policy_1008);
     RUN(message_over_limit_closes_1009);
     RUN(sends_from_another_thread_arrive_in_order);
     RUN(client_reports_a_refused_handshake);
