@@ -83,9 +83,12 @@ fi
 # fds: 10000 client sockets in ws_load, 10000 in the server
 need_fd=$((IDLE_CONNS + 1000))
 ((need_fd < 4096)) && need_fd=4096
-if (($(ulimit -n) < need_fd)); then
-    ulimit -Hn "$need_fd" 2>/dev/null || true
-    ulimit -n "$need_fd" 2>/dev/null || log "warning: cannot raise the fd limit to $need_fd (now $(ulimit -n))"
+hard=$(ulimit -Hn)
+if [[ $hard != unlimited ]] && ((hard < need_fd)); then
+    ulimit -Hn "$need_fd" 2>/dev/null || log "warning: cannot raise the hard fd limit ($hard) to $need_fd"
+fi
+if (($(ulimit -Sn) < need_fd)); then
+    ulimit -Sn "$need_fd" 2>/dev/null || log "warning: cannot raise the fd limit to $need_fd (now $(ulimit -Sn))"
 fi
 
 TMP=$(mktemp -d /tmp/ws_compare.XXXXXX)

@@ -168,6 +168,13 @@ int sy_server_start(sy_server *srv) SY_WARN_UNUSED;
 int sy_server_port(const sy_server *srv, size_t idx);
 /* Block until the server has stopped (after sy_server_stop and the drain). */
 int sy_server_wait(sy_server *srv);
+/* Counters, readable from any thread at any time (relaxed atomics). */
+typedef struct sy_server_stats {
+    uint64_t open_conns;     /* connections open now */
+    uint64_t rejected_conns; /* accepted and closed at once because of SY_OPT_MAX_CONNS */
+} sy_server_stats;
+void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
+
 /* Begin a graceful shutdown: stop accepting, finish in-flight requests, close idle
  * connections, send WebSocket close 1001, force-close whatever is left after the drain
  * timeout. Thread-safe and async-signal-safe. */

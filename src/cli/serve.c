@@ -434,6 +434,11 @@ int sy_cli_serve(int argc, char **argv)
                 sy_server_port(srv, i), st ? ", root " : "", st ? root : "");
     fflush(stderr);
     sy_server_wait(srv);
+    sy_server_stats stats;
+    sy_server_get_stats(srv, &stats);
+    if (stats.rejected_conns)
+        fprintf(stderr, "switchyard: %llu connections were refused over --max-conns\n",
+                (unsigned long long)stats.rejected_conns);
     fprintf(stderr, "switchyard: stopped\n");
     g_srv = NULL;
     sy_server_free(srv);

@@ -467,6 +467,13 @@ SY_EXPORT int sy_server_wait(sy_server *s)
     return 0;
 }
 
+SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
+{
+    out->open_conns = atomic_load_explicit(&((sy_server *)s)->conns, memory_order_relaxed);
+    out->rejected_conns =
+        atomic_load_explicit(&((sy_server *)s)->rejected_conns, memory_order_relaxed);
+}
+
 SY_EXPORT void sy_server_stop(sy_server *s)
 {
     atomic_store(&s->stopping, 1);

@@ -507,6 +507,9 @@ def connection_limit_accept_and_close():
         s = connect(srv.port)
         s.sendall(GET % b"/hello.txt")
         eq(read_response(s).status, 200, "slots freed")
+        s.close()
+    ok(any("1 connections were refused" in l for l in srv.err_lines),
+       "the refusal is counted: %r" % srv.err_lines[-3:])
 
 
 @test
