@@ -103,7 +103,7 @@ static void conn_free(sy_conn *c)
         wq_array_put(loop, c->wq, c->wq_cap);
     sy__free(c->rbuf);
     sy__timer_stop(loop, &c->timer);
-    sy__io_stop(loop, &c->io);
+    /* close() removes the fd from epoll (we never dup it): no EPOLL_CTL_DEL needed. */
     close(c->io.fd);
     if (c->server)
         sy__worker_conn_freed(c);
@@ -151,7 +151,7 @@ static void start_linger(sy_conn *c)
 /* Nothing left to write: end the connection (lingering unless the peer already finished). */
 static void finish_close(sy_conn *c)
 {
-    if (c->eof) {
+    if (c->eof || c->no_linger) {
         c->close_after_flush = 0;
         conn_defer(c, SY_CONN_CLOSE);
     } else {
@@ -167,6 +167,8 @@ void sy__conn_close(sy_conn *c, int err, int flush)
         c->close_err = err;
     c->closing = 1;
     if (flush) {
+        if (flush == SY_CLOSE_FLUSH_NO_LINGER)
+            c->no_linger = 1;
         c->close_after_flush = 1;
         if (c->wbytes)
             conn_defer(c, SY_CONN_FLUSH);

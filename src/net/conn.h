@@ -92,6 +92,7 @@ struct sy_conn {
     uint8_t write_blocked; /* EPOLLOUT armed */
     uint8_t eof;
     uint8_t lingering; /* write side shut, discarding input until timeout */
+    uint8_t no_linger; /* the protocol knows the peer sends nothing more: close after flush */
     uint8_t drain_wanted;
     uint8_t in_read;
     uint8_t freed_fd;
@@ -121,6 +122,7 @@ static inline size_t sy__conn_buffered(const sy_conn *c)
     return c->wbytes;
 }
 
+enum { SY_CLOSE_NOW = 0, SY_CLOSE_FLUSH = 1, SY_CLOSE_FLUSH_NO_LINGER = 2 };
 /* Close: flush first when flush is set (then shut down the write side and discard input for
  * a short time so that the peer reads our last response before any RST). */
 void sy__conn_close(sy_conn *c, int err, int flush);

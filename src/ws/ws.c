@@ -81,6 +81,12 @@ void sy__ws_unref(sy_ws *ws)
 
 /* ---- output ---- */
 
+static void free_owned(const void *data, void *ud)
+{
+    (void)ud;
+    sy__free((void *)data);
+}
+
 /* Queue one frame: header and payload land in the same chunk when they fit, so a small
  * message costs one copy and one iovec. Client frames are masked while copying. */
 static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const uint8_t *payload,
@@ -109,10 +115,21 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
         sy__conn_commit(c, hl + len);
         return 0;
     }
-    /* Large payload: header first, then the payload across chunks. */
+    /* Large payload: header first, then the payload. From 64 KiB on, one buffer of its own
+     * (a single copy and a single iovec) beats many pooled chunks. */
     int e = sy__conn_write(c, hdr, hl);
     if (e)
         return e;
+    if (len >= 65536) {
+        uint8_t *own = sy__malloc(len);
+        if (!own)
+            return SY_ENOMEM;
+        if (mask)
+            sy_ws_mask_copy(own, payload, len, mask, 0);
+        else
+            memcpy(own, payload, len);
+        return sy__conn_write_ref(c, own, len, free_owned, NULL);
+    }
     if (!mask)
         return sy__conn_write(c, payload, len);
     unsigned off = 0;
@@ -604,9 +621,15 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
         return 0;
     } else {
         /* Fail fast on size: the rest of this frame is already announced. */
-        if (ws->msg_len + ev->len + ws->parser.remaining > ws->opts->max_message) {
+        uint64_t announced = ws->msg_len + ev->len + ws->parser.remaining;
+        if (announced > ws->opts->max_message) {
             fail_err(ws, SY_EWS_TOO_BIG, NULL);
             return SY_EWS_TOO_BIG;
+        }
+        /* Size the buffer for the whole frame at once instead of growing it step by step. */
+        if (announced > ws->msg_cap && msg_reserve(ws, (size_t)(announced - ws->msg_len)) < 0) {
+            fail_err(ws, SY_ENOMEM, NULL);
+            return SY_ENOMEM;
         }
         int e = msg_append(ws, ev->data, ev->len);
         if (e < 0) {
@@ -635,13 +658,14 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
         /* Echo the status code (RFC 6455 §5.5.1). */
         send_close_frame(ws, ev->close_code == 1005 ? 0 : ev->close_code, NULL);
     }
-    /* Both closes seen: the server closes TCP first; the client waits briefly for it. */
+    /* Both closes seen: the server closes TCP first (RFC 6455 §7.1.1). The peer sends nothing
+     * after its close frame, so there is no unread input to linger for. */
     if (ws->is_client) {
         ws->close_deadline = ws->c->loop->now_ms + 1000;
         schedule_timer(ws);
-        sy__conn_close(ws->c, 0, 1);
+        sy__conn_close(ws->c, 0, SY_CLOSE_FLUSH);
     } else {
-        sy__conn_close(ws->c, 0, 1);
+        sy__conn_close(ws->c, 0, SY_CLOSE_FLUSH_NO_LINGER);
     }
 }
 
