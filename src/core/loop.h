@@ -53,7 +53,7 @@ typedef struct sy_chunk {
     uint8_t data[];
 } sy_chunk;
 
-#define SY_READ_BUF_SIZE 65536
+#define SY_READ_BUF_SIZE (256 * 1024)
 
 struct sy_loop {
     int epfd;

@@ -81,9 +81,64 @@ void sy__ws_unref(sy_ws *ws)
 
 /* ---- output ---- */
 
+/* Per-thread buffers, reused so that steady traffic allocates nothing per message:
+ * `scratch` receives compressed output before it is framed; `spare` is a message-assembly
+ * buffer handed from one message to the next (a message that completes within one read
+ * borrows it and gives it back at delivery). Freed when the thread exits. */
+typedef struct ws_thread {
+    uint8_t *scratch;
+    size_t scratch_len, scratch_cap;
+    uint8_t *spare;
+    size_t spare_cap;
+    uint8_t *big; /* one large buffer (up to BIG_SPARE_MAX) kept for the next big message */
+    size_t big_cap;
+    /* The message being delivered right now (on_message), so that sending it back (echo,
+     * relay) skips re-validating it and, when it sits in its own buffer, moves that buffer
+     * to the write queue instead of copying it. */
+    const sy_ws *deliv_ws;
+    const uint8_t *deliv;
+    size_t deliv_len;
+} ws_thread;
+
+static __thread ws_thread tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_release(void *p)
+{
+    ws_thread *t = p;
+    sy__free(t->scratch);
+    sy__free(t->spare);
+    sy__free(t->big);
+    memset(t, 0, sizeof(*t));
+}
+
+static void tls_key_init(void)
+{
+    pthread_key_create(&tls_key, tls_release);
+}
+
+static void tls_register(void)
+{
+    /* A non-NULL value makes the key's destructor run at thread exit. */
+    pthread_once(&tls_once, tls_key_init);
+    if (!pthread_getspecific(tls_key))
+        pthread_setspecific(tls_key, &tls);
+}
+
+/* Large message buffers cycle through one per-thread slot instead of going back to the
+ * allocator (for big messages that is an mmap/munmap and a page fault per page each time). */
+#define BIG_SPARE_MAX (4u << 20)
+
 static void free_owned(const void *data, void *ud)
 {
-    (void)ud;
+    size_t cap = (size_t)(uintptr_t)ud;
+    if (cap && cap <= BIG_SPARE_MAX && !tls.big) {
+        tls_register();
+        tls.big = (uint8_t *)data;
+        tls.big_cap = cap;
+        return;
+    }
     sy__free((void *)data);
 }
 
@@ -121,14 +176,20 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
     if (e)
         return e;
     if (len >= 65536) {
-        uint8_t *own = sy__malloc(len);
-        if (!own)
+        uint8_t *own;
+        size_t cap = len;
+        if (tls.big && tls.big_cap >= len) {
+            own = tls.big;
+            cap = tls.big_cap;
+            tls.big = NULL;
+        } else if (!(own = sy__malloc(len))) {
             return SY_ENOMEM;
+        }
         if (mask)
             sy_ws_mask_copy(own, payload, len, mask, 0);
         else
             memcpy(own, payload, len);
-        return sy__conn_write_ref(c, own, len, free_owned, NULL);
+        return sy__conn_write_ref(c, own, len, free_owned, (void *)(uintptr_t)cap);
     }
     if (!mask)
         return sy__conn_write(c, payload, len);
@@ -144,42 +205,6 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
         len -= n;
     }
     return 0;
-}
-
-/* Per-thread buffers, reused so that steady traffic allocates nothing per message:
- * `scratch` receives compressed output before it is framed; `spare` is a message-assembly
- * buffer handed from one message to the next (a message that completes within one read
- * borrows it and gives it back at delivery). Freed when the thread exits. */
-typedef struct ws_thread {
-    uint8_t *scratch;
-    size_t scratch_len, scratch_cap;
-    uint8_t *spare;
-    size_t spare_cap;
-} ws_thread;
-
-static __thread ws_thread tls;
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static void tls_release(void *p)
-{
-    ws_thread *t = p;
-    sy__free(t->scratch);
-    sy__free(t->spare);
-    memset(t, 0, sizeof(*t));
-}
-
-static void tls_key_init(void)
-{
-    pthread_key_create(&tls_key, tls_release);
-}
-
-static void tls_register(void)
-{
-    /* A non-NULL value makes the key's destructor run at thread exit. */
-    pthread_once(&tls_once, tls_key_init);
-    if (!pthread_getspecific(tls_key))
-        pthread_setspecific(tls_key, &tls);
 }
 
 static int scratch_sink(void *ud, const uint8_t *data, size_t len)
@@ -280,13 +305,20 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
     return e;
 }
 
+/* Non-zero when data is exactly the message being delivered to this connection's callback. */
+static int is_delivered(const sy_ws *ws, const void *data, size_t len)
+{
+    return tls.deliv_ws == ws && data == (const void *)tls.deliv && len == tls.deliv_len;
+}
+
 static int check_sendable(sy_ws *ws, int opcode, const void *data, size_t len)
 {
     if (ws->dead || ws->close_sent || ws->c->closing)
         return SY_ECLOSED;
     if (opcode != SY_WS_TEXT && opcode != SY_WS_BINARY)
         return SY_EINVAL;
-    if (opcode == SY_WS_TEXT && !sy_utf8_valid(data, len))
+    if (opcode == SY_WS_TEXT && !(is_delivered(ws, data, len) && ws->msg_opcode == SY_WS_TEXT) &&
+        !sy_utf8_valid(data, len))
         return SY_EINVAL;
     return 0;
 }
@@ -302,6 +334,22 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
     if (g >= 0)
         return g;
     ws->frag_compressed = 0;
+    if (len >= 65536 && ws->msg && data == ws->msg && is_delivered(ws, data, len) &&
+        !ws->is_client && !(ws->pmd && sy_pmd_can_compress(ws->pmd))) {
+        /* Sending back the assembled message: its buffer moves to the write queue. */
+        uint8_t hdr[14];
+        size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
+        uint8_t *buf = ws->msg;
+        size_t cap = ws->msg_cap;
+        ws->msg = NULL;
+        ws->msg_cap = 0;
+        if ((e = sy__conn_write(ws->c, hdr, hl)) < 0 ||
+            (e = sy__conn_write_ref(ws->c, buf, len, free_owned, (void *)(uintptr_t)cap)) < 0) {
+            fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
+            return e;
+        }
+        return after_send(ws);
+    }
     if ((e = send_message(ws, opcode, data, len, 1, 1)) < 0) {
         fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
         return e;
@@ -503,6 +551,12 @@ static int msg_reserve(sy_ws *ws, size_t extra)
     size_t need = ws->msg_len + extra;
     if (need <= ws->msg_cap)
         return 0;
+    if (!ws->msg && tls.big && need > tls.spare_cap && need <= tls.big_cap) {
+        ws->msg = tls.big;
+        ws->msg_cap = tls.big_cap;
+        tls.big = NULL;
+        return 0;
+    }
     if (!ws->msg && tls.spare) {
         ws->msg = tls.spare;
         ws->msg_cap = tls.spare_cap;
@@ -552,6 +606,10 @@ static void msg_reset(sy_ws *ws)
             tls_register();
             tls.spare = ws->msg;
             tls.spare_cap = ws->msg_cap;
+        } else if (!tls.big && ws->msg_cap <= BIG_SPARE_MAX) {
+            tls_register();
+            tls.big = ws->msg;
+            tls.big_cap = ws->msg_cap;
         } else {
             sy__free(ws->msg);
         }
@@ -562,8 +620,13 @@ static void msg_reset(sy_ws *ws)
 
 static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
 {
-    if (ws->cbs->on_message)
-        ws->cbs->on_message(ws, ws->msg_opcode, data, len, ws->ud);
+    if (!ws->cbs->on_message)
+        return;
+    tls.deliv_ws = ws;
+    tls.deliv = data;
+    tls.deliv_len = len;
+    ws->cbs->on_message(ws, ws->msg_opcode, data, len, ws->ud);
+    tls.deliv_ws = NULL;
 }
 
 static void fail_err(sy_ws *ws, int err, const char *detail)
