@@ -143,6 +143,9 @@ enum sy_server_opt {
     SY_OPT_MAX_HEADERS,          /* header fields; beyond: 431 (default 100) */
     SY_OPT_MAX_BODY,             /* bytes of request body; beyond: 413 (default 8 MiB) */
     SY_OPT_WRITE_TIMEOUT_MS,     /* max time a response write may stall (default 30000) */
+    SY_OPT_SHARED_LISTENER,      /* 1 = one listening socket shared by all workers (woken one
+                                    at a time: idle workers take new connections); 0 = one
+                                    SO_REUSEPORT socket per worker (default 0) */
 };
 int sy_server_set(sy_server *srv, enum sy_server_opt opt, uint64_t value);
 

@@ -156,6 +156,8 @@ static void usage(FILE *f)
             "                         \"[::1]:8080\" for IPv6, port 0 picks a free port)\n"
             "  --root DIR             static files (default: ./demo when present)\n"
             "  --workers N            worker threads (default: number of CPUs)\n"
+            "  --shared-listener      one listening socket for all workers (idle workers take\n"
+            "                         new connections) instead of one SO_REUSEPORT socket each\n"
             "  --max-conns N          open connection limit (default 10000)\n"
             "  --header-timeout MS    time to receive a request head (default 10000)\n"
             "  --keepalive-timeout MS idle keep-alive time (default 60000)\n"
@@ -213,7 +215,8 @@ int sy_cli_serve(int argc, char **argv)
         O_WSBUDGET,
         O_WSBP,
         O_WSHIGH,
-        O_WSMAXBUF
+        O_WSMAXBUF,
+        O_SHARED
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -243,6 +246,7 @@ int sy_cli_serve(int argc, char **argv)
         {"ws-backpressure", required_argument, 0, O_WSBP},
         {"ws-high-water", required_argument, 0, O_WSHIGH},
         {"ws-max-buffer", required_argument, 0, O_WSMAXBUF},
+        {"shared-listener", no_argument, 0, O_SHARED},
         {0, 0, 0, 0},
     };
     const char *listens[16];
@@ -348,6 +352,9 @@ int sy_cli_serve(int argc, char **argv)
             break;
         case O_WSMAXBUF:
             err = sy_ws_opts_set(wo, SY_WS_OPT_MAX_BUFFER, v);
+            break;
+        case O_SHARED:
+            err = sy_server_set(srv, SY_OPT_SHARED_LISTENER, 1);
             break;
         case O_VERBOSE:
             sy_set_log(NULL, 0, NULL);

@@ -54,7 +54,7 @@ SY_EXPORT void sy_server_free(sy_server *s)
     for (size_t i = 0; i < s->nworkers; i++) {
         sy_worker *w = &s->workers[i];
         for (size_t j = 0; j < w->nlisteners; j++)
-            if (w->listeners[j].io.fd >= 0)
+            if (w->listeners[j].io.fd >= 0 && (!s->cfg.shared_listener || i == 0))
                 close(w->listeners[j].io.fd);
         sy__free(w->listeners);
         sy__http_req_cache_clear(w);
@@ -206,6 +206,9 @@ SY_EXPORT int sy_server_set(sy_server *s, enum sy_server_opt opt, uint64_t v)
     case SY_OPT_WRITE_TIMEOUT_MS:
         s->cfg.write_timeout_ms = v;
         return 0;
+    case SY_OPT_SHARED_LISTENER:
+        s->cfg.shared_listener = v != 0;
+        return 0;
     }
     return SY_EINVAL;
 }
@@ -317,9 +320,14 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
     if (!(flags & SY_LOOP_SIG_SHUTDOWN) || w->draining)
         return;
     w->draining = 1;
+    /* With shared listeners the last worker to stop closes them (all others removed them
+     * from their epoll first, so none is inside accept on them). */
+    int last = !w->srv->cfg.shared_listener ||
+               atomic_fetch_add(&w->srv->stopped_workers, 1) + 1 == w->srv->nworkers;
     for (size_t i = 0; i < w->nlisteners; i++) {
         sy__io_stop(loop, &w->listeners[i].io);
-        close(w->listeners[i].io.fd);
+        if (last)
+            close(w->listeners[i].io.fd);
         w->listeners[i].io.fd = -1;
     }
     for (sy_conn *c = w->conns; c; c = c->next) {
@@ -416,7 +424,12 @@ SY_EXPORT int sy_server_start(sy_server *s)
         for (size_t j = 0; j < s->naddrs; j++) {
             sy_listener *l = &w->listeners[j];
             l->io.fd = -1;
-            int fd = open_listener(&s->addrs[j], nw > 1);
+            /* SO_REUSEPORT: one socket per worker, the kernel hashes connections across them.
+             * Shared: one socket registered with EPOLLEXCLUSIVE in every worker, so an idle
+             * worker takes the next connection (better balance for few long connections). */
+            int fd = s->cfg.shared_listener && i > 0
+                         ? s->workers[0].listeners[j].io.fd
+                         : open_listener(&s->addrs[j], nw > 1 && !s->cfg.shared_listener);
             if (fd < 0) {
                 sy__log(SY_LOG_ERROR, "cannot listen on %s: %s", s->addrs[j].text, strerror(errno));
                 err = errno == EADDRINUSE || errno == EADDRNOTAVAIL ? SY_EADDR : SY_EIO;

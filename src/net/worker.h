@@ -71,6 +71,7 @@ typedef struct sy_server_cfg {
     uint64_t max_headers;
     uint64_t max_body;
     uint64_t write_timeout_ms;
+    uint64_t shared_listener;
 } sy_server_cfg;
 
 struct sy_server {
@@ -84,6 +85,7 @@ struct sy_server {
     atomic_size_t conns;
     atomic_size_t rejected_conns;
     atomic_int stopping;
+    atomic_size_t stopped_workers;
     int started;
     sy_access_log_fn access_log;
     void *access_log_ud;

@@ -552,6 +552,23 @@ def graceful_shutdown_forces_after_drain_timeout():
 
 
 @test
+def shared_listener_mode():
+    srv = Server("--shared-listener", "--no-access-log", workers=2)
+    socks = [connect(srv.port) for _ in range(8)]
+    for s in socks:
+        s.sendall(GET % b"/hello.txt")
+    for s in socks:
+        eq(read_response(s).status, 200, "served")
+        s.close()
+    eq(srv.stop(), 0, "clean exit")
+    try:
+        connect(srv.port, timeout=1)
+        raise AssertionError("still accepting after shutdown")
+    except OSError:
+        pass
+
+
+@test
 def ipv6_and_several_listeners():
     try:
         socket.create_server(("::1", 0), family=socket.AF_INET6).close()
