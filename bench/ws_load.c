@@ -62,8 +62,8 @@ enum { M_THROUGHPUT, M_HANDSHAKE, M_IDLE };
 enum { PH_CONNECT = 1, PH_RUN, PH_MSG, PH_STOP };
 enum { ST_FREE, ST_CONNECTING, ST_HS, ST_OPEN, ST_CLOSING };
 enum { E_CONNECT, E_HANDSHAKE, E_PROTO, E_MISMATCH, E_CLOSED, E_TIMEOUT, E_N };
-static const char *err_names[E_N] = {"connect", "handshake", "proto", "mismatch", "closed",
-                                     "timeout"};
+static const char *err_names[E_N] = {"connect",  "handshake", "proto",
+                                     "mismatch", "closed",    "timeout"};
 
 /* ---- configuration ---- */
 static struct {
@@ -75,9 +75,21 @@ static struct {
     double duration, warmup, hold, timeout;
     long pid;
 } C = {
-    .path = "/echo", .name = "ws", .mode = M_THROUGHPUT, .conns = 1, .inflight = 1,
-    .threads = 1, .conc = 256, .binary = 1, .idle_msg = 1, .size = 32,
-    .duration = 5, .warmup = 0.5, .hold = 1, .timeout = 10, .pid = 0,
+    .path = "/echo",
+    .name = "ws",
+    .mode = M_THROUGHPUT,
+    .conns = 1,
+    .inflight = 1,
+    .threads = 1,
+    .conc = 256,
+    .binary = 1,
+    .idle_msg = 1,
+    .size = 32,
+    .duration = 5,
+    .warmup = 0.5,
+    .hold = 1,
+    .timeout = 10,
+    .pid = 0,
 };
 
 /* ---- shared state ---- */
@@ -164,7 +176,10 @@ typedef struct thr {
 
 static thr *T;
 
-static void count_err(thr *t, int e) { __atomic_add_fetch(&t->errs[e], 1, __ATOMIC_RELAXED); }
+static void count_err(thr *t, int e)
+{
+    __atomic_add_fetch(&t->errs[e], 1, __ATOMIC_RELAXED);
+}
 
 static void lat_add(thr *t, uint64_t ns)
 {
@@ -238,11 +253,11 @@ static long read_rss_kb(long pid)
 /* ---- payloads ---- */
 static void make_payloads(void)
 {
-    static const char *words[] = {"switch", "yard", "frame", "socket", "echo", "message",
-                                  "lorem", "ipsum", "dolor", "sit", "amet", "packet",
-                                  "buffer", "the", "a", "of", "and", "to", "deflate", "window",
-                                  "server", "client", "latency", "through", "put", "json",
-                                  "{\"id\":", "\"value\":", "true", "null", "12345", "},"};
+    static const char *words[] = {
+        "switch", "yard", "frame",    "socket",     "echo",   "message", "lorem",   "ipsum",
+        "dolor",  "sit",  "amet",     "packet",     "buffer", "the",     "a",       "of",
+        "and",    "to",   "deflate",  "window",     "server", "client",  "latency", "through",
+        "put",    "json", "{\"id\":", "\"value\":", "true",   "null",    "12345",   "},"};
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     for (int v = 0; v < NVAR; v++) {
         variant *x = &V[v];
@@ -481,8 +496,7 @@ static void conn_start(conn *c)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = ((uint64_t)c->gen << 32) | (uint32_t)c->idx};
     epoll_ctl(t->epfd, EPOLL_CTL_ADD, c->fd, &ev);
-    if (connect(c->fd, (struct sockaddr *)&C.addr, sizeof(C.addr)) < 0 &&
-        errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr *)&C.addr, sizeof(C.addr)) < 0 && errno != EINPROGRESS) {
         if (C.mode == M_HANDSHAKE && (errno == EADDRNOTAVAIL))
             fprintf(stderr, "ws_load: out of local ports\n");
         conn_fail(c, E_CONNECT);
@@ -602,8 +616,8 @@ static long parse_handshake(conn *c)
     if (!accept_ok || !upgrade_ok) {
         static int reported;
         if (!reported++)
-            fprintf(stderr, "ws_load: bad handshake response (accept %d, upgrade %d)\n",
-                    accept_ok, upgrade_ok);
+            fprintf(stderr, "ws_load: bad handshake response (accept %d, upgrade %d)\n", accept_ok,
+                    upgrade_ok);
         return -1;
     }
     return (long)hl;
@@ -959,8 +973,7 @@ static void on_phase(thr *t, int ph)
         else if (ph == PH_MSG && C.idle_msg)
             send_msg(c);
         else if (ph == PH_STOP) {
-            if (C.mode == M_THROUGHPUT && c->s_n &&
-                now_ns() - c->last_rx > 1000000000ull)
+            if (C.mode == M_THROUGHPUT && c->s_n && now_ns() - c->last_rx > 1000000000ull)
                 t->stalled++;
             send_close(c);
         }
@@ -1093,39 +1106,98 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    enum { O_BIN = 256, O_TEXT, O_DEFL, O_LAT, O_HS, O_IDLE, O_PID, O_HOLD, O_NOIM, O_CONC,
-           O_TMO, O_VF };
-    static const struct option lo[] = {
-        {"binary", no_argument, 0, O_BIN},      {"text", no_argument, 0, O_TEXT},
-        {"deflate", no_argument, 0, O_DEFL},    {"latency", no_argument, 0, O_LAT},
-        {"handshakes", no_argument, 0, O_HS},   {"idle", required_argument, 0, O_IDLE},
-        {"pid", required_argument, 0, O_PID},   {"hold", required_argument, 0, O_HOLD},
-        {"no-idle-msg", no_argument, 0, O_NOIM}, {"conc", required_argument, 0, O_CONC},
-        {"timeout", required_argument, 0, O_TMO}, {"verify-full", no_argument, 0, O_VF},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    enum {
+        O_BIN = 256,
+        O_TEXT,
+        O_DEFL,
+        O_LAT,
+        O_HS,
+        O_IDLE,
+        O_PID,
+        O_HOLD,
+        O_NOIM,
+        O_CONC,
+        O_TMO,
+        O_VF
+    };
+    static const struct option lo[] = {{"binary", no_argument, 0, O_BIN},
+                                       {"text", no_argument, 0, O_TEXT},
+                                       {"deflate", no_argument, 0, O_DEFL},
+                                       {"latency", no_argument, 0, O_LAT},
+                                       {"handshakes", no_argument, 0, O_HS},
+                                       {"idle", required_argument, 0, O_IDLE},
+                                       {"pid", required_argument, 0, O_PID},
+                                       {"hold", required_argument, 0, O_HOLD},
+                                       {"no-idle-msg", no_argument, 0, O_NOIM},
+                                       {"conc", required_argument, 0, O_CONC},
+                                       {"timeout", required_argument, 0, O_TMO},
+                                       {"verify-full", no_argument, 0, O_VF},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
     int o, latency = 0;
     while ((o = getopt_long(argc, argv, "c:k:s:t:w:T:n:h", lo, NULL)) != -1) {
         switch (o) {
-        case 'c': C.conns = atoi(optarg); break;
-        case 'k': C.inflight = atoi(optarg); break;
-        case 's': C.size = parse_size(optarg); break;
-        case 't': C.duration = atof(optarg); break;
-        case 'w': C.warmup = atof(optarg); break;
-        case 'T': C.threads = atoi(optarg); break;
-        case 'n': C.name = optarg; break;
-        case O_BIN: C.binary = 1; break;
-        case O_TEXT: C.binary = 0; break;
-        case O_DEFL: C.deflate = 1; break;
-        case O_LAT: latency = 1; break;
-        case O_HS: C.mode = M_HANDSHAKE; break;
-        case O_IDLE: C.mode = M_IDLE; C.conns = atoi(optarg); break;
-        case O_PID: C.pid = atol(optarg); break;
-        case O_HOLD: C.hold = atof(optarg); break;
-        case O_NOIM: C.idle_msg = 0; break;
-        case O_CONC: C.conc = atoi(optarg); break;
-        case O_TMO: C.timeout = atof(optarg); break;
-        case O_VF: C.verify_full = 1; break;
-        default: usage(); return o == 'h' ? 0 : 2;
+        case 'c':
+            C.conns = atoi(optarg);
+            break;
+        case 'k':
+            C.inflight = atoi(optarg);
+            break;
+        case 's':
+            C.size = parse_size(optarg);
+            break;
+        case 't':
+            C.duration = atof(optarg);
+            break;
+        case 'w':
+            C.warmup = atof(optarg);
+            break;
+        case 'T':
+            C.threads = atoi(optarg);
+            break;
+        case 'n':
+            C.name = optarg;
+            break;
+        case O_BIN:
+            C.binary = 1;
+            break;
+        case O_TEXT:
+            C.binary = 0;
+            break;
+        case O_DEFL:
+            C.deflate = 1;
+            break;
+        case O_LAT:
+            latency = 1;
+            break;
+        case O_HS:
+            C.mode = M_HANDSHAKE;
+            break;
+        case O_IDLE:
+            C.mode = M_IDLE;
+            C.conns = atoi(optarg);
+            break;
+        case O_PID:
+            C.pid = atol(optarg);
+            break;
+        case O_HOLD:
+            C.hold = atof(optarg);
+            break;
+        case O_NOIM:
+            C.idle_msg = 0;
+            break;
+        case O_CONC:
+            C.conc = atoi(optarg);
+            break;
+        case O_TMO:
+            C.timeout = atof(optarg);
+            break;
+        case O_VF:
+            C.verify_full = 1;
+            break;
+        default:
+            usage();
+            return o == 'h' ? 0 : 2;
         }
     }
     if (optind != argc - 1) {
@@ -1236,7 +1308,7 @@ int main(int argc, char **argv)
             printf("result name=%s mode=%s conns=%d open=0 errors=%llu\n", C.name,
                    C.mode == M_IDLE ? "idle" : "throughput", C.conns,
                    (unsigned long long)(SUM(errs[E_CONNECT]) + SUM(errs[E_HANDSHAKE]) +
-                                       SUM(errs[E_TIMEOUT])));
+                                        SUM(errs[E_TIMEOUT])));
             return 1;
         }
     }
@@ -1291,8 +1363,8 @@ int main(int argc, char **argv)
             v += T[i].errs[e];
         errs += v;
         if (v)
-            eo += (size_t)snprintf(errbuf + eo, sizeof(errbuf) - eo, " err_%s=%llu",
-                                   err_names[e], (unsigned long long)v);
+            eo += (size_t)snprintf(errbuf + eo, sizeof(errbuf) - eo, " err_%s=%llu", err_names[e],
+                                   (unsigned long long)v);
     }
     double win = (double)(g_t_me - g_t_ms) / 1e9;
     const char *typ = C.binary ? "binary" : "text";
@@ -1304,8 +1376,10 @@ int main(int argc, char **argv)
                (unsigned long long)hs, (double)hs / win, pct(lat, nl, 0.5), pct(lat, nl, 0.99),
                (unsigned long long)errs, errbuf);
     } else if (C.mode == M_IDLE) {
-        double d_open = rss_open >= 0 && rss0 >= 0 ? (double)(rss_open - rss0) * 1024 / (double)opened : -1;
-        double d_msg = rss_msg >= 0 && rss0 >= 0 ? (double)(rss_msg - rss0) * 1024 / (double)opened : -1;
+        double d_open =
+            rss_open >= 0 && rss0 >= 0 ? (double)(rss_open - rss0) * 1024 / (double)opened : -1;
+        double d_msg =
+            rss_msg >= 0 && rss0 >= 0 ? (double)(rss_msg - rss0) * 1024 / (double)opened : -1;
         printf("result name=%s mode=idle conns=%d open=%llu deflate=%s pmd_conns=%llu "
                "connect_s=%.2f msg_size=%zu echoed=%llu rss_before_kb=%ld rss_open_kb=%ld "
                "rss_msg_kb=%ld per_conn_open_b=%.0f per_conn_msg_b=%.0f errors=%llu%s\n",

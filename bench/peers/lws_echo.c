@@ -23,7 +23,11 @@ struct sess {
 };
 
 static volatile sig_atomic_t stop;
-static void on_sig(int s) { (void)s; stop = 1; }
+static void on_sig(int s)
+{
+    (void)s;
+    stop = 1;
+}
 
 static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -64,7 +68,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         struct msg *m = s->head;
         if (!m)
             break;
-        int n = lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        int n =
+            lws_write(wsi, m->buf + LWS_PRE, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         if (n < (int)m->len)
             return -1;
         s->head = m->next;
