@@ -136,6 +136,7 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
             hs_fail(c, "out of memory");
             return (ssize_t)len;
         }
+        pmd->level = (uint8_t)(ws->owned_opts->level + 1);
         ws->extensions = sy__ws_strdup(h->value, h->value_len);
     }
     sy__ws_start(ws, c, ws->owned_opts, 1, pmd);

@@ -17,6 +17,7 @@ void sy__ws_opts_defaults(sy_ws_opts *o)
     o->deflate_threshold = 64;
     o->window_bits = 15;
     o->mem_level = 8;
+    o->level = 1;
 }
 
 SY_EXPORT int sy_ws_opts_new(sy_ws_opts **out)
@@ -97,6 +98,11 @@ SY_EXPORT int sy_ws_opts_set(sy_ws_opts *o, enum sy_ws_opt opt, uint64_t v)
         return 0;
     case SY_WS_OPT_DEFLATE_NO_CONTEXT_TAKEOVER:
         o->no_context_takeover = v != 0;
+        return 0;
+    case SY_WS_OPT_DEFLATE_LEVEL:
+        if (v < 1 || v > 9)
+            return SY_ERANGE;
+        o->level = (int)v;
         return 0;
     case SY_WS_OPT_REQUIRE_SUBPROTOCOL:
         o->require_subprotocol = v != 0;

@@ -460,7 +460,9 @@ static int deflate_start(sy_pmd *p)
     /* A 256-byte window cannot be produced by zlib. If a caller deflates anyway, emit stored
      * blocks only (level 0): they reference no window, so any negotiated size is respected. */
     int wbits = p->params.tx_window_bits < 9 ? 9 : p->params.tx_window_bits;
-    int level = p->params.tx_window_bits < 9 ? Z_NO_COMPRESSION : Z_DEFAULT_COMPRESSION;
+    int level = p->params.tx_window_bits < 9 ? Z_NO_COMPRESSION
+                : p->level                   ? p->level - 1
+                                             : Z_DEFAULT_COMPRESSION;
     p->def.zalloc = pmd_zalloc;
     p->def.zfree = pmd_zfree;
     p->def.opaque = Z_NULL;

@@ -51,6 +51,7 @@ typedef int (*sy_pmd_sink)(void *ud, const uint8_t *data, size_t len);
 
 typedef struct sy_pmd {
     sy_pmd_params params;
+    uint8_t level; /* zlib level + 1 (0 = zlib's default), set after sy_pmd_init */
     uint8_t mem_level;
     uint8_t deflate_ready, inflate_ready;
     uint8_t tail_len; /* held-back bytes of deflate output (the 00 00 ff ff tail) */

@@ -138,6 +138,7 @@ int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplo
             sy__uplog_end(log, c, "out of memory");
             return SY_ENOMEM;
         }
+        pmd->level = (uint8_t)(o->level + 1);
     }
     sy_ws *ws = sy__ws_attach(c, o, 0, pmd);
     if (!ws) {

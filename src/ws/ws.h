@@ -25,6 +25,7 @@ struct sy_ws_opts {
     uint64_t deflate_threshold;
     int window_bits;
     int mem_level;
+    int level;
     int no_context_takeover;
     int require_subprotocol;
     char **subprotocols;
