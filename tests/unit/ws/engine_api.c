@@ -172,34 +172,40 @@ static sy_server *start_server(int *port, uint64_t max_message)
     return srv;
 }
 
-static int connect_client(client *c, int port, const sy_ws_opts *opts)
+/* Start a server (limit max_message), connect a client to path with cbs (ud = c), run the
+ * client loop until a callback stops it, then stop everything. Returns 0 or -1. */
+static int run_session(client *c, uint64_t max_message, const char *path, const sy_ws_cbs *cbs,
+                       const sy_ws_opts *opts)
 {
+    int port;
+    sy_server *srv = start_server(&port, max_message);
+    if (!srv || sy_loop_new(&c->loop) != 0)
+        return -1;
     char url[64];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t", port);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", port, path);
     sy_ws_client_cfg cfg = {.url = url, .opts = opts};
-    sy_ws_cbs cbs = {.on_open = cl_open, .on_message = cl_message, .on_close = cl_close};
-    return sy_ws_connect(c->loop, &cfg, &cbs, c, &c->ws);
+    int err = sy_ws_connect(c->loop, &cfg, cbs, c, &c->ws);
+    if (!err)
+        sy_loop_run(c->loop);
+    sy_server_stop(srv);
+    sy_server_wait(srv);
+    sy_server_free(srv);
+    sy_loop_free(c->loop);
+    return err ? -1 : 0;
 }
 
 static void run_script(int deflate)
 {
-    int port;
-    sy_server *srv = start_server(&port, 1 << 20);
-    CHECK(srv != NULL);
     client c = {0};
-    CHECK_EQ(sy_loop_new(&c.loop), 0);
     sy_ws_opts *o;
     CHECK_EQ(sy_ws_opts_new(&o), 0);
     sy_ws_opts_set(o, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     atomic_store(&zc_freed, 0);
     atomic_store(&server_pongs, 0);
-    CHECK_EQ(connect_client(&c, port, o), 0);
+    sy_ws_cbs cbs = {.on_open = cl_open, .on_message = cl_message, .on_close = cl_close};
+    int err = run_session(&c, 1 << 20, "/t", &cbs, o);
     sy_ws_opts_free(o);
-    sy_loop_run(c.loop);
-    sy_server_stop(srv);
-    sy_server_wait(srv);
-    sy_server_free(srv);
-    sy_loop_free(c.loop);
+    CHECK_EQ(err, 0);
     CHECK(c.opened);
     CHECK_EQ(c.ngot, 6);
     CHECK(!strcmp(c.got[0], "hello"));
@@ -241,24 +247,13 @@ static void bp2_open(sy_ws *ws, void *ud)
 
 static void run_policy(int policy, int want_code, int want_cause)
 {
-    int port;
-    g_policy = policy;
-    sy_server *srv = start_server(&port, 1 << 20);
-    g_policy = SY_WS_BP_BUFFER;
-    CHECK(srv != NULL);
     client c = {0};
-    CHECK_EQ(sy_loop_new(&c.loop), 0);
-    char url[64];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t", port);
-    sy_ws_client_cfg cfg = {.url = url};
     sy_ws_cbs cbs = {.on_open = bp2_open, .on_message = cl_message, .on_close = cl_close};
     atomic_store(&server_bp_seen, 0);
-    CHECK_EQ(sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws), 0);
-    sy_loop_run(c.loop);
-    sy_server_stop(srv);
-    sy_server_wait(srv);
-    sy_server_free(srv);
-    sy_loop_free(c.loop);
+    g_policy = policy;
+    int err = run_session(&c, 1 << 20, "/t", &cbs, NULL);
+    g_policy = SY_WS_BP_BUFFER;
+    CHECK_EQ(err, 0);
     int n = atomic_load(&server_bp_seen);
     CHECK(n > 1);                                        /* some sends OK, then DROPPED */
     CHECK_EQ(c.bp_bytes, (size_t)(n - 1) * sizeof(big)); /* the dropped one never left */
@@ -288,21 +283,9 @@ static void big_open(sy_ws *ws, void *ud)
 
 TEST(message_over_limit_closes_1009)
 {
-    int port;
-    sy_server *srv = start_server(&port, 4096);
-    CHECK(srv != NULL);
     client c = {0};
-    CHECK_EQ(sy_loop_new(&c.loop), 0);
-    char url[64];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/t", port);
-    sy_ws_client_cfg cfg = {.url = url};
     sy_ws_cbs cbs = {.on_open = big_open, .on_message = cl_message, .on_close = cl_close};
-    CHECK_EQ(sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws), 0);
-    sy_loop_run(c.loop);
-    sy_server_stop(srv);
-    sy_server_wait(srv);
-    sy_server_free(srv);
-    sy_loop_free(c.loop);
+    CHECK_EQ(run_session(&c, 4096, "/t", &cbs, NULL), 0);
     CHECK_EQ(c.close_code, 1009);
     CHECK_EQ(atomic_load(&server_close_cause), SY_WS_CAUSE_TOO_BIG);
 }
@@ -380,21 +363,9 @@ static void refused_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
 
 TEST(client_reports_a_refused_handshake)
 {
-    int port;
-    sy_server *srv = start_server(&port, 1 << 20);
-    CHECK(srv != NULL);
     client c = {0};
-    CHECK_EQ(sy_loop_new(&c.loop), 0);
-    char url[64];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/nope", port);
-    sy_ws_client_cfg cfg = {.url = url};
     sy_ws_cbs cbs = {.on_close = refused_close};
-    CHECK_EQ(sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws), 0);
-    sy_loop_run(c.loop);
-    sy_server_stop(srv);
-    sy_server_wait(srv);
-    sy_server_free(srv);
-    sy_loop_free(c.loop);
+    CHECK_EQ(run_session(&c, 1 << 20, "/nope", &cbs, NULL), 0);
     CHECK_EQ(c.close_cause, SY_WS_CAUSE_HANDSHAKE);
     CHECK(strstr(c.close_reason, "404") != NULL);
 }
