@@ -42,6 +42,14 @@ static void access_log(const sy_access_entry *e, void *ud)
     pthread_mutex_unlock(&log_mu);
 }
 
+/* The error log: one line per message on stderr. */
+static void error_log(int level, const char *msg, void *ud)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    (void)ud;
+    fprintf(stderr, "switchyard %s: %s\n", names[level & 3], msg);
+}
+
 /* ---- WebSocket echo ---- */
 
 static void echo_message(sy_ws *ws, int opcode, const void *data, size_t len, void *ud)
@@ -357,7 +365,7 @@ int sy_cli_serve(int argc, char **argv)
             err = sy_server_set(srv, SY_OPT_SHARED_LISTENER, 1);
             break;
         case O_VERBOSE:
-            sy_set_log(NULL, 0, NULL);
+            sy_set_log(error_log, SY_LOG_INFO, NULL);
             break;
         case O_HELP:
             usage(stdout);
