@@ -240,6 +240,12 @@ int sy_resp_sendfile(sy_req *req, int status, int fd, off_t offset, size_t len);
 int sy_resp_start(sy_req *req, int status);
 int sy_resp_write(sy_req *req, const void *data, size_t len); /* copied */
 int sy_resp_end(sy_req *req);
+/* Flow control for streamed responses: bytes queued but not yet written, and a one-shot
+ * callback when the queue falls to the low-water mark (write more from there). Returns
+ * SY_ECLOSED when the connection is already going away. If it closes while waiting, fn is
+ * still called once; writes then fail with SY_ECLOSED (free your state there). */
+size_t sy_resp_buffered(const sy_req *req);
+int sy_resp_on_drain(sy_req *req, void (*fn)(sy_req *req, void *ud), void *ud);
 
 /* Serve files below root for routes given to it: register with
  * sy_server_route(srv, "GET", "/", SY_ROUTE_PREFIX, sy_static_handler, st). */

@@ -516,6 +516,23 @@ SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
     return r->ops->write(r, data, len);
 }
 
+SY_EXPORT size_t sy_resp_buffered(const sy_req *r)
+{
+    return r->ops ? r->ops->buffered(r) : 0;
+}
+
+SY_EXPORT int sy_resp_on_drain(sy_req *r, void (*fn)(sy_req *req, void *ud), void *ud)
+{
+    if (!r->resp_started || r->resp_done)
+        return SY_ESTATE;
+    int e = r->ops->want_drain(r);
+    if (e)
+        return e;
+    r->drain_fn = fn;
+    r->drain_ud = ud;
+    return 0;
+}
+
 SY_EXPORT int sy_resp_end(sy_req *r)
 {
     if (!r->resp_started || r->resp_done)

@@ -8,6 +8,11 @@
 #include "net/worker.h"
 
 typedef struct sy_req_ops {
+    /* Bytes of response queued on the connection but not yet written. */
+    size_t (*buffered)(const sy_req *req);
+    /* Call req->drain_fn once the queue falls to the low-water mark; SY_ECLOSED when the
+     * connection is going away (it never will). */
+    int (*want_drain)(sy_req *req);
     /* Send the head; body_len is the Content-Length when has_len, else the body is
      * streamed (chunked for HTTP/1.1). */
     int (*start)(sy_req *req, int status, int has_len, uint64_t body_len);
@@ -45,6 +50,8 @@ struct sy_req {
     size_t body_len, body_cap;
     uint64_t body_received;
     sy_body_fn body_fn;
+    void (*drain_fn)(sy_req *req, void *ud); /* streamed responses: queue fell to low water */
+    void *drain_ud;
     void *body_ud;
     /* response */
     int status;

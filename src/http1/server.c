@@ -32,6 +32,7 @@ typedef struct h1 {
     uint8_t draining;
     uint8_t got_bytes; /* some bytes of the current head arrived */
     uint8_t peer_eof;  /* the client finished sending: answer what is pending, then close */
+    uint8_t closed;    /* the connection is being freed (on_close is running) */
     size_t prev_len;
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
@@ -54,7 +55,22 @@ static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len);
 static int h1_write(sy_req *r, const void *data, size_t len);
 static int h1_sendfile(sy_req *r, int fd, off_t off, size_t len);
 static int h1_end(sy_req *r);
-static const sy_req_ops h1_ops = {h1_start, h1_write, h1_sendfile, h1_end};
+static size_t h1_buffered(const sy_req *r)
+{
+    return sy__conn_buffered(r->conn);
+}
+
+static int h1_want_drain(sy_req *r)
+{
+    const h1 *h = r->proto;
+    if (h->closed || r->conn->closing)
+        return SY_ECLOSED;
+    sy__conn_want_drain(r->conn);
+    return 0;
+}
+
+static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start,
+                                  h1_write,    h1_sendfile,   h1_end};
 
 static const sy_server_cfg *cfg_of(const h1 *h)
 {
@@ -90,8 +106,16 @@ static void h1_on_close(sy_conn *c, int err)
     if (!h)
         return;
     sy_req *r = h->req;
+    /* Tell a handler that is still working on this request that it is gone: its writes fail
+     * from here on (h->closed) and sy_resp_end only marks the request done. */
+    h->closed = 1;
     if (r && h->state == H1_HANDLER && !r->resp_done && r->body_fn && !h->body_done)
         r->body_fn(r, NULL, 0, 1, SY_ECLOSED, r->body_ud);
+    if (r && r->resp_started && !r->resp_done && r->drain_fn) {
+        void (*fn)(sy_req *, void *) = r->drain_fn;
+        r->drain_fn = NULL;
+        fn(r, r->drain_ud);
+    }
     h1_free(h);
     c->proto_data = NULL;
 }
@@ -178,6 +202,8 @@ static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len)
     h1 *h = r->proto;
     if (r->resp_started)
         return SY_ESTATE;
+    if (h->closed)
+        return SY_ECLOSED;
     if (status < 200 || status > 999)
         return SY_EINVAL;
     r->resp_started = 1;
@@ -189,6 +215,8 @@ static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len)
 static int h1_write(sy_req *r, const void *data, size_t len)
 {
     h1 *h = r->proto;
+    if (h->closed)
+        return SY_ECLOSED;
     if (!len)
         return 0;
     if (h->resp_left != UINT64_MAX) {
@@ -212,6 +240,10 @@ static int h1_write(sy_req *r, const void *data, size_t len)
 static int h1_sendfile(sy_req *r, int fd, off_t off, size_t len)
 {
     h1 *h = r->proto;
+    if (h->closed) {
+        close(fd);
+        return SY_ECLOSED;
+    }
     if (h->resp_left != UINT64_MAX) {
         if (len > h->resp_left) {
             close(fd);
@@ -255,6 +287,8 @@ static int h1_end(sy_req *r)
     if (r->resp_done)
         return SY_ESTATE;
     r->resp_done = 1;
+    if (h->closed)
+        return SY_ECLOSED;
     int e = 0;
     if (h->chunked_resp)
         e = sy__conn_write(h->c, "0\r\n\r\n", 5);
@@ -300,8 +334,13 @@ static void next_request(h1 *h)
 static void h1_on_drain(sy_conn *c)
 {
     h1 *h = c->proto_data;
-    if (h->state == H1_HEAD)
+    if (h->state == H1_HEAD) {
         sy__conn_resume_read(c);
+    } else if (h->req && h->req->drain_fn && !h->req->resp_done) {
+        void (*fn)(sy_req *, void *) = h->req->drain_fn;
+        h->req->drain_fn = NULL; /* one call per sy_resp_on_drain */
+        fn(h->req, h->req->drain_ud);
+    }
 }
 
 /* An error response that ends the connection. */

@@ -125,6 +125,26 @@ def streamed_body_and_chunked_response():
 
 
 @test
+def streamed_response_with_flow_control():
+    r = curl(S.url("/stream?60000000"), "-o", "/dev/null", "-w", "%{http_code} %{size_download}")
+    eq(r.stdout, b"200 60000000", "60 MB streamed")
+    # A client that stops reading, then goes away: the server keeps at most ~1 MiB queued
+    # and releases the request's state when the connection dies (ASan run checks leaks).
+    s = connect(S.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    s.sendall(b"GET /stream?500000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    rss = int(open("/proc/%d/status" % S.proc.pid).read().split("VmRSS:")[1].split()[0])
+    ok(rss < 100 * 1024, "server RSS %d KiB while a client stalls a 500 MB response" % rss)
+    s.close()
+    time.sleep(0.2)
+    s = connect(S.port)
+    s.sendall(GET % b"/hello.txt")
+    eq(read_response(s).status, 200, "still serving")
+    s.close()
+
+
+@test
 def expect_100_continue():
     s = connect(S.port)
     s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
