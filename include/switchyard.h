@@ -197,6 +197,10 @@ enum sy_route_flags {
     SY_ROUTE_UPGRADE_REQUIRED = 4, /* plain requests get 426 listing the route's protocols */
 };
 
+/* A handler that answers later may find the connection gone: its response calls then return
+ * SY_ECLOSED, and the call that would finish the response (sy_respond, sy_resp_sendfile,
+ * sy_resp_end) releases the request. Request accessors stay valid until then. */
+
 /* Add a route. method NULL matches every method. The longest matching pattern wins; exact
  * routes beat prefix routes of the same length. handler may be NULL for upgrade-only routes
  * (plain requests then get 404, or 426 with SY_ROUTE_UPGRADE_REQUIRED). The returned route is

@@ -435,8 +435,20 @@ static int valid_field(const char *s, int is_name)
     return 1;
 }
 
+/* The connection of an orphaned request is gone: the response call that finishes it (or the
+ * first whole-response call) releases it. */
+static int orphan_release(sy_req *r)
+{
+    sy_worker *w = r->worker;
+    r->orphan = 0;
+    sy__req_put(w, r);
+    return SY_ECLOSED;
+}
+
 SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
 {
+    if (r->orphan)
+        return SY_ECLOSED;
     if (r->resp_started || !valid_field(name, 1) || !valid_field(value, 0))
         return SY_EINVAL;
     /* Framing and connection management are ours; Content-Length is honoured for streams. */
@@ -471,6 +483,8 @@ SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
 
 SY_EXPORT int sy_respond(sy_req *r, int status, const char *ctype, const void *body, size_t len)
 {
+    if (r->orphan)
+        return orphan_release(r);
     if (r->resp_started || status < 200 || status > 999)
         return r->resp_started ? SY_ESTATE : SY_EINVAL;
     if (ctype) {
@@ -488,6 +502,10 @@ SY_EXPORT int sy_respond(sy_req *r, int status, const char *ctype, const void *b
 
 SY_EXPORT int sy_resp_sendfile(sy_req *r, int status, int fd, off_t off, size_t len)
 {
+    if (r->orphan) {
+        close(fd);
+        return orphan_release(r);
+    }
     if (r->resp_started) {
         close(fd);
         return SY_ESTATE;
@@ -504,6 +522,8 @@ SY_EXPORT int sy_resp_sendfile(sy_req *r, int status, int fd, off_t off, size_t 
 
 SY_EXPORT int sy_resp_start(sy_req *r, int status)
 {
+    if (r->orphan)
+        return SY_ECLOSED;
     if (r->resp_started)
         return SY_ESTATE;
     return r->ops->start(r, status, 0, 0);
@@ -511,6 +531,8 @@ SY_EXPORT int sy_resp_start(sy_req *r, int status)
 
 SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
 {
+    if (r->orphan)
+        return SY_ECLOSED;
     if (!r->resp_started || r->resp_done)
         return SY_ESTATE;
     return r->ops->write(r, data, len);
@@ -518,11 +540,13 @@ SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
 
 SY_EXPORT size_t sy_resp_buffered(const sy_req *r)
 {
-    return r->ops ? r->ops->buffered(r) : 0;
+    return r->ops && !r->orphan ? r->ops->buffered(r) : 0;
 }
 
 SY_EXPORT int sy_resp_on_drain(sy_req *r, void (*fn)(sy_req *req, void *ud), void *ud)
 {
+    if (r->orphan)
+        return SY_ECLOSED;
     if (!r->resp_started || r->resp_done)
         return SY_ESTATE;
     int e = r->ops->want_drain(r);
@@ -535,6 +559,8 @@ SY_EXPORT int sy_resp_on_drain(sy_req *r, void (*fn)(sy_req *req, void *ud), voi
 
 SY_EXPORT int sy_resp_end(sy_req *r)
 {
+    if (r->orphan)
+        return orphan_release(r);
     if (!r->resp_started || r->resp_done)
         return SY_ESTATE;
     return r->ops->end(r);

@@ -45,6 +45,7 @@ struct sy_req {
     char *hbuf; /* owned copy of the head when the request outlives a read */
     size_t hbuf_cap;
     uint8_t pinned;
+    uint8_t orphan; /* the connection died while the handler still owed a response */
     /* body */
     uint8_t *body;
     size_t body_len, body_cap;

@@ -116,6 +116,17 @@ static void h1_on_close(sy_conn *c, int err)
         r->drain_fn = NULL;
         fn(r, r->drain_ud);
     }
+    r = h->req;
+    if (r && h->state == H1_HANDLER && !r->resp_done && (h->in_dispatch == 0)) {
+        /* The handler still owes a response (it answers later): keep the request alive,
+         * detached; its response calls fail and the final one releases it. */
+        if (sy__req_pin(r) == 0) {
+            r->orphan = 1;
+            r->conn = NULL;
+            r->proto = NULL;
+            h->req = NULL;
+        }
+    }
     h1_free(h);
     c->proto_data = NULL;
 }
