@@ -30,9 +30,10 @@ typedef struct h1 {
     uint8_t body_done;
     uint8_t in_dispatch;
     uint8_t draining;
-    uint8_t got_bytes; /* some bytes of the current head arrived */
-    uint8_t peer_eof;  /* the client finished sending: answer what is pending, then close */
-    uint8_t closed;    /* the connection is being freed (on_close is running) */
+    uint8_t got_bytes;    /* some bytes of the current head arrived */
+    uint8_t peer_eof;     /* the client finished sending: answer what is pending, then close */
+    uint8_t closed;       /* the connection is being freed (on_close is running) */
+    uint8_t upgrade_hint; /* this response lists protocols: send "Connection: Upgrade" */
     size_t prev_len;
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
@@ -163,6 +164,8 @@ static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t ex
     const char *conn_hdr = "";
     if (status == 101)
         conn_hdr = "";
+    else if (h->upgrade_hint)
+        conn_hdr = h->keep_alive ? "Connection: Upgrade\r\n" : "Connection: Upgrade, close\r\n";
     else if (!h->keep_alive)
         conn_hdr = "Connection: close\r\n";
     else if (r->version < 11)
@@ -322,6 +325,7 @@ static void next_request(h1 *h)
     h->state = H1_HEAD;
     h->prev_len = 0;
     h->got_bytes = 0;
+    h->upgrade_hint = 0;
     if (!h->keep_alive || h->close_after || h->draining) {
         sy__conn_close(c, 0, 1);
         return;
@@ -482,23 +486,11 @@ static void respond_426(sy_req *r)
     }
     list[o] = 0;
     sy_resp_header(r, "Upgrade", list);
-    /* "Connection: Upgrade" tells intermediaries the Upgrade header is hop-by-hop; it is
-     * written through the extra-line path since Connection is otherwise ours. */
     static const char body[] = "426 Upgrade Required: this resource needs a protocol upgrade\n";
     r->detail = "upgrade required";
-    sy_resp_header(r, "Content-Type", "text/plain; charset=utf-8");
-    const char *cu = "Connection: Upgrade\r\n";
-    size_t cl = strlen(cu);
-    if (r->rh_len + cl <= r->rh_cap || 1) {
-        char *n = sy__realloc(r->rh, r->rh_len + cl);
-        if (n) {
-            memcpy(n + r->rh_len, cu, cl);
-            r->rh = n;
-            r->rh_len += cl;
-            r->rh_cap = r->rh_len;
-        }
-    }
-    sy_respond(r, 426, NULL, body, sizeof(body) - 1);
+    /* "Connection: Upgrade" marks the Upgrade header hop-by-hop (RFC 9110 §7.8). */
+    ((h1 *)r->proto)->upgrade_hint = 1;
+    sy_respond(r, 426, "text/plain; charset=utf-8", body, sizeof(body) - 1);
 }
 
 /* ---- requests ---- */
