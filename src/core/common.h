@@ -20,12 +20,6 @@
 #define SY_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SY_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* A read-only slice into someone else's buffer. Never owns memory. */
-typedef struct sy_slice {
-    const char *ptr;
-    size_t len;
-} sy_slice;
-
 /* Allocation goes through these so an embedder's hooks (sy_set_allocator) and the
  * fail-allocation tests see every allocation. They never abort: callers handle NULL. */
 void *sy__malloc(size_t n);

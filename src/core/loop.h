@@ -71,8 +71,7 @@ struct sy_loop {
     void (*on_signal)(sy_loop *loop, int flags, void *ud);
     void *on_signal_ud;
     int running;
-    size_t handles; /* live things that keep sy_loop_run going (connections, listeners) */
-    uint8_t *rbuf;  /* shared read buffer, SY_READ_BUF_SIZE */
+    uint8_t *rbuf; /* shared read buffer, SY_READ_BUF_SIZE */
     sy_chunk *chunk_free;
     size_t chunk_free_count;
     void *wq_free; /* recycled 8-entry write-queue arrays (src/net/conn.c), linked through
@@ -81,7 +80,6 @@ struct sy_loop {
     char date[64]; /* "Date: ...\r\n" */
     size_t date_len;
     uint64_t date_sec;
-    void *owner; /* the server worker that runs this loop, if any */
 };
 
 int sy__io_start(sy_loop *loop, sy_io *io, uint32_t events);

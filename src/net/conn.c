@@ -68,7 +68,6 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
         sy__free(c);
         return NULL;
     }
-    loop->handles++;
     return c;
 }
 
@@ -107,7 +106,6 @@ static void conn_free(sy_conn *c)
     close(c->io.fd);
     if (c->server)
         sy__worker_conn_freed(c);
-    loop->handles--;
     sy__free(c);
 }
 

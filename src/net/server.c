@@ -413,7 +413,6 @@ SY_EXPORT int sy_server_start(sy_server *s)
         w->srv = s;
         if ((err = sy_loop_new(&w->loop)) < 0)
             break;
-        w->loop->owner = w;
         w->loop->on_signal = worker_signal;
         w->loop->on_signal_ud = w;
         w->listeners = sy__calloc(s->naddrs, sizeof(*w->listeners));
