@@ -241,6 +241,8 @@ int sy_resp_header(sy_req *req, const char *name, const char *value);
 int sy_respond(sy_req *req, int status, const char *ctype, const void *body, size_t len);
 /* Send len bytes of fd from offset with sendfile(2). The library closes fd when done. */
 int sy_resp_sendfile(sy_req *req, int status, int fd, off_t offset, size_t len);
+/* If sy_resp_start (after validating status) or sy_resp_write fails, the request is finished
+ * and the connection closed; later calls return SY_ESTATE. */
 int sy_resp_start(sy_req *req, int status);
 int sy_resp_write(sy_req *req, const void *data, size_t len); /* copied */
 int sy_resp_end(sy_req *req);

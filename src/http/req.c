@@ -485,18 +485,21 @@ SY_EXPORT int sy_respond(sy_req *r, int status, const char *ctype, const void *b
 {
     if (r->orphan)
         return orphan_release(r);
-    if (r->resp_started || status < 200 || status > 999)
-        return r->resp_started ? SY_ESTATE : SY_EINVAL;
-    if (ctype) {
-        int e = sy_resp_header(r, "Content-Type", ctype);
-        if (e)
-            return e;
+    if (r->resp_started)
+        return SY_ESTATE;
+    int e = status < 200 || status > 999 ? SY_EINVAL : 0;
+    if (!e && ctype)
+        e = sy_resp_header(r, "Content-Type", ctype);
+    if (!e)
+        e = r->ops->start(r, status, 1, len);
+    if (!e && len)
+        e = r->ops->write(r, body, len);
+    if (e) {
+        /* A whole response that cannot be sent finishes the request anyway: the connection
+         * closes, since its framing can no longer be trusted. */
+        r->ops->abort(r, e);
+        return e;
     }
-    int e = r->ops->start(r, status, 1, len);
-    if (e)
-        return e;
-    if (len && (e = r->ops->write(r, body, len)) != 0)
-        return e;
     return r->ops->end(r);
 }
 
@@ -511,12 +514,14 @@ SY_EXPORT int sy_resp_sendfile(sy_req *r, int status, int fd, off_t off, size_t 
         return SY_ESTATE;
     }
     int e = r->ops->start(r, status, 1, len);
-    if (e) {
+    if (e)
         close(fd);
+    else
+        e = r->ops->sendfile(r, fd, off, len); /* closes fd on failure */
+    if (e) {
+        r->ops->abort(r, e);
         return e;
     }
-    if ((e = r->ops->sendfile(r, fd, off, len)) != 0)
-        return e;
     return r->ops->end(r);
 }
 
@@ -526,7 +531,10 @@ SY_EXPORT int sy_resp_start(sy_req *r, int status)
         return SY_ECLOSED;
     if (r->resp_started)
         return SY_ESTATE;
-    return r->ops->start(r, status, 0, 0);
+    int e = r->ops->start(r, status, 0, 0);
+    if (e && r->resp_started)
+        r->ops->abort(r, e); /* the head could not be queued: the request is over */
+    return e;
 }
 
 SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
@@ -535,7 +543,10 @@ SY_EXPORT int sy_resp_write(sy_req *r, const void *data, size_t len)
         return SY_ECLOSED;
     if (!r->resp_started || r->resp_done)
         return SY_ESTATE;
-    return r->ops->write(r, data, len);
+    int e = r->ops->write(r, data, len);
+    if (e)
+        r->ops->abort(r, e); /* a response with a hole in it must not go on */
+    return e;
 }
 
 SY_EXPORT size_t sy_resp_buffered(const sy_req *r)

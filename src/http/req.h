@@ -19,6 +19,8 @@ typedef struct sy_req_ops {
     int (*write)(sy_req *req, const void *data, size_t len);
     int (*sendfile)(sy_req *req, int fd, off_t off, size_t len);
     int (*end)(sy_req *req);
+    /* The response failed: mark the request finished and close the connection. */
+    void (*abort)(sy_req *req, int err);
 } sy_req_ops;
 
 struct sy_req {

@@ -70,8 +70,22 @@ static int h1_want_drain(sy_req *r)
     return 0;
 }
 
-static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start,
-                                  h1_write,    h1_sendfile,   h1_end};
+static void next_request(h1 *h);
+
+static void h1_abort(sy_req *r, int err)
+{
+    h1 *h = r->proto;
+    r->resp_done = 1;
+    h->keep_alive = 0;
+    if (!h->closed) {
+        sy__conn_close(h->c, err, 0);
+        if (!h->in_dispatch)
+            next_request(h);
+    }
+}
+
+static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start, h1_write,
+                                  h1_sendfile, h1_end,        h1_abort};
 
 static const sy_server_cfg *cfg_of(const h1 *h)
 {
