@@ -387,6 +387,26 @@ int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **
     return SY_EHTTP_SYNTAX;
 }
 
+int sy_http1_is_tchar(int c)
+{
+    return IS(c, C_TOKEN) != 0;
+}
+
+const sy_http1_header *sy_http1_find_header(const sy_http1_header *h, size_t n,
+                                            const char *lower_name, int *count)
+{
+    const sy_http1_header *first = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sy__ieq(h[i].name, h[i].name_len, lower_name)) {
+            if (!first)
+                first = &h[i];
+            (*count)++;
+        }
+    }
+    return first;
+}
+
 int sy_http1_list_has(const char *list, size_t len, const char *lower_token)
 {
     size_t pos = 0, tl;

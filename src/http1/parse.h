@@ -116,6 +116,14 @@ int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **
 /* Non-zero when the comma-separated list contains token (case-insensitive, lowercase lit). */
 int sy_http1_list_has(const char *list, size_t len, const char *lower_token);
 
+/* Non-zero when c is a tchar (RFC 9110 §5.6.2), the characters of a token. */
+int sy_http1_is_tchar(int c);
+
+/* The first field named lower_name (lowercase literal, compared case-insensitively) among
+ * h[0..n), or NULL; *count receives how many fields have that name. */
+const sy_http1_header *sy_http1_find_header(const sy_http1_header *h, size_t n,
+                                            const char *lower_name, int *count);
+
 /* Status code for a parser/analyzer error (400, 413, 414, 417, 431, 501, 505). */
 int sy_http1_error_status(int err);
 

@@ -1,12 +1,6 @@
 /* HTTP/1.1 response head parser (RFC 9112 §4). */
 #include "http1/response.h"
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static int is_vchar_or_ws(unsigned char c)
 {
     return c == ' ' || c == '\t' || (c > 32 && c != 127);
@@ -69,7 +63,7 @@ ssize_t sy_http1_parse_response(const char *buf, size_t len, size_t max_head,
     resp->num_headers = 0;
     while (!(p[0] == '\r' && p[1] == '\n')) {
         const char *name = p;
-        while (is_tchar((unsigned char)*p))
+        while (sy_http1_is_tchar((unsigned char)*p))
             p++;
         if (p == name || *p != ':') {
             *detail = "malformed header field";

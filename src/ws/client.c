@@ -57,15 +57,7 @@ static void hs_fail(sy_conn *c, const char *detail)
 
 static const sy_http1_header *find(const sy_http1_response *r, const char *lname, int *count)
 {
-    const sy_http1_header *f = NULL;
-    *count = 0;
-    for (size_t i = 0; i < r->num_headers; i++)
-        if (sy__ieq(r->headers[i].name, r->headers[i].name_len, lname)) {
-            if (!f)
-                f = &r->headers[i];
-            (*count)++;
-        }
-    return f;
+    return sy_http1_find_header(r->headers, r->num_headers, lname, count);
 }
 
 static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)

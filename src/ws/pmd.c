@@ -12,6 +12,7 @@
  * Memory: each zlib stream is charged to a process-wide counter with zlib's documented memory
  * formula, so the server can cheapen or decline new negotiations when it is over budget. */
 #include "ws/pmd.h"
+#include "http1/parse.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,15 +62,6 @@ static void charge(sy_pmd *p, size_t bytes)
 
 /* ---- extension list scanning ---- */
 
-static int is_tchar(unsigned char c)
-{
-    /* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-     * "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static const char *skip_ows(const char *s, const char *end)
 {
     while (s < end && (*s == ' ' || *s == '\t'))
@@ -79,7 +71,7 @@ static const char *skip_ows(const char *s, const char *end)
 
 static const char *scan_token(const char *s, const char *end)
 {
-    while (s < end && is_tchar((unsigned char)*s))
+    while (s < end && sy_http1_is_tchar((unsigned char)*s))
         s++;
     return s;
 }
@@ -231,7 +223,7 @@ static int next_element(const char **ps, const char *end, ext_elem *e)
                 /* RFC 7692 §7.1: a quoted value must still be a token once unquoted. */
                 int token = vlen > 0 && vlen <= sizeof(qbuf);
                 for (size_t i = 0; token && i < vlen; i++)
-                    token = is_tchar((unsigned char)qbuf[i]);
+                    token = sy_http1_is_tchar((unsigned char)qbuf[i]);
                 val = qbuf;
                 if (!token)
                     set_bad(e, "permessage-deflate: a quoted value is not a token");

@@ -23,15 +23,8 @@ static void nego_free(void *p)
 /* Exactly one field with this name: returns it, or NULL with *count set. */
 static const sy_http1_header *single(const sy_req *r, const char *lname, int *count)
 {
-    const sy_http1_header *found = NULL;
-    *count = 0;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        if (sy__ieq(r->headers[i].name, r->headers[i].name_len, lname)) {
-            (*count)++;
-            found = &r->headers[i];
-        }
-    }
-    return *count == 1 ? found : NULL;
+    const sy_http1_header *h = sy_http1_find_header(r->headers, r->nheaders, lname, count);
+    return *count == 1 ? h : NULL;
 }
 
 int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void *ud)
