@@ -185,43 +185,38 @@ static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t ex
     else if (r->version < 11)
         conn_hdr = "Connection: keep-alive\r\n";
     static const char server_hdr[] = "Server: switchyard\r\n";
-    size_t chl = strlen(conn_hdr);
-    size_t total = (size_t)nl + date_len + sizeof(server_hdr) - 1 + r->rh_len + extra_len +
-                   (size_t)fl + chl + 2;
-    size_t got;
+    const struct iovec parts[] = {
+        {line, (size_t)nl},
+        {(void *)date, date_len},
+        {(void *)server_hdr, sizeof(server_hdr) - 1},
+        {r->rh, r->rh_len},
+        {(void *)extra, extra_len},
+        {framing, (size_t)fl},
+        {(void *)conn_hdr, strlen(conn_hdr)},
+        {"\r\n", 2},
+    };
+    size_t total = 0, got;
+    for (size_t i = 0; i < SY_ARRAY_LEN(parts); i++)
+        total += parts[i].iov_len;
     uint8_t *p = sy__conn_reserve(h->c, total, &got);
     if (!p)
         return SY_ENOMEM;
     if (got < total) {
-        /* A huge header section: assemble it through the copying path. */
-        int e = sy__conn_write(h->c, line, (size_t)nl);
-        e = e ? e : sy__conn_write(h->c, date, date_len);
-        e = e ? e : sy__conn_write(h->c, server_hdr, sizeof(server_hdr) - 1);
-        e = e ? e : sy__conn_write(h->c, r->rh, r->rh_len);
-        e = e ? e : sy__conn_write(h->c, extra, extra_len);
-        e = e ? e : sy__conn_write(h->c, framing, (size_t)fl);
-        e = e ? e : sy__conn_write(h->c, conn_hdr, chl);
-        e = e ? e : sy__conn_write(h->c, "\r\n", 2);
-        return e;
+        /* A huge header section: it spans chunks, so go through the copying path. */
+        for (size_t i = 0; i < SY_ARRAY_LEN(parts); i++) {
+            int e = sy__conn_write(h->c, parts[i].iov_base, parts[i].iov_len);
+            if (e)
+                return e;
+        }
+        return 0;
     }
     uint8_t *o = p;
-#define PUT(src, n)                                                                                \
-    do {                                                                                           \
-        if (n) {                                                                                   \
-            memcpy(o, (src), (n));                                                                 \
-            o += (n);                                                                              \
-        }                                                                                          \
-    } while (0)
-    PUT(line, (size_t)nl);
-    PUT(date, date_len);
-    PUT(server_hdr, sizeof(server_hdr) - 1);
-    PUT(r->rh, r->rh_len);
-    PUT(extra, extra_len);
-    PUT(framing, (size_t)fl);
-    PUT(conn_hdr, chl);
-    PUT("\r\n", 2);
-#undef PUT
-    sy__conn_commit(h->c, (size_t)(o - p));
+    for (size_t i = 0; i < SY_ARRAY_LEN(parts); i++) {
+        if (parts[i].iov_len)
+            memcpy(o, parts[i].iov_base, parts[i].iov_len);
+        o += parts[i].iov_len;
+    }
+    sy__conn_commit(h->c, total);
     return 0;
 }
 
