@@ -130,16 +130,26 @@ static void tls_register(void)
  * allocator (for big messages that is an mmap/munmap and a page fault per page each time). */
 #define BIG_SPARE_MAX (4u << 20)
 
+/* Keep a message buffer of cap bytes in a free per-thread slot (small or big), else free it. */
+static void recycle(uint8_t *buf, size_t cap)
+{
+    if (cap && !tls.spare && cap <= (256u << 10)) {
+        tls_register();
+        tls.spare = buf;
+        tls.spare_cap = cap;
+    } else if (cap && !tls.big && cap <= BIG_SPARE_MAX) {
+        tls_register();
+        tls.big = buf;
+        tls.big_cap = cap;
+    } else {
+        sy__free(buf);
+    }
+}
+
+/* Write-queue release of a buffer queued by reference; ud carries its capacity. */
 static void free_owned(const void *data, void *ud)
 {
-    size_t cap = (size_t)(uintptr_t)ud;
-    if (cap && cap <= BIG_SPARE_MAX && !tls.big) {
-        tls_register();
-        tls.big = (uint8_t *)data;
-        tls.big_cap = cap;
-        return;
-    }
-    sy__free((void *)data);
+    recycle((uint8_t *)data, (size_t)(uintptr_t)ud);
 }
 
 /* Queue one frame: header and payload land in the same chunk when they fit, so a small
@@ -601,18 +611,8 @@ static void msg_reset(sy_ws *ws)
 {
     ws->msg_len = 0;
     if (ws->msg) {
-        /* Idle connections hold no message buffer: keep one per thread for the next. */
-        if (!tls.spare && ws->msg_cap <= (256u << 10)) {
-            tls_register();
-            tls.spare = ws->msg;
-            tls.spare_cap = ws->msg_cap;
-        } else if (!tls.big && ws->msg_cap <= BIG_SPARE_MAX) {
-            tls_register();
-            tls.big = ws->msg;
-            tls.big_cap = ws->msg_cap;
-        } else {
-            sy__free(ws->msg);
-        }
+        /* Idle connections hold no message buffer: the thread keeps it for the next one. */
+        recycle(ws->msg, ws->msg_cap);
         ws->msg = NULL;
         ws->msg_cap = 0;
     }
