@@ -95,7 +95,6 @@ struct sy_conn {
     uint8_t no_linger; /* the protocol knows the peer sends nothing more: close after flush */
     uint8_t drain_wanted;
     uint8_t in_read;
-    uint8_t freed_fd;
     struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
 

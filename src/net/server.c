@@ -488,7 +488,6 @@ SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
 
 SY_EXPORT void sy_server_stop(sy_server *s)
 {
-    atomic_store(&s->stopping, 1);
     for (size_t i = 0; i < s->nworkers; i++)
         if (s->workers[i].loop)
             sy__loop_signal(s->workers[i].loop, SY_LOOP_SIG_SHUTDOWN);

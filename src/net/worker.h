@@ -84,7 +84,6 @@ struct sy_server {
     size_t nworkers;
     atomic_size_t conns;
     atomic_size_t rejected_conns;
-    atomic_int stopping;
     atomic_size_t stopped_workers;
     int started;
     sy_access_log_fn access_log;
