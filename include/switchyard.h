@@ -108,7 +108,9 @@ void sy_loop_stop(sy_loop *loop);
 /* Free a loop that is not running. Open connections are closed without callbacks. */
 void sy_loop_free(sy_loop *loop);
 /* Run fn(loop, ud) on the loop's thread soon. Thread-safe; wakes the loop through an eventfd.
- * Returns 0, SY_ENOMEM, or SY_ECLOSED when the loop is shutting down (fn will not run). */
+ * Returns 0, SY_ENOMEM, or SY_ECLOSED when the loop was freed (fn will not run). Tasks
+ * posted before sy_loop_free still run, inside sy_loop_free on its thread. Posting to a
+ * freed server loop obtained from sy_req_loop of a request you still hold is safe. */
 int sy_loop_post(sy_loop *loop, sy_task_fn fn, void *ud);
 /* Milliseconds of the loop's cached monotonic clock (updated once per iteration). */
 uint64_t sy_loop_now_ms(const sy_loop *loop);
@@ -197,9 +199,19 @@ enum sy_route_flags {
     SY_ROUTE_UPGRADE_REQUIRED = 4, /* plain requests get 426 listing the route's protocols */
 };
 
-/* A handler that answers later may find the connection gone: its response calls then return
- * SY_ECLOSED, and the call that would finish the response (sy_respond, sy_resp_sendfile,
- * sy_resp_end) releases the request. Request accessors stay valid until then. */
+/* Request handles: the handler's final call. A handler gets the request handle and must end
+ * with exactly one FINAL CALL: sy_respond, sy_resp_sendfile or sy_resp_end, now or later,
+ * on the worker thread. Until that call the handle is valid whatever happens to the
+ * connection (client reset, failed write, server shutdown); after it, the handle must not be
+ * used. A final call always releases the request, even when it fails.
+ *  - When the connection is gone, response calls return SY_ECLOSED; accessors keep working.
+ *  - When sy_resp_start or sy_resp_write fails, the response is over (the connection
+ *    closes); later calls return SY_ESTATE or SY_ECLOSED, and the handler still makes its
+ *    final call (sy_resp_end), which releases the handle.
+ *  - A final call without a started response (sy_resp_end alone) ends the exchange: the
+ *    connection is closed.
+ *  - If sy_loop_post(sy_req_loop(req), ...) returns SY_ECLOSED, the server's loop is gone:
+ *    the final call may then be made from any thread (it only releases the request). */
 
 /* Add a route. method NULL matches every method. The longest matching pattern wins; exact
  * routes beat prefix routes of the same length. handler may be NULL for upgrade-only routes
@@ -227,8 +239,10 @@ const char *sy_req_peer(const sy_req *req);
 sy_loop *sy_req_loop(const sy_req *req);
 void *sy_req_route_ud(const sy_req *req);
 
-/* Streamed bodies: data chunks, then one call with len 0 and end=1 (or err < 0 on failure,
- * after which the request is aborted and must not be used). */
+/* Streamed bodies (SY_ROUTE_STREAM_BODY): register during the handler call. Data chunks,
+ * then one call with len 0 and end=1 (right after the handler returns when there is no
+ * body, e.g. Content-Length: 0), or one call with err < 0 when the connection failed: the
+ * handler then still makes its final call (sy_resp_end), which returns SY_ECLOSED. */
 typedef void (*sy_body_fn)(sy_req *req, const void *data, size_t len, int end, int err, void *ud);
 int sy_req_on_body(sy_req *req, sy_body_fn fn, void *ud);
 
@@ -241,8 +255,9 @@ int sy_resp_header(sy_req *req, const char *name, const char *value);
 int sy_respond(sy_req *req, int status, const char *ctype, const void *body, size_t len);
 /* Send len bytes of fd from offset with sendfile(2). The library closes fd when done. */
 int sy_resp_sendfile(sy_req *req, int status, int fd, off_t offset, size_t len);
-/* If sy_resp_start (after validating status) or sy_resp_write fails, the request is finished
- * and the connection closed; later calls return SY_ESTATE. */
+/* If sy_resp_start (after validating status) or sy_resp_write fails, the response is over
+ * and the connection closed; later calls fail, and sy_resp_end (the final call) releases the
+ * request. */
 int sy_resp_start(sy_req *req, int status);
 int sy_resp_write(sy_req *req, const void *data, size_t len); /* copied */
 int sy_resp_end(sy_req *req);

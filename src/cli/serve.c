@@ -114,6 +114,7 @@ static void sum_body(sy_req *req, const void *data, size_t len, int end, int err
     sum_state *st = ud;
     if (err < 0) {
         free(st);
+        sy_resp_end(req); /* the final call releases the request (it returns SY_ECLOSED) */
         return;
     }
     const unsigned char *p = data;
@@ -131,11 +132,12 @@ static void sum_body(sy_req *req, const void *data, size_t len, int end, int err
                      st->adler);
     free(st);
     sy_resp_header(req, "Content-Type", "text/plain");
-    if (sy_resp_start(req, 200) == 0) {
-        (void)sy_resp_write(req, "streamed response\n", 18);
-        (void)sy_resp_write(req, line, (size_t)n);
-        (void)sy_resp_end(req);
-    }
+    /* Errors need no checks in between: after a failure the later calls fail too, and the
+     * final sy_resp_end releases the request whatever happened. */
+    (void)sy_resp_start(req, 200);
+    (void)sy_resp_write(req, "streamed response\n", 18);
+    (void)sy_resp_write(req, line, (size_t)n);
+    (void)sy_resp_end(req);
 }
 
 static void sum_handler(sy_req *req, void *ud)
@@ -147,13 +149,7 @@ static void sum_handler(sy_req *req, void *ud)
         return;
     }
     st->adler = 1;
-    size_t cl;
-    if (!sy_req_header(req, "Content-Length", &cl) &&
-        !sy_req_header(req, "Transfer-Encoding", &cl)) {
-        /* no body at all: answer now */
-        sum_body(req, NULL, 0, 1, 0, st);
-        return;
-    }
+    /* With no body at all the end arrives right after this handler returns. */
     sy_req_on_body(req, sum_body, st);
 }
 
@@ -199,6 +195,7 @@ static void stream_handler(sy_req *req, void *ud)
     sy_resp_header(req, "Content-Type", "text/plain");
     if (sy_resp_start(req, 200) < 0) {
         free(left);
+        (void)sy_resp_end(req); /* the final call, even after a failure */
         return;
     }
     stream_more(req, left);
@@ -228,8 +225,12 @@ static void *delay_thread(void *arg)
     delayed *d = arg;
     struct timespec ts = {d->ms / 1000, (d->ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
-    if (sy_loop_post(sy_req_loop(d->req), delayed_respond, d) != 0)
-        free(d); /* the loop is gone: the server is shutting down */
+    if (sy_loop_post(sy_req_loop(d->req), delayed_respond, d) != 0) {
+        /* The loop is gone (the server was freed): its connection is too, so the final call
+         * may come from this thread; it only releases the request. */
+        sy_resp_end(d->req);
+        free(d);
+    }
     return NULL;
 }
 

@@ -42,6 +42,7 @@ SY_EXPORT int sy_loop_new(sy_loop **out)
         return err;
     }
     pthread_mutex_init(&loop->task_mu, NULL);
+    atomic_init(&loop->refs, 1);
     loop->defer_tail = &loop->defer_head;
     loop->wake.cb = wake_cb;
     sy__io_start(loop, &loop->wake, EPOLLIN);
@@ -50,17 +51,40 @@ SY_EXPORT int sy_loop_new(sy_loop **out)
     return 0;
 }
 
+/* The loop struct outlives sy_loop_free while something that may still be used from another
+ * thread refers to it (an orphaned request: see src/http/req.c): sy_loop_post on it then
+ * answers SY_ECLOSED instead of touching freed memory. Everything else goes at once. */
+void sy__loop_ref(sy_loop *loop)
+{
+    atomic_fetch_add(&loop->refs, 1);
+}
+
+void sy__loop_unref(sy_loop *loop)
+{
+    if (atomic_fetch_sub(&loop->refs, 1) == 1) {
+        pthread_mutex_destroy(&loop->task_mu);
+        sy__free(loop);
+    }
+}
+
 SY_EXPORT void sy_loop_free(sy_loop *loop)
 {
     if (!loop)
         return;
+    /* Tasks posted before now still run (here, on this thread): a task may be the only thing
+     * that releases what it carries (a request answered later, a WebSocket reference). The
+     * wake fd is closed under the lock so that a concurrent sy_loop_post never pokes a
+     * closed (or reused) descriptor. */
     pthread_mutex_lock(&loop->task_mu);
     sy_task *t = loop->tasks_head;
     loop->tasks_head = loop->tasks_tail = NULL;
     loop->tasks_closed = 1;
+    close(loop->wake.fd);
+    loop->wake.fd = -1;
     pthread_mutex_unlock(&loop->task_mu);
     while (t) {
         sy_task *next = t->next;
+        t->fn(loop, t->ud);
         sy__free(t);
         t = next;
     }
@@ -74,12 +98,12 @@ SY_EXPORT void sy_loop_free(sy_loop *loop)
         loop->chunk_free = c->next;
         sy__free(c);
     }
-    close(loop->wake.fd);
     close(loop->epfd);
-    pthread_mutex_destroy(&loop->task_mu);
     sy__free(loop->heap);
+    loop->heap = NULL;
     sy__free(loop->rbuf);
-    sy__free(loop);
+    loop->rbuf = NULL;
+    sy__loop_unref(loop);
 }
 
 int sy__io_start(sy_loop *loop, sy_io *io, uint32_t events)
@@ -255,8 +279,8 @@ SY_EXPORT int sy_loop_post(sy_loop *loop, sy_task_fn fn, void *ud)
     else
         loop->tasks_head = t;
     loop->tasks_tail = t;
+    poke(loop); /* under the lock: sy_loop_free closes the fd under it */
     pthread_mutex_unlock(&loop->task_mu);
-    poke(loop);
     return 0;
 }
 

@@ -66,6 +66,7 @@ struct sy_loop {
     pthread_mutex_t task_mu;
     sy_task *tasks_head, *tasks_tail;
     int tasks_closed;
+    atomic_int refs; /* the owner's, plus one per orphaned request (see sy__loop_ref) */
     atomic_int stop_requested;
     atomic_int signal_flags; /* set from other threads/signal handlers; see on_wake */
     void (*on_signal)(sy_loop *loop, int flags, void *ud);
@@ -95,6 +96,11 @@ static inline int sy__timer_active(const sy_timer *t)
 }
 
 void sy__defer(sy_loop *loop, sy_deferred *d);
+
+/* Keep the loop struct (not its resources) alive past sy_loop_free, so that sy_loop_post
+ * from another thread stays safe and answers SY_ECLOSED. Thread-safe. */
+void sy__loop_ref(sy_loop *loop);
+void sy__loop_unref(sy_loop *loop);
 
 /* Set flags (bit mask) from any thread or a signal handler; the loop's on_signal callback
  * receives them on its thread. Async-signal-safe. */

@@ -37,6 +37,7 @@ sy_req *sy__req_get(sy_worker *w)
     }
     r->headers_cap = cap;
     r->worker = w;
+    r->loop = w->loop;
     return r;
 }
 
@@ -50,10 +51,16 @@ static void req_destroy(sy_req *r)
     sy__free(r);
 }
 
-void sy__req_put(sy_worker *w, sy_req *r)
+static void free_upgrade_state(sy_req *r)
 {
     if (r->upgrade_state && r->upgrade_state_free)
         r->upgrade_state_free(r->upgrade_state);
+    r->upgrade_state = NULL;
+}
+
+void sy__req_put(sy_worker *w, sy_req *r)
+{
+    free_upgrade_state(r);
     /* Keep the buffers of a cached request small: a big body must not stay pinned. */
     if (r->body_cap > 65536) {
         sy__free(r->body);
@@ -83,6 +90,7 @@ void sy__req_put(sy_worker *w, sy_req *r)
     r->body = body;
     r->body_cap = bc;
     r->worker = w;
+    r->loop = w->loop;
     if (w->req_cache_len >= REQ_CACHE_MAX) {
         req_destroy(r);
         return;
@@ -104,14 +112,30 @@ void sy__http_req_cache_clear(sy_worker *w)
     w->req_cache_len = 0;
 }
 
+/* The head's slices point into a buffer that is about to go and could not be copied (no
+ * memory): make the accessors answer empty strings rather than read freed bytes. */
+static void forget_head(sy_req *r)
+{
+    r->method = r->target = "";
+    r->method_len = r->target_len = 0;
+    r->query = NULL;
+    r->query_len = 0;
+    r->nheaders = 0;
+    r->head_base = NULL;
+    r->head_len = 0;
+    memset(&r->info, 0, sizeof(r->info));
+}
+
 int sy__req_pin(sy_req *r)
 {
     if (r->pinned || !r->head_base)
         return 0;
     if (r->hbuf_cap < r->head_len) {
         char *n = sy__malloc(r->head_len);
-        if (!n)
+        if (!n) {
+            forget_head(r);
             return SY_ENOMEM;
+        }
         sy__free(r->hbuf);
         r->hbuf = n;
         r->hbuf_cap = r->head_len;
@@ -136,6 +160,32 @@ int sy__req_pin(sy_req *r)
     r->head_base = nb;
     r->pinned = 1;
     return 0;
+}
+
+void sy__req_release(sy_worker *w, sy_req *r)
+{
+    if (!r->held) {
+        sy__req_put(w, r);
+        return;
+    }
+    (void)sy__req_pin(r); /* on failure the head reads as empty */
+    free_upgrade_state(r);
+    r->orphan = 1;
+    r->resp_done = 1;
+    r->conn = NULL;
+    r->proto = NULL;
+    r->worker = NULL; /* the worker may be gone before the application's final call */
+    r->body_fn = NULL;
+    r->drain_fn = NULL;
+    sy__loop_ref(r->loop);
+}
+
+void sy__req_body_end(sy_req *r)
+{
+    if (!r->body_fn || r->body_end_sent || r->resp_done)
+        return;
+    r->body_end_sent = 1;
+    r->body_fn(r, NULL, 0, 1, 0, r->body_ud);
 }
 
 static int hexval(int c)
@@ -404,7 +454,7 @@ SY_EXPORT const char *sy_req_peer(const sy_req *r)
 
 SY_EXPORT sy_loop *sy_req_loop(const sy_req *r)
 {
-    return r->worker->loop;
+    return r->loop;
 }
 
 SY_EXPORT void *sy_req_route_ud(const sy_req *r)
@@ -414,6 +464,10 @@ SY_EXPORT void *sy_req_route_ud(const sy_req *r)
 
 SY_EXPORT int sy_req_on_body(sy_req *r, sy_body_fn fn, void *ud)
 {
+    if (r->orphan)
+        return SY_ECLOSED;
+    if (r->resp_done)
+        return SY_ESTATE;
     r->body_fn = fn;
     r->body_ud = ud;
     return 0;
@@ -435,14 +489,20 @@ static int valid_field(const char *s, int is_name)
     return 1;
 }
 
-/* The connection of an orphaned request is gone: the response call that finishes it (or the
- * first whole-response call) releases it. */
+/* The application's final call on an orphan frees it. Orphans are not cached: their worker
+ * may be gone, and this may run on any thread once the loop is gone (see sy_loop_post). */
 static int orphan_release(sy_req *r)
 {
-    sy_worker *w = r->worker;
-    r->orphan = 0;
-    sy__req_put(w, r);
+    sy_loop *loop = r->loop;
+    req_destroy(r);
+    sy__loop_unref(loop);
     return SY_ECLOSED;
+}
+
+/* A final call (sy_respond, sy_resp_sendfile, sy_resp_end): the application lets go. */
+static void let_go(sy_req *r)
+{
+    r->held = 0;
 }
 
 SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
@@ -485,8 +545,13 @@ SY_EXPORT int sy_respond(sy_req *r, int status, const char *ctype, const void *b
 {
     if (r->orphan)
         return orphan_release(r);
-    if (r->resp_started)
+    let_go(r);
+    if (r->resp_done)
+        return SY_ESTATE; /* already finished (a failed write ended it) */
+    if (r->resp_started) {
+        r->ops->abort(r, SY_ESTATE); /* a streamed response cannot be completed this way */
         return SY_ESTATE;
+    }
     int e = status < 200 || status > 999 ? SY_EINVAL : 0;
     if (!e && ctype)
         e = sy_resp_header(r, "Content-Type", ctype);
@@ -509,8 +574,11 @@ SY_EXPORT int sy_resp_sendfile(sy_req *r, int status, int fd, off_t off, size_t 
         close(fd);
         return orphan_release(r);
     }
-    if (r->resp_started) {
+    let_go(r);
+    if (r->resp_started || r->resp_done) {
         close(fd);
+        if (!r->resp_done)
+            r->ops->abort(r, SY_ESTATE);
         return SY_ESTATE;
     }
     int e = r->ops->start(r, status, 1, len);
@@ -572,7 +640,14 @@ SY_EXPORT int sy_resp_end(sy_req *r)
 {
     if (r->orphan)
         return orphan_release(r);
-    if (!r->resp_started || r->resp_done)
+    let_go(r);
+    if (r->resp_done)
+        return SY_ESTATE; /* already finished (a failed write ended it) */
+    if (!r->resp_started) {
+        /* The final call came without a response: nothing else will answer, so end the
+         * exchange rather than leave the client waiting. */
+        r->ops->abort(r, SY_ESTATE);
         return SY_ESTATE;
+    }
     return r->ops->end(r);
 }

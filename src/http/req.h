@@ -23,10 +23,18 @@ typedef struct sy_req_ops {
     void (*abort)(sy_req *req, int err);
 } sy_req_ops;
 
+/* Who holds a request. The protocol holds it from the head until the response is finished;
+ * the application holds it from the handler call until its final call (sy_respond,
+ * sy_resp_sendfile or sy_resp_end). The request is recycled when both have let go, so a
+ * handle the application holds is valid memory, whatever happened to the connection. When
+ * the protocol lets go first (the connection died, or a failed write finished the response)
+ * the request becomes an orphan: detached from the connection and the worker, with its own
+ * copy of the head, and freed by the application's final call. */
 struct sy_req {
     const sy_req_ops *ops;
     void *proto; /* the HTTP version's per-connection state */
     sy_worker *worker;
+    sy_loop *loop; /* the worker's loop; an orphan keeps a reference (sy__loop_ref) */
     sy_conn *conn;
     const sy_route *route;
     /* request (slices into the read buffer, or into hbuf once pinned) */
@@ -47,11 +55,14 @@ struct sy_req {
     char *hbuf; /* owned copy of the head when the request outlives a read */
     size_t hbuf_cap;
     uint8_t pinned;
-    uint8_t orphan; /* the connection died while the handler still owed a response */
+    uint8_t held;   /* the application holds the handle (handler called, no final call yet) */
+    uint8_t orphan; /* the protocol let go while the application still held it */
     /* body */
     uint8_t *body;
     size_t body_len, body_cap;
     uint64_t body_received;
+    uint8_t body_complete; /* the protocol has received the whole body */
+    uint8_t body_end_sent; /* body_fn was told end=1 (or err) */
     sy_body_fn body_fn;
     void (*drain_fn)(sy_req *req, void *ud); /* streamed responses: queue fell to low water */
     void *drain_ud;
@@ -76,8 +87,19 @@ struct sy_req {
 sy_req *sy__req_get(sy_worker *w);
 /* Reset and return to the cache. */
 void sy__req_put(sy_worker *w, sy_req *req);
+/* The protocol is done with req: recycle it, or orphan it when the application still holds
+ * it. Never touch req afterwards. */
+void sy__req_release(sy_worker *w, sy_req *req);
+/* Hand req to the application: set before calling a handler. */
+static inline void sy__req_hand_out(sy_req *req)
+{
+    req->held = 1;
+}
+/* A streamed-body request whose body is complete: tell a registered body callback, once. */
+void sy__req_body_end(sy_req *req);
 void sy__http_req_cache_clear(sy_worker *w);
-/* Copy the head into the request's own buffer so its slices survive the read buffer. */
+/* Copy the head into the request's own buffer so its slices survive the read buffer. On
+ * SY_ENOMEM the head is forgotten (accessors answer empty strings): never a dangling slice. */
 int sy__req_pin(sy_req *req);
 /* Percent-decode the target's path into req->path; split the query. Returns 0 or
  * SY_EHTTP_SYNTAX (bad escape, %00, not origin/absolute/asterisk form). */

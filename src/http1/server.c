@@ -110,7 +110,7 @@ int sy__http1_attach(sy_conn *c, sy_worker *w)
 static void h1_free(h1 *h)
 {
     if (h->req)
-        sy__req_put(h->w, h->req);
+        sy__req_release(h->w, h->req);
     sy__free(h);
 }
 
@@ -122,25 +122,18 @@ static void h1_on_close(sy_conn *c, int err)
         return;
     sy_req *r = h->req;
     /* Tell a handler that is still working on this request that it is gone: its writes fail
-     * from here on (h->closed) and sy_resp_end only marks the request done. */
+     * from here on (h->closed). If it still owes its final call, the request outlives the
+     * connection as an orphan (sy__req_release) until that call. */
     h->closed = 1;
-    if (r && h->state == H1_HANDLER && !r->resp_done && r->body_fn && !h->body_done)
+    if (r && r->held && !r->resp_done && r->body_fn && !r->body_end_sent) {
+        r->body_end_sent = 1;
         r->body_fn(r, NULL, 0, 1, SY_ECLOSED, r->body_ud);
+    }
+    r = h->req;
     if (r && r->resp_started && !r->resp_done && r->drain_fn) {
         void (*fn)(sy_req *, void *) = r->drain_fn;
         r->drain_fn = NULL;
         fn(r, r->drain_ud);
-    }
-    r = h->req;
-    if (r && h->state == H1_HANDLER && !r->resp_done && (h->in_dispatch == 0)) {
-        /* The handler still owes a response (it answers later): keep the request alive,
-         * detached; its response calls fail and the final one releases it. */
-        if (sy__req_pin(r) == 0) {
-            r->orphan = 1;
-            r->conn = NULL;
-            r->proto = NULL;
-            h->req = NULL;
-        }
     }
     h1_free(h);
     c->proto_data = NULL;
@@ -329,7 +322,7 @@ static int h1_end(sy_req *r)
 static void next_request(h1 *h)
 {
     sy_conn *c = h->c;
-    sy__req_put(h->w, h->req);
+    sy__req_release(h->w, h->req);
     h->req = NULL;
     h->state = H1_HEAD;
     h->prev_len = 0;
@@ -413,8 +406,11 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
     r->resp_done = 1;
     r->status = 101;
     h->keep_alive = 1; /* no "Connection: close" on a 101 */
-    if (write_head(h, r, 101, extra, (size_t)n, 0, 0) < 0)
+    if (write_head(h, r, 101, extra, (size_t)n, 0, 0) < 0) {
+        /* Half a 101 may be queued: nothing sane can follow on this connection. */
+        sy__conn_close(c, SY_ENOMEM, 0);
         return SY_ENOMEM;
+    }
     sy_uplog *log = sy__uplog_begin(r, tok, tl);
     /* Hand the connection over. The opener installs its protocol on c; from here on this
      * HTTP/1 state must not be touched except to free it. */
@@ -461,6 +457,10 @@ static int try_upgrade(h1 *h, sy_req *r)
                 if (v == SY_UPGRADE_ACCEPT)
                     return do_switch(h, r, e, tok, tl);
                 if (v >= 400 && v <= 599) {
+                    /* A refused upgrade ends the connection: a proxy that does not check
+                     * the status would otherwise tunnel whatever the client sends next
+                     * to us as if the switch had happened ("WebSocket smuggling"). */
+                    h->close_after = 1;
                     char body[320];
                     int bn =
                         snprintf(body, sizeof(body), "%s\n", reason ? reason : sy__status_text(v));
@@ -516,7 +516,9 @@ static int dispatch(h1 *h)
     if (up == 1)
         return 1; /* h is gone */
     if (up < 0)
-        return 1;
+        return 1; /* the connection is closing */
+    if (r->info.upgrade)
+        h->close_after = 1; /* asked to switch but did not: see try_upgrade */
     if (up == 0) {
         const sy_route *route = r->route;
         if (route && (route->flags & SY_ROUTE_UPGRADE_REQUIRED)) {
@@ -526,7 +528,12 @@ static int dispatch(h1 *h)
             sy_resp_header(r, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
             sy_respond(r, 200, NULL, NULL, 0);
         } else if (route && route->handler) {
+            sy__req_hand_out(r);
             route->handler(r, route->ud);
+            /* A streamed-body handler on a request without a body (Content-Length: 0): the
+             * end is known now, so say it at once. */
+            if (h->req == r && r->body_complete)
+                sy__req_body_end(r);
         } else {
             static const char nf[] = "404 Not Found\n";
             sy_respond(r, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
@@ -615,6 +622,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     }
     if (!has_body) {
         h->body_done = 1;
+        r->body_complete = 1;
         return 0;
     }
     h->state = H1_BODY;
@@ -623,6 +631,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         /* Streamed: the handler runs now and receives the body through sy_req_on_body. */
         h->state = H1_HANDLER;
         h->in_dispatch = 1;
+        sy__req_hand_out(r);
         r->route->handler(r, r->route->ud);
         h->in_dispatch = 0;
         if (r->resp_done) {
@@ -677,7 +686,7 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
         h->body_left -= n;
         off = n;
         if (h->body_left == 0)
-            h->body_done = 1;
+            h->body_done = r->body_complete = 1;
     } else {
         while (off < len && !h->body_done) {
             sy_chunked_ev ev;
@@ -697,7 +706,7 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
                     return e;
                 }
             } else if (ev == SY_CHUNKED_DONE) {
-                h->body_done = 1;
+                h->body_done = r->body_complete = 1;
             } else if (n == 0) {
                 break;
             }
@@ -771,8 +780,7 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
             if (streamed) {
                 h->state = H1_HANDLER;
                 h->in_dispatch = 1;
-                if (r->body_fn)
-                    r->body_fn(r, NULL, 0, 1, 0, r->body_ud);
+                sy__req_body_end(r);
                 h->in_dispatch = 0;
                 if (h->req && h->req->resp_done)
                     next_request(h);
@@ -786,8 +794,11 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
         sy__conn_pause_read(c);
         break;
     }
-    if (h->state != H1_HEAD && h->req && !h->req->pinned && !c->closing)
-        if (sy__req_pin(h->req) < 0)
+    /* A request that outlives this read (body still arriving, handler answering later, or
+     * the connection closing under a handler that holds it) gets its own copy of the head
+     * now, while the read buffer still holds it. */
+    if (h->state != H1_HEAD && h->req && !h->req->pinned)
+        if (sy__req_pin(h->req) < 0 && !c->closing)
             return SY_ENOMEM;
     if (h->peer_eof && h->state == H1_HEAD && off == len && !c->closing)
         sy__conn_close(c, 0, 1);
