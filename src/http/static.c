@@ -1,6 +1,13 @@
 /* Static files below a root directory. Paths are resolved with openat2(RESOLVE_BENEATH), so
  * neither "..", encoded dots nor symlinks can leave the root: the kernel refuses the walk.
- * GET/HEAD, index.html for directories, MIME types, ETag/Last-Modified with 304. */
+ * GET/HEAD, index.html for directories, MIME types, ETag/Last-Modified with 304.
+ *
+ * Only regular files and directories are served. Every name is first opened with O_PATH, which
+ * opens nothing, and looked at with fstat(): opening a FIFO for reading would block the worker
+ * until a writer came, and a device's open can have effects of its own. Any other kind of file
+ * (FIFO, socket, device) answers 404, as if absent, whether named directly or as a directory's
+ * index.html: it is never a resource this handler could serve, and a 403 would tell a client
+ * that it exists. */
 #include "http/req.h"
 
 #include <errno.h>
@@ -93,6 +100,65 @@ static int open_beneath(int root, const char *rel, int flags)
     struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+}
+
+/* Where descriptors are reopened by number; a unit test points it elsewhere to take the path
+ * used when /proc is not mounted. */
+#ifndef SY_STATIC_PROC_FD
+#define SY_STATIC_PROC_FD "/proc/self/fd/"
+#endif
+
+/* A descriptor opened with O_PATH cannot be read. Reopening it through /proc/self/fd opens the
+ * very inode fstat() saw, so nothing swapped in under the name meanwhile gets opened. Without
+ * procfs, open the name again, without blocking (a FIFO may have been swapped in) and without
+ * taking a controlling terminal, and keep it only if it is still the same file. */
+static int reopen_regular(int root, const char *rel, int pfd, const struct stat *sb)
+{
+    char proc[64];
+    snprintf(proc, sizeof(proc), "%s%d", SY_STATIC_PROC_FD, pfd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    fd = open_beneath(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    struct stat now;
+    if (fstat(fd, &now) < 0 || now.st_dev != sb->st_dev || now.st_ino != sb->st_ino ||
+        fcntl(fd, F_SETFL, 0) < 0) {
+        close(fd);
+        errno = ENOENT;
+        return -1;
+    }
+    return fd;
+}
+
+/* The answer to a failed open: 403 when the walk would leave the root or is not permitted. */
+static int refusal(int err)
+{
+    return err == EXDEV || err == ELOOP || err == EACCES ? 403 : 404;
+}
+
+/* Open rel below the root for reading if it is a regular file. Returns the descriptor with sb
+ * filled, or -1 and *status: 0 for a directory (sb filled), 404 for a FIFO, socket or device
+ * (never opened), 500 when fstat() fails, else refusal(). */
+static int open_file(int root, const char *rel, struct stat *sb, int *status)
+{
+    int pfd = open_beneath(root, rel, O_PATH);
+    if (pfd < 0) {
+        *status = refusal(errno);
+        return -1;
+    }
+    int fd = -1;
+    if (fstat(pfd, sb) < 0)
+        *status = 500;
+    else if (S_ISDIR(sb->st_mode))
+        *status = 0;
+    else if (!S_ISREG(sb->st_mode))
+        *status = 404;
+    else if ((fd = reopen_regular(root, rel, pfd, sb)) < 0)
+        *status = refusal(errno);
+    close(pfd);
+    return fd;
 }
 
 static void text(sy_req *r, int status, const char *msg)
@@ -243,24 +309,10 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
     memcpy(rel + o, p, pl);
     o += pl;
     rel[o] = 0;
-    int fd = open_beneath(st->root_fd, rel, O_RDONLY);
-    if (fd < 0) {
-        if (errno == EXDEV || errno == ELOOP)
-            text(r, 403, "Forbidden");
-        else if (errno == EACCES)
-            text(r, 403, "Forbidden");
-        else
-            text(r, 404, "Not Found");
-        return;
-    }
     struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        close(fd);
-        text(r, 500, "Internal Server Error");
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
+    int status;
+    int fd = open_file(st->root_fd, rel, &sb, &status);
+    if (fd < 0 && status == 0) {
         if (path[plen - 1] != '/') {
             char loc[4200];
             size_t ql;
@@ -280,16 +332,14 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
         else if (rel[o - 1] != '/')
             rel[o++] = '/';
         memcpy(rel + o, "index.html", 11);
-        fd = open_beneath(st->root_fd, rel, O_RDONLY);
-        if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-            if (fd >= 0)
-                close(fd);
-            text(r, 404, "Not Found");
-            return;
-        }
-    } else if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        text(r, 403, "Forbidden");
+        /* No servable index (missing, unreadable, a directory or a special file) is one
+         * answer: this handler lists no directories. */
+        fd = open_file(st->root_fd, rel, &sb, &status);
+        if (fd < 0)
+            status = 404;
+    }
+    if (fd < 0) {
+        text(r, status, sy__status_text(status));
         return;
     }
     char etag[64], lm[40];
