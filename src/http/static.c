@@ -161,11 +161,91 @@ static int open_file(int root, const char *rel, struct stat *sb, int *status)
     return fd;
 }
 
+/* Bytes that stand for themselves in a path segment: RFC 3986 pchar, less pct-encoded. */
+static int pchar_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~!$&'()*+,;=:@", c));
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static size_t put_byte(char *out, unsigned char c, int plain)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (plain) {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = '%';
+    out[1] = hex[c >> 4];
+    out[2] = hex[c & 15];
+    return 3;
+}
+
+/* The Location of the redirect that adds a directory's missing '/', written to out (room for
+ * 3 * (strlen(path) + ql) + 4 bytes; returns the length, NUL not counted). It is built from the
+ * decoded path, never copied from it: runs of '/' become one, since a leading "//" would make
+ * it a protocol-relative URL naming another host, and every byte that is not a plain pchar is
+ * percent-encoded. That covers '\' and TAB, CR, LF (browsers read '\' as '/' and drop the
+ * others, which would bring a "//" back), '%' (the path was decoded, so a '%' in it is a
+ * literal), '?', '#', space, the other controls, DEL and non-ASCII. The query (q, ql; q NULL
+ * when there was no '?') is kept, as Apache and nginx keep it, up to any '#' (a fragment is
+ * not part of a request target): it was never decoded, so its escapes pass as they are, and a
+ * byte a URI query cannot hold, '%' without two hex digits included, is encoded. */
+static size_t dir_location(char *out, const char *path, const char *q, size_t ql)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)path;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        out[o++] = '/';
+        for (; *p && *p != '/'; p++)
+            o += put_byte(out + o, *p, pchar_plain(*p));
+    }
+    out[o++] = '/';
+    if (q) {
+        const unsigned char *u = (const unsigned char *)q;
+        out[o++] = '?';
+        for (size_t i = 0; i < ql && u[i] != '#'; i++) {
+            int escape = u[i] == '%' && i + 2 < ql && is_hex(u[i + 1]) && is_hex(u[i + 2]);
+            o += put_byte(out + o, u[i], escape || pchar_plain(u[i]) || u[i] == '/' || u[i] == '?');
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
 static void text(sy_req *r, int status, const char *msg)
 {
     char body[128];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, msg);
     sy_respond(r, status, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static void redirect_dir(sy_req *r, const char *path, size_t plen)
+{
+    size_t ql;
+    const char *q = sy_req_query(r, &ql);
+    char *loc = sy__malloc(3 * (plen + ql) + 4);
+    int e = loc ? 0 : SY_ENOMEM;
+    if (loc) {
+        dir_location(loc, path, q, ql);
+        e = sy_resp_header(r, "Location", loc);
+        sy__free(loc);
+    }
+    if (e == SY_ELIMIT)
+        text(r, 414, "URI Too Long");
+    else if (e < 0)
+        text(r, 500, "Internal Server Error");
+    else
+        text(r, 301, "Moved Permanently");
 }
 
 static int etag_matches(const char *inm, size_t len, const char *etag)
@@ -314,13 +394,7 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
     int fd = open_file(st->root_fd, rel, &sb, &status);
     if (fd < 0 && status == 0) {
         if (path[plen - 1] != '/') {
-            char loc[4200];
-            size_t ql;
-            const char *q = sy_req_query(r, &ql);
-            snprintf(loc, sizeof(loc), "%s/%s%.*s", path, q ? "?" : "", q ? (int)ql : 0,
-                     q ? q : "");
-            sy_resp_header(r, "Location", loc);
-            text(r, 301, "Moved Permanently");
+            redirect_dir(r, path, plen);
             return;
         }
         if (o + 11 >= sizeof(rel)) {

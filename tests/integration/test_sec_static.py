@@ -1,7 +1,9 @@
 """Static files under hostile input: special files (FIFO, socket, device) in the document root
-must never block a worker nor be opened."""
+must never block a worker nor be opened, and the directory redirect must always answer with a
+Location that is one plain, percent-encoded path (no open redirect, no stray bytes)."""
 import errno
 import os
+import re
 import socket
 import stat
 
@@ -11,6 +13,11 @@ from harness import Server, connect, eq, main, ok, read_response, request, test
 # Generous: the box is loaded. A blocked worker never answers at all, so any bound separates
 # the fixed server from the broken one.
 WAIT = 10
+
+# What a Location built by the server may contain: "/" then RFC 3986 pchar and "/", with
+# anything else percent-encoded; a query after "?" with the same set plus "?".
+LOC_PATH = r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-F]{2})(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*/"
+LOC_RE = re.compile(r"^(?:" + LOC_PATH + r"|/)(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$")
 
 
 def root():
@@ -28,6 +35,9 @@ def setup():
     if os.geteuid() == 0:
         # /dev/null's numbers: a harmless device, enough to see it is refused unopened.
         os.mknod(os.path.join(r, "null"), 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    for d in ["\\evil", "a b", "x\r\ny", "\t/evil", "\u00e9", "q?x#y", "p%41", "sub/deeper",
+              "evil"]:
+        os.makedirs(os.path.join(r, d), exist_ok=True)
 
 
 def get(port, target, extra=b""):
@@ -89,6 +99,59 @@ def socket_and_device_files_are_not_served():
             eq(get(srv.port, b"/null").status, 404, "character device")
         eq(get(srv.port, b"/hello.txt").status, 200, "regular file still served")
         eq(get(srv.port, b"/sub/").body, b"sub index\n", "regular index still served")
+
+
+def redirect(port, target, want, extra=b""):
+    r = get(port, target, extra)
+    eq(r.status, 301, "%r status" % target)
+    loc = r.header("location")
+    ok(loc is not None, "%r: no Location (head %r)" % (target, r.raw_head))
+    ok(LOC_RE.match(loc), "%r: Location %r is not one plain encoded path" % (target, loc))
+    eq(loc, want, "%r Location" % target)
+    ok(all(0x20 < ord(c) < 0x7f for c in loc), "%r: Location bytes" % target)
+
+
+@test
+def directory_redirect_is_never_protocol_relative():
+    with Server("--no-access-log") as srv:
+        p = srv.port
+        redirect(p, b"/sub", "/sub/")  # the ordinary case is unchanged
+        redirect(p, b"//sub", "/sub/")
+        redirect(p, b"///sub", "/sub/")
+        redirect(p, b"/%2F%2Fsub", "/sub/")
+        redirect(p, b"/%2f/%2fevil", "/evil/")
+        redirect(p, b"http://x//evil", "/evil/")  # absolute-form keeps only its path
+        redirect(p, b"/sub//deeper", "/sub/deeper/")
+        # Browsers read "\" as "/", and drop tabs and newlines from URLs.
+        redirect(p, b"/%5Cevil", "/%5Cevil/")
+        redirect(p, b"/\\evil", "/%5Cevil/")
+        redirect(p, b"/%09/evil", "/%09/evil/")
+
+
+@test
+def directory_redirect_encodes_decoded_bytes():
+    with Server("--no-access-log") as srv:
+        p = srv.port
+        redirect(p, b"/a%20b", "/a%20b/")
+        redirect(p, b"/x%0d%0ay", "/x%0D%0Ay/")
+        redirect(p, b"/%C3%A9", "/%C3%A9/")
+        redirect(p, b"/q%3Fx%23y", "/q%3Fx%23y/")
+        redirect(p, b"/p%2541", "/p%2541/")
+
+
+@test
+def directory_redirect_keeps_the_query():
+    with Server("--no-access-log") as srv:
+        p = srv.port
+        redirect(p, b"/sub?a=1&b=%41", "/sub/?a=1&b=%41")
+        redirect(p, b"//sub?next=//evil/", "/sub/?next=//evil/")
+        redirect(p, b"/sub?", "/sub/?")
+        # Request-target bytes that are not valid in a URI query are encoded; a lone "%" too.
+        redirect(p, b"/sub?x=\"<>\\^`{|}%zz%4", "/sub/?x=%22%3C%3E%5C%5E%60%7B%7C%7D%25zz%254")
+        redirect(p, b"/sub?\xc3\xa9", "/sub/?%C3%A9")
+        # A fragment is not part of a request-target; it does not travel into the Location.
+        redirect(p, b"/sub?a#frag", "/sub/?a")
+        redirect(p, b"/sub#frag", "/sub/")
 
 
 if __name__ == "__main__":

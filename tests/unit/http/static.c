@@ -1,5 +1,6 @@
 /* Unit tests for src/http/static.c, included to reach its statics: opening names below the
- * root without ever opening a special file (FIFO, socket, device), with and without /proc. */
+ * root without ever opening a special file (FIFO, socket, device), with and without /proc, and
+ * the Location of the directory redirect. */
 #include "harness.h"
 
 #include <signal.h>
@@ -140,6 +141,54 @@ TEST(reopen_by_name_checks_it_is_the_same_file)
     proc_fd_dir = "/proc/self/fd/";
 }
 
+static int location_is(const char *path, const char *q, const char *want)
+{
+    char out[256];
+    size_t ql = q ? strlen(q) : 0;
+    if (3 * (strlen(path) + ql) + 4 > sizeof(out))
+        abort();
+    size_t n = dir_location(out, path, q, ql);
+    if (n != strlen(out) || strcmp(out, want) != 0) {
+        printf("  dir_location(%s, %s) = %s, want %s\n", path, q ? q : "(none)", out, want);
+        return 0;
+    }
+    return 1;
+}
+
+TEST(location_is_one_path)
+{
+    CHECK(location_is("/sub", NULL, "/sub/"));
+    CHECK(location_is("//sub", NULL, "/sub/"));
+    CHECK(location_is("////sub", NULL, "/sub/"));
+    CHECK(location_is("/a//b///c", NULL, "/a/b/c/"));
+    CHECK(location_is("/", NULL, "/"));
+    CHECK(location_is("*", NULL, "/*/"));
+    /* Browsers read '\' as '/' and drop TAB, CR and LF: each could make "//" again. */
+    CHECK(location_is("/\\evil", NULL, "/%5Cevil/"));
+    CHECK(location_is("/\t/evil", NULL, "/%09/evil/"));
+    CHECK(location_is("/\r\n/evil", NULL, "/%0D%0A/evil/"));
+}
+
+TEST(location_encodes_decoded_bytes)
+{
+    CHECK(location_is("/a b", NULL, "/a%20b/"));
+    CHECK(location_is("/q?x#y", NULL, "/q%3Fx%23y/"));
+    CHECK(location_is("/p%41", NULL, "/p%2541/"));
+    CHECK(location_is("/\xc3\xa9\x7f\x01", NULL, "/%C3%A9%7F%01/"));
+    CHECK(location_is("/\"<>^`{|}[]", NULL, "/%22%3C%3E%5E%60%7B%7C%7D%5B%5D/"));
+    CHECK(location_is("/-._~!$&'()*+,;=:@09azAZ", NULL, "/-._~!$&'()*+,;=:@09azAZ/"));
+}
+
+TEST(location_keeps_the_query)
+{
+    CHECK(location_is("/sub", "", "/sub/?"));
+    CHECK(location_is("/sub", "a=1&b=%41", "/sub/?a=1&b=%41"));
+    CHECK(location_is("/sub", "next=//evil/?x", "/sub/?next=//evil/?x"));
+    CHECK(location_is("/sub", "%zz%4%", "/sub/?%25zz%254%25"));
+    CHECK(location_is("/sub", "a b\r\n\\\xc3\xa9", "/sub/?a%20b%0D%0A%5C%C3%A9"));
+    CHECK(location_is("/sub", "a#frag", "/sub/?a"));
+}
+
 int main(void)
 {
     signal(SIGALRM, SIG_DFL);
@@ -148,6 +197,9 @@ int main(void)
     RUN(special_files_refused_unopened);
     RUN(special_files_refused_unopened_without_proc);
     RUN(reopen_by_name_checks_it_is_the_same_file);
+    RUN(location_is_one_path);
+    RUN(location_encodes_decoded_bytes);
+    RUN(location_keeps_the_query);
     teardown();
     return sy_t_summary();
 }
