@@ -1,6 +1,13 @@
 /* Static files below a root directory. Paths are resolved with openat2(RESOLVE_BENEATH), so
  * neither "..", encoded dots nor symlinks can leave the root: the kernel refuses the walk.
- * GET/HEAD, index.html for directories, MIME types, ETag/Last-Modified with 304. */
+ * GET/HEAD, index.html for directories, MIME types, ETag/Last-Modified with 304.
+ *
+ * Only regular files and directories are served. Every name is first opened with O_PATH, which
+ * opens nothing, and looked at with fstat(): opening a FIFO for reading would block the worker
+ * until a writer came, and a device's open can have effects of its own. Any other kind of file
+ * (FIFO, socket, device) answers 404, as if absent, whether named directly or as a directory's
+ * index.html: it is never a resource this handler could serve, and a 403 would tell a client
+ * that it exists. */
 #include "http/req.h"
 
 #include <errno.h>
@@ -95,11 +102,150 @@ static int open_beneath(int root, const char *rel, int flags)
     return (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
 }
 
+/* Where descriptors are reopened by number; a unit test points it elsewhere to take the path
+ * used when /proc is not mounted. */
+#ifndef SY_STATIC_PROC_FD
+#define SY_STATIC_PROC_FD "/proc/self/fd/"
+#endif
+
+/* A descriptor opened with O_PATH cannot be read. Reopening it through /proc/self/fd opens the
+ * very inode fstat() saw, so nothing swapped in under the name meanwhile gets opened. Without
+ * procfs, open the name again, without blocking (a FIFO may have been swapped in) and without
+ * taking a controlling terminal, and keep it only if it is still the same file. */
+static int reopen_regular(int root, const char *rel, int pfd, const struct stat *sb)
+{
+    char proc[64];
+    snprintf(proc, sizeof(proc), "%s%d", SY_STATIC_PROC_FD, pfd);
+    int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    fd = open_beneath(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    struct stat now;
+    if (fstat(fd, &now) < 0 || now.st_dev != sb->st_dev || now.st_ino != sb->st_ino ||
+        fcntl(fd, F_SETFL, 0) < 0) {
+        close(fd);
+        errno = ENOENT;
+        return -1;
+    }
+    return fd;
+}
+
+/* The answer to a failed open: 403 when the walk would leave the root or is not permitted. */
+static int refusal(int err)
+{
+    return err == EXDEV || err == ELOOP || err == EACCES ? 403 : 404;
+}
+
+/* Open rel below the root for reading if it is a regular file. Returns the descriptor with sb
+ * filled, or -1 and *status: 0 for a directory (sb filled), 404 for a FIFO, socket or device
+ * (never opened), 500 when fstat() fails, else refusal(). */
+static int open_file(int root, const char *rel, struct stat *sb, int *status)
+{
+    int pfd = open_beneath(root, rel, O_PATH);
+    if (pfd < 0) {
+        *status = refusal(errno);
+        return -1;
+    }
+    int fd = -1;
+    if (fstat(pfd, sb) < 0)
+        *status = 500;
+    else if (S_ISDIR(sb->st_mode))
+        *status = 0;
+    else if (!S_ISREG(sb->st_mode))
+        *status = 404;
+    else if ((fd = reopen_regular(root, rel, pfd, sb)) < 0)
+        *status = refusal(errno);
+    close(pfd);
+    return fd;
+}
+
+/* Bytes that stand for themselves in a path segment: RFC 3986 pchar, less pct-encoded. */
+static int pchar_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~!$&'()*+,;=:@", c));
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static size_t put_byte(char *out, unsigned char c, int plain)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (plain) {
+        out[0] = (char)c;
+        return 1;
+    }
+    out[0] = '%';
+    out[1] = hex[c >> 4];
+    out[2] = hex[c & 15];
+    return 3;
+}
+
+/* The Location of the redirect that adds a directory's missing '/', written to out (room for
+ * 3 * (strlen(path) + ql) + 4 bytes; returns the length, NUL not counted). It is built from the
+ * decoded path, never copied from it: runs of '/' become one, since a leading "//" would make
+ * it a protocol-relative URL naming another host, and every byte that is not a plain pchar is
+ * percent-encoded. That covers '\' and TAB, CR, LF (browsers read '\' as '/' and drop the
+ * others, which would bring a "//" back), '%' (the path was decoded, so a '%' in it is a
+ * literal), '?', '#', space, the other controls, DEL and non-ASCII. The query (q, ql; q NULL
+ * when there was no '?') is kept, as Apache and nginx keep it, up to any '#' (a fragment is
+ * not part of a request target): it was never decoded, so its escapes pass as they are, and a
+ * byte a URI query cannot hold, '%' without two hex digits included, is encoded. */
+static size_t dir_location(char *out, const char *path, const char *q, size_t ql)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)path;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        out[o++] = '/';
+        for (; *p && *p != '/'; p++)
+            o += put_byte(out + o, *p, pchar_plain(*p));
+    }
+    out[o++] = '/';
+    if (q) {
+        const unsigned char *u = (const unsigned char *)q;
+        out[o++] = '?';
+        for (size_t i = 0; i < ql && u[i] != '#'; i++) {
+            int escape = u[i] == '%' && i + 2 < ql && is_hex(u[i + 1]) && is_hex(u[i + 2]);
+            o += put_byte(out + o, u[i], escape || pchar_plain(u[i]) || u[i] == '/' || u[i] == '?');
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
 static void text(sy_req *r, int status, const char *msg)
 {
     char body[128];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, msg);
     sy_respond(r, status, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static void redirect_dir(sy_req *r, const char *path, size_t plen)
+{
+    size_t ql;
+    const char *q = sy_req_query(r, &ql);
+    char *loc = sy__malloc(3 * (plen + ql) + 4);
+    int e = loc ? 0 : SY_ENOMEM;
+    if (loc) {
+        dir_location(loc, path, q, ql);
+        e = sy_resp_header(r, "Location", loc);
+        sy__free(loc);
+    }
+    if (e == SY_ELIMIT)
+        text(r, 414, "URI Too Long");
+    else if (e < 0)
+        text(r, 500, "Internal Server Error");
+    else
+        text(r, 301, "Moved Permanently");
 }
 
 static int etag_matches(const char *inm, size_t len, const char *etag)
@@ -243,32 +389,12 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
     memcpy(rel + o, p, pl);
     o += pl;
     rel[o] = 0;
-    int fd = open_beneath(st->root_fd, rel, O_RDONLY);
-    if (fd < 0) {
-        if (errno == EXDEV || errno == ELOOP)
-            text(r, 403, "Forbidden");
-        else if (errno == EACCES)
-            text(r, 403, "Forbidden");
-        else
-            text(r, 404, "Not Found");
-        return;
-    }
     struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        close(fd);
-        text(r, 500, "Internal Server Error");
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
+    int status;
+    int fd = open_file(st->root_fd, rel, &sb, &status);
+    if (fd < 0 && status == 0) {
         if (path[plen - 1] != '/') {
-            char loc[4200];
-            size_t ql;
-            const char *q = sy_req_query(r, &ql);
-            snprintf(loc, sizeof(loc), "%s/%s%.*s", path, q ? "?" : "", q ? (int)ql : 0,
-                     q ? q : "");
-            sy_resp_header(r, "Location", loc);
-            text(r, 301, "Moved Permanently");
+            redirect_dir(r, path, plen);
             return;
         }
         if (o + 11 >= sizeof(rel)) {
@@ -280,16 +406,14 @@ SY_EXPORT void sy_static_handler(sy_req *r, void *ud)
         else if (rel[o - 1] != '/')
             rel[o++] = '/';
         memcpy(rel + o, "index.html", 11);
-        fd = open_beneath(st->root_fd, rel, O_RDONLY);
-        if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-            if (fd >= 0)
-                close(fd);
-            text(r, 404, "Not Found");
-            return;
-        }
-    } else if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        text(r, 403, "Forbidden");
+        /* No servable index (missing, unreadable, a directory or a special file) is one
+         * answer: this handler lists no directories. */
+        fd = open_file(st->root_fd, rel, &sb, &status);
+        if (fd < 0)
+            status = 404;
+    }
+    if (fd < 0) {
+        text(r, status, sy__status_text(status));
         return;
     }
     char etag[64], lm[40];
