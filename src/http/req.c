@@ -72,7 +72,7 @@ void sy__req_put(sy_worker *w, sy_req *r)
         r->hbuf = NULL;
         r->hbuf_cap = 0;
     }
-    sy_http1_header *h = r->headers;
+    sy_field *h = r->headers;
     size_t hc = r->headers_cap;
     char *path = r->path, *hbuf = r->hbuf, *rh = r->rh;
     size_t pc = r->path_cap, hbc = r->hbuf_cap, rhc = r->rh_cap;
@@ -121,9 +121,9 @@ static void forget_head(sy_req *r)
     r->query = NULL;
     r->query_len = 0;
     r->nheaders = 0;
+    r->upgrade = NULL;
     r->head_base = NULL;
     r->head_len = 0;
-    memset(&r->info, 0, sizeof(r->info));
 }
 
 int sy__req_pin(sy_req *r)
@@ -418,7 +418,7 @@ SY_EXPORT const char *sy_req_header(const sy_req *r, const char *name, size_t *l
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i < r->nheaders; i++) {
-        const sy_http1_header *h = &r->headers[i];
+        const sy_field *h = &r->headers[i];
         if (h->name_len == nl && strncasecmp(h->name, name, nl) == 0) {
             if (len)
                 *len = h->value_len;

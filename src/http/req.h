@@ -4,7 +4,7 @@
 #ifndef SY_HTTP_REQ_H
 #define SY_HTTP_REQ_H
 
-#include "http1/parse.h"
+#include "http/field.h"
 #include "net/worker.h"
 
 typedef struct sy_req_ops {
@@ -47,10 +47,11 @@ struct sy_req {
     const char *query;
     size_t query_len;
     int version;
-    sy_http1_header *headers;
+    sy_field *headers;
     size_t nheaders, headers_cap;
-    sy_http1_info info;
-    const char *head_base; /* start of the head in its buffer */
+    const sy_field *upgrade; /* the first Upgrade field when the request asks to switch
+                                (HTTP/1.1 with "upgrade" in Connection), else NULL */
+    const char *head_base;   /* start of the head in its buffer */
     size_t head_len;
     char *hbuf; /* owned copy of the head when the request outlives a read */
     size_t hbuf_cap;

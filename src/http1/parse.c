@@ -348,76 +348,6 @@ ssize_t sy_http1_parse_request(const char *buf, size_t len, size_t prev_len,
     return parse_full(buf, len, &lm, req, headers, detail);
 }
 
-/* ---- Token lists ---- */
-
-int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **tok,
-                        size_t *tok_len, int allow_slash)
-{
-    size_t i = *pos < len ? *pos : len;
-    while (i < len && (IS_OWS(list[i]) || list[i] == ','))
-        i++;
-    if (i == len) {
-        *pos = len;
-        return 0;
-    }
-    size_t start = i;
-    while (i < len && IS(list[i], C_TOKEN))
-        i++;
-    size_t tend = i;
-    int ok = tend > start;
-    if (ok && allow_slash && i < len && list[i] == '/') {
-        size_t s2 = ++i;
-        while (i < len && IS(list[i], C_TOKEN))
-            i++;
-        ok = i > s2;
-        tend = i;
-    }
-    while (i < len && IS_OWS(list[i]))
-        i++;
-    if (ok && (i == len || list[i] == ',')) {
-        *tok = list + start;
-        *tok_len = tend - start;
-        *pos = i;
-        return 1;
-    }
-    /* Skip the bad element so that a lenient caller can go on with the next one. */
-    while (i < len && list[i] != ',')
-        i++;
-    *pos = i;
-    return SY_EHTTP_SYNTAX;
-}
-
-int sy_http1_is_tchar(int c)
-{
-    return IS(c, C_TOKEN) != 0;
-}
-
-const sy_http1_header *sy_http1_find_header(const sy_http1_header *h, size_t n,
-                                            const char *lower_name, int *count)
-{
-    const sy_http1_header *first = NULL;
-    *count = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (sy__ieq(h[i].name, h[i].name_len, lower_name)) {
-            if (!first)
-                first = &h[i];
-            (*count)++;
-        }
-    }
-    return first;
-}
-
-int sy_http1_list_has(const char *list, size_t len, const char *lower_token)
-{
-    size_t pos = 0, tl;
-    const char *tok;
-    int rc;
-    while ((rc = sy_http1_next_token(list, len, &pos, &tok, &tl, 1)) != 0)
-        if (rc == 1 && sy__ieq(tok, tl, lower_token))
-            return 1;
-    return 0;
-}
-
 /* ---- Framing and connection semantics ---- */
 
 /* Content-Length = 1*DIGIT, or a list of identical values (RFC 9110 §8.6). */
@@ -508,7 +438,7 @@ static void te_add(te_state *te, const char *v, size_t n)
     const char *tok;
     int rc;
     te->fields++;
-    while (!te->err && (rc = sy_http1_next_token(v, n, &pos, &tok, &tl, 0)) != 0) {
+    while (!te->err && (rc = sy_field_next_token(v, n, &pos, &tok, &tl, 0)) != 0) {
         if (rc < 0) {
             te->err = "invalid Transfer-Encoding value";
             return;
@@ -555,7 +485,7 @@ int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const cha
         case 6:
             if (!sy__ieq(h->name, 6, "expect"))
                 break;
-            while ((rc = sy_http1_next_token(v, vn, &pos, &tok, &tl, 0)) != 0)
+            while ((rc = sy_field_next_token(v, vn, &pos, &tok, &tl, 0)) != 0)
                 if (rc < 0 || !sy__ieq(tok, tl, "100-continue"))
                     expect_err = "unsupported expectation (only 100-continue is)";
                 else
@@ -569,7 +499,7 @@ int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const cha
             if (!sy__ieq(h->name, 10, "connection"))
                 break;
             /* Elements that are not tokens are skipped, like options we do not know. */
-            while ((rc = sy_http1_next_token(v, vn, &pos, &tok, &tl, 0)) != 0) {
+            while ((rc = sy_field_next_token(v, vn, &pos, &tok, &tl, 0)) != 0) {
                 if (rc < 0)
                     continue;
                 if (sy__ieq(tok, tl, "close"))

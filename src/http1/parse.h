@@ -4,14 +4,10 @@
 #ifndef SY_HTTP1_PARSE_H
 #define SY_HTTP1_PARSE_H
 
-#include "core/common.h"
+#include "http/field.h"
 
-typedef struct sy_http1_header {
-    const char *name; /* slice into the parsed buffer */
-    size_t name_len;
-    const char *value; /* OWS trimmed on both sides; may be empty */
-    size_t value_len;
-} sy_http1_header;
+/* A parsed header field: the version-neutral sy_field, slices into the parsed buffer. */
+typedef sy_field sy_http1_header;
 
 typedef struct sy_http1_request {
     const char *method;
@@ -106,23 +102,12 @@ typedef struct sy_http1_info {
  */
 int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const char **detail);
 
-/* Token lists (RFC 9110 §5.6.1): `#token` with OWS, empty elements skipped.
- * Iterate with *pos = 0 until it returns 0. Returns 1 with the next element in tok/tok_len,
- * 0 at the end, or SY_EHTTP_SYNTAX if an element is not a token (for Upgrade, an element may
- * be token "/" token: the slash and version are part of tok). After SY_EHTTP_SYNTAX, *pos is
- * past the bad element, so a lenient caller may keep iterating. */
-int sy_http1_next_token(const char *list, size_t len, size_t *pos, const char **tok,
-                        size_t *tok_len, int allow_slash);
-/* Non-zero when the comma-separated list contains token (case-insensitive, lowercase lit). */
-int sy_http1_list_has(const char *list, size_t len, const char *lower_token);
-
-/* Non-zero when c is a tchar (RFC 9110 §5.6.2), the characters of a token. */
-int sy_http1_is_tchar(int c);
-
-/* The first field named lower_name (lowercase literal, compared case-insensitively) among
- * h[0..n), or NULL; *count receives how many fields have that name. */
-const sy_http1_header *sy_http1_find_header(const sy_http1_header *h, size_t n,
-                                            const char *lower_name, int *count);
+/* Token lists, tchar and field lookup are HTTP semantics, shared by every version:
+ * see http/field.h. These names remain for the callers not yet moved. */
+#define sy_http1_next_token sy_field_next_token
+#define sy_http1_list_has sy_field_list_has
+#define sy_http1_is_tchar sy_field_is_tchar
+#define sy_http1_find_header sy_field_find
 
 /* Status code for a parser/analyzer error (400, 413, 414, 417, 431, 501, 505). */
 int sy_http1_error_status(int err);

@@ -63,7 +63,7 @@ ssize_t sy_http1_parse_response(const char *buf, size_t len, size_t max_head,
     resp->num_headers = 0;
     while (!(p[0] == '\r' && p[1] == '\n')) {
         const char *name = p;
-        while (sy_http1_is_tchar((unsigned char)*p))
+        while (sy_field_is_tchar((unsigned char)*p))
             p++;
         if (p == name || *p != ':') {
             *detail = "malformed header field";

@@ -7,6 +7,7 @@
  * outlives it (a body still arriving, an asynchronous handler) is pinned: its head is copied
  * into the request object. */
 #include "http1/server.h"
+#include "http1/parse.h"
 #include "core/log.h"
 #include "http/upgrade.h"
 
@@ -39,6 +40,7 @@ typedef struct h1 {
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
     uint64_t last_out;  /* bytes_out at the last write-timeout check */
     sy_chunked chunked;
+    sy_http1_info info; /* framing and connection semantics of the current request */
 } h1;
 
 static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len);
@@ -431,18 +433,17 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
 static int try_upgrade(h1 *h, sy_req *r)
 {
     const sy_route *route = r->route;
-    if (!route || !route->nupgrades || r->version != 11 || !r->info.conn_upgrade ||
-        !r->info.upgrade)
+    if (!route || !route->nupgrades || !r->upgrade)
         return 0;
     for (size_t i = 0; i < r->nheaders; i++) {
-        const sy_http1_header *hd = &r->headers[i];
+        const sy_field *hd = &r->headers[i];
         if (!sy__ieq(hd->name, hd->name_len, "upgrade"))
             continue;
         size_t pos = 0;
         const char *tok;
         size_t tl;
         int rc;
-        while ((rc = sy_http1_next_token(hd->value, hd->value_len, &pos, &tok, &tl, 1)) == 1) {
+        while ((rc = sy_field_next_token(hd->value, hd->value_len, &pos, &tok, &tl, 1)) == 1) {
             for (size_t k = 0; k < route->nupgrades; k++) {
                 const sy_upgrade_entry *e = &route->upgrades[k];
                 if (!sy__upgrade_matches(e, tok, tl))
@@ -517,7 +518,7 @@ static int dispatch(h1 *h)
         return 1; /* h is gone */
     if (up < 0)
         return 1; /* the connection is closing */
-    if (r->info.upgrade)
+    if (h->info.upgrade)
         h->close_after = 1; /* asked to switch but did not: see try_upgrade */
     if (up == 0) {
         const sy_route *route = r->route;
@@ -581,12 +582,14 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     r->head_len = head_len;
     r->start_us = sy__now_us();
     r->head_only = pr->method_len == 4 && memcmp(pr->method, "HEAD", 4) == 0;
-    int e = sy_http1_analyze(pr, &r->info, &detail);
+    int e = sy_http1_analyze(pr, &h->info, &detail);
     if (e < 0) {
         send_error(h, sy_http1_error_status(e), detail);
         return e;
     }
-    h->keep_alive = r->info.keep_alive;
+    h->keep_alive = h->info.keep_alive;
+    /* Only HTTP/1.1 can switch (RFC 9110 §7.8), and only when Connection lists "upgrade". */
+    r->upgrade = r->version == 11 && h->info.conn_upgrade ? h->info.upgrade : NULL;
     if ((e = sy__req_decode_target(r, &detail)) < 0) {
         send_error(h, e == SY_ENOMEM ? 500 : 400, detail);
         return e;
@@ -596,16 +599,16 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         sy__route_match(h->w->srv, r->path, r->path_len, r->method, r->method_len, &mismatch);
     h->body_done = 0;
     h->body_left = 0;
-    if (r->info.body == SY_HTTP1_BODY_LENGTH) {
-        if (r->info.content_length > cfg->max_body) {
+    if (h->info.body == SY_HTTP1_BODY_LENGTH) {
+        if (h->info.content_length > cfg->max_body) {
             send_error(h, 413, "request body larger than the server accepts");
             return SY_EHTTP_BODY_LARGE;
         }
-        h->body_left = r->info.content_length;
-    } else if (r->info.body == SY_HTTP1_BODY_CHUNKED) {
+        h->body_left = h->info.content_length;
+    } else if (h->info.body == SY_HTTP1_BODY_CHUNKED) {
         sy_chunked_init(&h->chunked);
     }
-    int has_body = r->info.body == SY_HTTP1_BODY_CHUNKED || h->body_left > 0;
+    int has_body = h->info.body == SY_HTTP1_BODY_CHUNKED || h->body_left > 0;
     if (!r->route && mismatch) {
         h->state = H1_HANDLER;
         if (has_body)
@@ -616,7 +619,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         next_request(h);
         return -1;
     }
-    if (has_body && r->info.expect_continue && r->version >= 11) {
+    if (has_body && h->info.expect_continue && r->version >= 11) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         sy__conn_write(h->c, cont, sizeof(cont) - 1);
     }
@@ -676,7 +679,7 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
 {
     sy_req *r = h->req;
     size_t off = 0;
-    if (r->info.body == SY_HTTP1_BODY_LENGTH) {
+    if (h->info.body == SY_HTTP1_BODY_LENGTH) {
         size_t n = (size_t)SY_MIN((uint64_t)len, h->body_left);
         int e = body_append(h, r, (const char *)data, n);
         if (e < 0) {

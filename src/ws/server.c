@@ -21,9 +21,9 @@ static void nego_free(void *p)
 }
 
 /* Exactly one field with this name: returns it, or NULL with *count set. */
-static const sy_http1_header *single(const sy_req *r, const char *lname, int *count)
+static const sy_field *single(const sy_req *r, const char *lname, int *count)
 {
-    const sy_http1_header *h = sy_http1_find_header(r->headers, r->nheaders, lname, count);
+    const sy_field *h = sy_field_find(r->headers, r->nheaders, lname, count);
     return *count == 1 ? h : NULL;
 }
 
@@ -36,7 +36,7 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
         *reason = "WebSocket handshake must use GET (RFC 6455 §4.1)";
         return 400;
     }
-    const sy_http1_header *ver = single(r, "sec-websocket-version", &n);
+    const sy_field *ver = single(r, "sec-websocket-version", &n);
     if (!ver) {
         sy_resp_header(r, "Sec-WebSocket-Version", "13");
         *reason = n ? "several Sec-WebSocket-Version fields"
@@ -48,7 +48,7 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
         *reason = "unsupported Sec-WebSocket-Version (this server speaks version 13)";
         return 426;
     }
-    const sy_http1_header *key = single(r, "sec-websocket-key", &n);
+    const sy_field *key = single(r, "sec-websocket-key", &n);
     if (!key) {
         *reason = n ? "several Sec-WebSocket-Key fields" : "missing Sec-WebSocket-Key";
         return 400;
@@ -58,7 +58,7 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
         return 400;
     }
     if (o->norigins) {
-        const sy_http1_header *origin = single(r, "origin", &n);
+        const sy_field *origin = single(r, "origin", &n);
         int ok = 0;
         for (size_t i = 0; origin && i < o->norigins && !ok; i++)
             ok = strlen(o->origins[i]) == origin->value_len &&
@@ -75,7 +75,7 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
     }
     ng->sub = -1;
     for (size_t i = 0; i < r->nheaders; i++) {
-        const sy_http1_header *h = &r->headers[i];
+        const sy_field *h = &r->headers[i];
         if (o->nsub && sy__ieq(h->name, h->name_len, "sec-websocket-protocol"))
             ng->sub = sy_ws_pick_subprotocol(
                 h->value, h->value_len, (const char *const *)o->subprotocols, o->nsub, ng->sub);
@@ -90,7 +90,7 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
                             (uint8_t)o->no_context_takeover, 0};
         if (sy_pmd_adjust_config(&pc)) {
             for (size_t i = 0; i < r->nheaders && !ng->pmd_ok; i++) {
-                const sy_http1_header *h = &r->headers[i];
+                const sy_field *h = &r->headers[i];
                 if (sy__ieq(h->name, h->name_len, "sec-websocket-extensions"))
                     ng->pmd_ok = sy_pmd_server_negotiate(h->value, h->value_len, &pc, &ng->pmd,
                                                          ng->ext, sizeof(ng->ext));

@@ -685,7 +685,7 @@ static int toks(const char *list, int allow_slash, const char *want)
     size_t pos = 0, tl, gn = 0;
     const char *tok;
     int rc;
-    while ((rc = sy_http1_next_token(list, strlen(list), &pos, &tok, &tl, allow_slash)) != 0) {
+    while ((rc = sy_field_next_token(list, strlen(list), &pos, &tok, &tl, allow_slash)) != 0) {
         if (gn + tl + 3 >= sizeof(got))
             return 0;
         if (rc < 0) {
@@ -725,29 +725,29 @@ TEST(token_lists)
     /* position past the end ends the iteration */
     size_t pos = 99, tl;
     const char *tok;
-    CHECK_EQ(sy_http1_next_token("abc", 3, &pos, &tok, &tl, 0), 0);
+    CHECK_EQ(sy_field_next_token("abc", 3, &pos, &tok, &tl, 0), 0);
     CHECK_EQ(pos, 3);
     /* the list is not NUL terminated: only len bytes are read */
     const char *g = place("abc,def", 7);
     pos = 0;
-    CHECK_EQ(sy_http1_next_token(g, 7, &pos, &tok, &tl, 1), 1);
-    CHECK_EQ(sy_http1_next_token(g, 7, &pos, &tok, &tl, 1), 1);
+    CHECK_EQ(sy_field_next_token(g, 7, &pos, &tok, &tl, 1), 1);
+    CHECK_EQ(sy_field_next_token(g, 7, &pos, &tok, &tl, 1), 1);
     CHECK_EQ(tl, 3);
     CHECK_MEM(tok, "def", 3);
-    CHECK_EQ(sy_http1_next_token(g, 7, &pos, &tok, &tl, 1), 0);
+    CHECK_EQ(sy_field_next_token(g, 7, &pos, &tok, &tl, 1), 0);
 }
 
 TEST(list_has)
 {
-    CHECK(sy_http1_list_has(S("keep-alive, Upgrade"), "upgrade"));
-    CHECK(sy_http1_list_has(S("UPGRADE"), "upgrade"));
-    CHECK(!sy_http1_list_has(S("upgrades"), "upgrade"));
-    CHECK(!sy_http1_list_has(S(""), "upgrade"));
-    CHECK(!sy_http1_list_has(S("up grade"), "upgrade"));
-    CHECK(sy_http1_list_has(S("a b, close"), "close"));
-    CHECK(sy_http1_list_has(S("h2c, websocket"), "websocket"));
-    CHECK(!sy_http1_list_has(S("websocket/13"), "websocket"));
-    CHECK(sy_http1_list_has(S(" ,, websocket ,"), "websocket"));
+    CHECK(sy_field_list_has(S("keep-alive, Upgrade"), "upgrade"));
+    CHECK(sy_field_list_has(S("UPGRADE"), "upgrade"));
+    CHECK(!sy_field_list_has(S("upgrades"), "upgrade"));
+    CHECK(!sy_field_list_has(S(""), "upgrade"));
+    CHECK(!sy_field_list_has(S("up grade"), "upgrade"));
+    CHECK(sy_field_list_has(S("a b, close"), "close"));
+    CHECK(sy_field_list_has(S("h2c, websocket"), "websocket"));
+    CHECK(!sy_field_list_has(S("websocket/13"), "websocket"));
+    CHECK(sy_field_list_has(S(" ,, websocket ,"), "websocket"));
 }
 
 TEST(error_status)
