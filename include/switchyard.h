@@ -295,29 +295,83 @@ void sy_static_handler(sy_req *req, void *st);
 enum { SY_UPGRADE_ACCEPT = 0, SY_UPGRADE_DECLINE = 1 };
 typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason, void *ud);
 
-/* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp"). */
+/* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp").
+ *
+ * Flow control is the application's job, because only it knows how its output depends on its
+ * input; the library gives it the means and keeps the server safe when it does not use them:
+ *  - sy_stream_write returns SY_STREAM_WRITE_BACKPRESSURE once the queued output reaches the
+ *    high-water mark; on_drain follows (once) when the queue is back at the low-water mark.
+ *    An application that answers input with output (an echo, a proxy) pauses reading there
+ *    (sy_stream_pause_read) and resumes in on_drain: TCP then pushes back on the peer, and the
+ *    stream holds about high-water bytes however fast the peer sends and however slowly it
+ *    reads.
+ *  - Hard cap: a write that would take the queue above max_buffer is refused, and the stream is
+ *    closed (on_close with SY_ELIMIT). Applications that follow backpressure never reach it.
+ *  - Idle timeout: the stream is closed (on_close with SY_ETIMEDOUT) when nothing moved in
+ *    either direction for the timeout: no byte arrived and the peer took none of our output.
+ *    A peer that reads slowly is not idle; one that stopped reading while we stopped reading it
+ *    is. Arriving bytes count at once; output progress is sampled, so a stream whose peer
+ *    stopped reading is closed one to two timeouts after its last progress.
+ * Lifetime: the handle is valid from on_open until on_close returns; any call on it after that
+ * is invalid. Calls from inside its callbacks (including on_close, where writes fail with
+ * SY_ECLOSED) are safe. */
 typedef struct sy_stream sy_stream;
 typedef struct sy_stream_cbs {
-    /* Bytes arrived (the bytes that followed the request head first). */
+    /* Bytes arrived (the bytes that followed the request head first). Not called after
+     * sy_stream_close, nor while reading is paused. */
     void (*on_data)(sy_stream *s, const void *data, size_t len, void *ud);
-    /* The peer closed its side or the connection failed (err < 0). Last callback. */
+    /* Last callback; the handle is freed after it returns. err says why:
+     *   0             the peer closed its side (or sy_stream_close / server shutdown), and
+     *                 what was queued has been written
+     *   SY_ETIMEDOUT  idle timeout (also bounds the final flush after a close)
+     *   SY_ELIMIT     a write would have exceeded the output cap
+     *   SY_EIO        the connection failed (reset, socket error)
+     *   SY_ENOMEM     a write ran out of memory */
     void (*on_close)(sy_stream *s, int err, void *ud);
-    /* Buffered output fell below the low-water mark (optional). */
+    /* Optional: the queued output fell to the low-water mark after a write returned
+     * SY_STREAM_WRITE_BACKPRESSURE. Fires once per such episode; not after a close. */
     void (*on_drain)(sy_stream *s, void *ud);
 } sy_stream_cbs;
-/* Called after the 101 was queued. Set callbacks with sy_stream_set_cbs before returning or
- * data is discarded. */
+/* Called after the 101 was queued. Set callbacks with sy_stream_set_cbs (and limits with
+ * sy_stream_set) before returning, or data is discarded. */
 typedef void (*sy_stream_open_fn)(sy_stream *s, sy_req *req, void *ud);
 
-/* Register a raw protocol token on a route. check may be NULL (always accept). */
+/* Register a raw protocol token on a route. check may be NULL (always accept). Per-route
+ * limits: call sy_stream_set from this route's on_open. */
 int sy_route_upgrade_raw(sy_route *route, const char *token, sy_upgrade_check_fn check,
                          sy_stream_open_fn on_open, void *ud);
 void sy_stream_set_cbs(sy_stream *s, const sy_stream_cbs *cbs, void *ud);
-/* Queue bytes (copied). Returns 0, SY_ECLOSED, or SY_ENOMEM. */
+
+/* Limits of one stream; usually set in on_open, may change at any time. Values are not checked
+ * against each other: the low-water mark is used as min(low, high), and a high-water mark
+ * above max_buffer means writes fail before they report backpressure. */
+enum sy_stream_opt {
+    SY_STREAM_OPT_IDLE_TIMEOUT_MS = 1, /* 0 = off (default 60000, like the keep-alive timeout;
+                                          raw protocols have no ping of their own) */
+    SY_STREAM_OPT_HIGH_WATER,          /* queued bytes that mean BACKPRESSURE (default 1 MiB) */
+    SY_STREAM_OPT_LOW_WATER,           /* queued bytes at which on_drain fires (256 KiB) */
+    SY_STREAM_OPT_MAX_BUFFER,          /* hard cap of queued bytes (default 16 MiB) */
+};
+/* Returns 0, SY_ERANGE (0 for a water mark or cap, or a value too large), or SY_EINVAL. */
+int sy_stream_set(sy_stream *s, enum sy_stream_opt opt, uint64_t value);
+
+enum sy_stream_write_result {
+    SY_STREAM_WRITE_OK = 0,           /* queued */
+    SY_STREAM_WRITE_BACKPRESSURE = 1, /* queued, but at or above the high-water mark: stop
+                                         producing (pause reading) until on_drain */
+};
+/* Queue bytes (copied). Returns an enum sy_stream_write_result, or -err: SY_ECLOSED (closing or
+ * closed; nothing queued), SY_ELIMIT (the queue would exceed max_buffer; nothing queued, the
+ * stream is being closed) or SY_ENOMEM (part may be queued; the stream is being closed). */
 int sy_stream_write(sy_stream *s, const void *data, size_t len);
 /* Bytes queued but not yet written. */
 size_t sy_stream_buffered(const sy_stream *s);
-/* Flush what is queued, then close. on_close follows. */
+/* Stop reading from the peer (its further bytes wait in the kernel, and TCP flow control
+ * stops it), and start again. No-ops once the stream is closing. */
+void sy_stream_pause_read(sy_stream *s);
+void sy_stream_resume_read(sy_stream *s);
+/* Stop reading, flush what is queued, then close; on_close follows (err 0, or SY_ETIMEDOUT if
+ * the peer takes nothing for the idle timeout). Writes fail with SY_ECLOSED from here on. */
 void sy_stream_close(sy_stream *s);
 sy_loop *sy_stream_loop(const sy_stream *s);
 

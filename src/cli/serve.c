@@ -61,30 +61,58 @@ static void echo_message(sy_ws *ws, int opcode, const void *data, size_t len, vo
 
 /* ---- raw demo protocols ---- */
 
+/* Limits for the raw streams (--raw-*); 0 keeps the library's default. */
+static struct {
+    uint64_t idle_ms, high_water, max_buffer;
+    int idle_set;
+} raw_limits;
+
 static void raw_echo_data(sy_stream *s, const void *data, size_t len, void *ud)
 {
-    int upper = ud != NULL;
+    int upper = ud != NULL, rc = 0;
     if (!upper) {
-        (void)sy_stream_write(s, data, len);
-        return;
+        rc = sy_stream_write(s, data, len);
+    } else {
+        char buf[4096];
+        const char *p = data;
+        while (len && rc >= 0) {
+            size_t n = len < sizeof(buf) ? len : sizeof(buf);
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (p[i] >= 'a' && p[i] <= 'z') ? (char)(p[i] - 32) : p[i];
+            /* Above the high-water mark the rest of this piece is still queued (it was read
+             * already); the pause below keeps the next pieces from arriving. */
+            int r = sy_stream_write(s, buf, n);
+            if (r != SY_STREAM_WRITE_OK)
+                rc = r;
+            p += n;
+            len -= n;
+        }
     }
-    char buf[4096];
-    const char *p = data;
-    while (len) {
-        size_t n = len < sizeof(buf) ? len : sizeof(buf);
-        for (size_t i = 0; i < n; i++)
-            buf[i] = (p[i] >= 'a' && p[i] <= 'z') ? (char)(p[i] - 32) : p[i];
-        (void)sy_stream_write(s, buf, n);
-        p += n;
-        len -= n;
-    }
+    /* The peer is not reading what we echo: stop reading what it sends (TCP flow control then
+     * holds it back) until our output drains. */
+    if (rc == SY_STREAM_WRITE_BACKPRESSURE)
+        sy_stream_pause_read(s);
+}
+
+static void raw_echo_drain(sy_stream *s, void *ud)
+{
+    (void)ud;
+    sy_stream_resume_read(s);
 }
 
 static void raw_open(sy_stream *s, sy_req *req, void *ud)
 {
     (void)req;
-    sy_stream_cbs cbs = {.on_data = raw_echo_data};
+    sy_stream_cbs cbs = {.on_data = raw_echo_data, .on_drain = raw_echo_drain};
     sy_stream_set_cbs(s, &cbs, ud);
+    if (raw_limits.idle_set)
+        (void)sy_stream_set(s, SY_STREAM_OPT_IDLE_TIMEOUT_MS, raw_limits.idle_ms);
+    if (raw_limits.high_water) {
+        (void)sy_stream_set(s, SY_STREAM_OPT_HIGH_WATER, raw_limits.high_water);
+        (void)sy_stream_set(s, SY_STREAM_OPT_LOW_WATER, raw_limits.high_water / 4);
+    }
+    if (raw_limits.max_buffer)
+        (void)sy_stream_set(s, SY_STREAM_OPT_MAX_BUFFER, raw_limits.max_buffer);
 }
 
 static void raw_plain(sy_req *req, void *ud)
@@ -286,6 +314,10 @@ static void usage(FILE *f)
             "  --ws-backpressure P    buffer|drop|close when a client reads too slowly\n"
             "  --ws-high-water BYTES  queued bytes that mean backpressure (default 1 MiB)\n"
             "  --ws-max-buffer BYTES  hard cap of queued bytes per connection (default 16 MiB)\n"
+            "  --raw-idle-timeout MS  close a raw stream after this long with nothing moving\n"
+            "                         either way, 0 = off (default 60000)\n"
+            "  --raw-high-water BYTES raw echo stops reading above this (default 1 MiB)\n"
+            "  --raw-max-buffer BYTES hard cap of queued bytes per raw stream (default 16 MiB)\n"
             "  --no-access-log        no access log on stdout\n"
             "  --verbose              log protocol errors on stderr\n"
             "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
@@ -325,7 +357,10 @@ int sy_cli_serve(int argc, char **argv)
         O_WSBP,
         O_WSHIGH,
         O_WSMAXBUF,
-        O_SHARED
+        O_SHARED,
+        O_RAWIDLE,
+        O_RAWHIGH,
+        O_RAWMAXBUF
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -356,6 +391,9 @@ int sy_cli_serve(int argc, char **argv)
         {"ws-high-water", required_argument, 0, O_WSHIGH},
         {"ws-max-buffer", required_argument, 0, O_WSMAXBUF},
         {"shared-listener", no_argument, 0, O_SHARED},
+        {"raw-idle-timeout", required_argument, 0, O_RAWIDLE},
+        {"raw-high-water", required_argument, 0, O_RAWHIGH},
+        {"raw-max-buffer", required_argument, 0, O_RAWMAXBUF},
         {0, 0, 0, 0},
     };
     const char *listens[16];
@@ -464,6 +502,19 @@ int sy_cli_serve(int argc, char **argv)
             break;
         case O_SHARED:
             err = sy_server_set(srv, SY_OPT_SHARED_LISTENER, 1);
+            break;
+        case O_RAWIDLE:
+            raw_limits.idle_ms = v;
+            raw_limits.idle_set = 1;
+            err = v > UINT32_MAX ? SY_ERANGE : 0;
+            break;
+        case O_RAWHIGH:
+            raw_limits.high_water = v;
+            err = v ? 0 : SY_ERANGE;
+            break;
+        case O_RAWMAXBUF:
+            raw_limits.max_buffer = v;
+            err = v ? 0 : SY_ERANGE;
             break;
         case O_VERBOSE:
             sy_set_log(error_log, SY_LOG_INFO, NULL);

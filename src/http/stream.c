@@ -1,17 +1,109 @@
-/* The raw protocol: after 101 the application gets the connection's bytes as they are. */
+/* The raw protocol: after 101 the application gets the connection's bytes as they are.
+ *
+ * Flow control belongs to the application, which alone knows how its output relates to its
+ * input: sy_stream_write says BACKPRESSURE at the high-water mark, on_drain follows at the
+ * low-water mark, and sy_stream_pause_read/resume_read let TCP push back on the peer
+ * meanwhile. The library enforces only what keeps the server safe when the application does
+ * not: a hard cap on queued output, and an idle timeout so that a stream on which nothing moves
+ * gives its connection slot back. */
 #include "http/upgrade.h"
+
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
+/* 60 s, like the keep-alive timeout: holding a slot with an idle raw stream should cost an
+ * attacker as much as holding it with an idle HTTP connection. Raw streams have no ping of their
+ * own, so protocols that stay silent longer than this set their own timeout. */
+#define STREAM_IDLE_MS 60000
+#define STREAM_HIGH_WATER (1u << 20)
+#define STREAM_LOW_WATER (256u << 10)
+#define STREAM_MAX_BUFFER (16u << 20)
 
 struct sy_stream {
     sy_conn *c;
     sy_stream_cbs cbs;
     void *ud;
     sy_uplog *log;
-    uint8_t drain_wanted;
+    size_t high_water, low_water, max_buffer;
+    uint64_t idle_ms;   /* 0 = off (until closing: see begin_close) */
+    uint64_t active_ms; /* when progress was last seen, in either direction */
+    uint64_t acked;     /* bytes the peer had taken at the last check */
+    uint8_t bp_flagged; /* a write returned BACKPRESSURE: the application is owed on_drain */
+    uint8_t closing;    /* flushing before the close: no more writes, no more on_data */
 };
+
+/* Bytes the peer has taken: those written to the socket minus those the kernel still holds
+ * (unsent or unacknowledged). It moves as fast as the peer reads, however slowly, where our own
+ * writes only move when a third of the socket buffer is free again. */
+static uint64_t peer_taken(const sy_conn *c)
+{
+    int q = 0;
+    if (ioctl(c->io.fd, SIOCOUTQ, &q) < 0 || q < 0)
+        q = 0;
+    return c->bytes_out - SY_MIN(c->bytes_out, (uint64_t)q);
+}
+
+static void arm_idle(sy_stream *s)
+{
+    if (!s->idle_ms) {
+        sy__conn_set_timeout(s->c, 0);
+        return;
+    }
+    uint64_t now = s->c->loop->now_ms, due = s->active_ms + s->idle_ms;
+    sy__conn_set_timeout(s->c, due > now ? due - now : 1);
+}
+
+/* Reads mark activity at once (cheap); output progress is sampled when the timer fires, so a
+ * stream whose peer stopped reading goes within one to two timeouts of its last progress. */
+static void raw_on_timer(sy_conn *c)
+{
+    sy_stream *s = c->proto_data;
+    uint64_t now = c->loop->now_ms, taken = peer_taken(c);
+    if (taken > s->acked) {
+        s->acked = taken;
+        s->active_ms = now;
+    }
+    if (s->idle_ms && now >= s->active_ms + s->idle_ms) {
+        /* Nothing moved either way: whatever is queued would not leave either. */
+        sy__conn_close(c, SY_ETIMEDOUT, SY_CLOSE_NOW);
+        return;
+    }
+    arm_idle(s);
+}
+
+static void apply_low_water(sy_stream *s)
+{
+    if (!s->closing)
+        s->c->low_water = (uint32_t)SY_MIN(s->low_water, s->high_water);
+}
+
+/* Stop taking input and close once the queue is written, bounded by the idle timeout (on even
+ * if the application turned it off: nobody is left to notice a stuck flush). */
+static void begin_close(sy_stream *s)
+{
+    sy_conn *c = s->c;
+    if (s->closing)
+        return;
+    s->closing = 1;
+    sy__conn_pause_read(c);
+    if (!sy__conn_buffered(c)) {
+        sy__conn_close(c, 0, SY_CLOSE_FLUSH);
+        return;
+    }
+    c->low_water = 0;
+    sy__conn_want_drain(c);
+    if (!s->idle_ms) {
+        s->idle_ms = STREAM_IDLE_MS;
+        arm_idle(s);
+    }
+}
 
 static ssize_t raw_on_read(sy_conn *c, uint8_t *data, size_t len)
 {
     sy_stream *s = c->proto_data;
+    if (s->closing)
+        return (ssize_t)len;
+    s->active_ms = c->loop->now_ms;
     if (s->cbs.on_data)
         s->cbs.on_data(s, data, len, s->ud);
     return (ssize_t)len;
@@ -20,32 +112,53 @@ static ssize_t raw_on_read(sy_conn *c, uint8_t *data, size_t len)
 static void raw_on_drain(sy_conn *c)
 {
     sy_stream *s = c->proto_data;
-    if (s->cbs.on_drain)
-        s->cbs.on_drain(s, s->ud);
+    s->active_ms = c->loop->now_ms;
+    if (s->closing) {
+        if (!sy__conn_buffered(c))
+            sy__conn_close(c, 0, SY_CLOSE_FLUSH);
+        else
+            sy__conn_want_drain(c);
+        return;
+    }
+    if (s->bp_flagged) {
+        s->bp_flagged = 0;
+        if (s->cbs.on_drain)
+            s->cbs.on_drain(s, s->ud);
+    }
 }
 
 static void raw_on_eof(sy_conn *c)
 {
     /* The peer finished sending: flush what the application queued, then close. */
-    sy__conn_close(c, 0, 1);
-}
-
-static void raw_on_timer(sy_conn *c)
-{
-    (void)c;
+    begin_close(c->proto_data);
 }
 
 static void raw_on_shutdown(sy_conn *c)
 {
-    sy__conn_close(c, 0, 1);
+    begin_close(c->proto_data);
+}
+
+static const char *close_detail(int err)
+{
+    switch (err) {
+    case 0:
+        return NULL;
+    case SY_ETIMEDOUT:
+        return "idle timeout";
+    case SY_ELIMIT:
+        return "output buffer above its cap";
+    default:
+        return sy_strerror(err);
+    }
 }
 
 static void raw_on_close(sy_conn *c, int err)
 {
     sy_stream *s = c->proto_data;
+    s->closing = 1; /* calls from on_close fail with SY_ECLOSED */
     if (s->cbs.on_close)
         s->cbs.on_close(s, err, s->ud);
-    sy__uplog_end(s->log, c, NULL);
+    sy__uplog_end(s->log, c, close_detail(err));
     sy__free(s);
     c->proto_data = NULL;
 }
@@ -63,10 +176,18 @@ int sy__stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog
     }
     s->c = c;
     s->log = log;
+    s->high_water = STREAM_HIGH_WATER;
+    s->low_water = STREAM_LOW_WATER;
+    s->max_buffer = STREAM_MAX_BUFFER;
+    s->idle_ms = STREAM_IDLE_MS;
+    s->active_ms = c->loop->now_ms;
+    /* The 101 is queued: the peer taking it is not activity of the stream. */
+    s->acked = c->bytes_out + sy__conn_buffered(c);
     c->proto = &raw_proto;
     c->proto_data = s;
     c->rmax = 1 << 16;
-    sy__conn_set_timeout(c, 0);
+    apply_low_water(s);
+    arm_idle(s);
     e->on_open(s, req, e->ud);
     return 0;
 }
@@ -77,12 +198,67 @@ SY_EXPORT void sy_stream_set_cbs(sy_stream *s, const sy_stream_cbs *cbs, void *u
     s->ud = ud;
 }
 
+SY_EXPORT int sy_stream_set(sy_stream *s, enum sy_stream_opt opt, uint64_t value)
+{
+    switch (opt) {
+    case SY_STREAM_OPT_IDLE_TIMEOUT_MS:
+        if (value > UINT32_MAX)
+            return SY_ERANGE;
+        if (s->closing && !value)
+            value = STREAM_IDLE_MS;
+        s->idle_ms = value;
+        if (!s->c->closing)
+            arm_idle(s);
+        return 0;
+    case SY_STREAM_OPT_HIGH_WATER:
+        if (!value || value > SIZE_MAX)
+            return SY_ERANGE;
+        s->high_water = (size_t)value;
+        break;
+    case SY_STREAM_OPT_LOW_WATER:
+        if (value > UINT32_MAX)
+            return SY_ERANGE;
+        s->low_water = (size_t)value;
+        break;
+    case SY_STREAM_OPT_MAX_BUFFER:
+        if (!value || value > SIZE_MAX)
+            return SY_ERANGE;
+        s->max_buffer = (size_t)value;
+        return 0;
+    default:
+        return SY_EINVAL;
+    }
+    apply_low_water(s);
+    return 0;
+}
+
 SY_EXPORT int sy_stream_write(sy_stream *s, const void *data, size_t len)
 {
-    int e = sy__conn_write(s->c, data, len);
-    if (!e && s->cbs.on_drain && sy__conn_buffered(s->c) > s->c->low_water)
-        sy__conn_want_drain(s->c);
-    return e;
+    sy_conn *c = s->c;
+    if (s->closing)
+        return SY_ECLOSED;
+    size_t buffered = sy__conn_buffered(c);
+    if (buffered > s->max_buffer || len > s->max_buffer - buffered) {
+        /* The application ignored backpressure (or wrote one piece bigger than the cap): the
+         * peer cannot be made to read, and the memory is ours. */
+        s->closing = 1;
+        sy__conn_close(c, SY_ELIMIT, SY_CLOSE_NOW);
+        return SY_ELIMIT;
+    }
+    int e = sy__conn_write(c, data, len);
+    if (e == SY_ENOMEM) {
+        /* Part of the bytes may be queued: the stream's contents are broken. */
+        s->closing = 1;
+        sy__conn_close(c, SY_ENOMEM, SY_CLOSE_NOW);
+    }
+    if (e < 0)
+        return e;
+    if (sy__conn_buffered(c) >= s->high_water) {
+        s->bp_flagged = 1;
+        sy__conn_want_drain(c);
+        return SY_STREAM_WRITE_BACKPRESSURE;
+    }
+    return SY_STREAM_WRITE_OK;
 }
 
 SY_EXPORT size_t sy_stream_buffered(const sy_stream *s)
@@ -90,9 +266,21 @@ SY_EXPORT size_t sy_stream_buffered(const sy_stream *s)
     return sy__conn_buffered(s->c);
 }
 
+SY_EXPORT void sy_stream_pause_read(sy_stream *s)
+{
+    if (!s->closing)
+        sy__conn_pause_read(s->c);
+}
+
+SY_EXPORT void sy_stream_resume_read(sy_stream *s)
+{
+    if (!s->closing)
+        sy__conn_resume_read(s->c);
+}
+
 SY_EXPORT void sy_stream_close(sy_stream *s)
 {
-    sy__conn_close(s->c, 0, 1);
+    begin_close(s);
 }
 
 SY_EXPORT sy_loop *sy_stream_loop(const sy_stream *s)
