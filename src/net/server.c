@@ -340,7 +340,6 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
         sy_loop_stop(loop);
         return;
     }
-    w->drain_timer.cb = drain_timeout_cb;
     sy__timer_start(loop, &w->drain_timer, loop->now_ms + w->srv->cfg.drain_timeout_ms);
 }
 
@@ -350,7 +349,10 @@ static void *worker_main(void *arg)
     sigset_t set;
     sigfillset(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* signals go to the embedding thread */
-    sy_loop_run(w->loop);
+    int err = sy_loop_run(w->loop);
+    if (err < 0)
+        sy__log(SY_LOG_ERROR, "worker loop failed: %s (this worker stops serving)",
+                strerror(errno));
     sy__timer_stop(w->loop, &w->drain_timer);
     return NULL;
 }
@@ -415,6 +417,9 @@ SY_EXPORT int sy_server_start(sy_server *s)
             break;
         w->loop->on_signal = worker_signal;
         w->loop->on_signal_ud = w;
+        w->drain_timer.cb = drain_timeout_cb;
+        if ((err = sy__timer_reserve(w->loop, 1)) < 0) /* drain_timer */
+            break;
         w->listeners = sy__calloc(s->naddrs, sizeof(*w->listeners));
         if (!w->listeners) {
             err = SY_ENOMEM;
@@ -439,7 +444,12 @@ SY_EXPORT int sy_server_start(sy_server *s)
             l->worker = w;
             l->addr_idx = j;
             w->nlisteners++;
-            sy__io_start(w->loop, &l->io, EPOLLIN | EPOLLEXCLUSIVE);
+            if (sy__io_start(w->loop, &l->io, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+                sy__log(SY_LOG_ERROR, "cannot watch the listener on %s: %s", s->addrs[j].text,
+                        strerror(errno));
+                err = SY_EIO;
+                break;
+            }
         }
     }
     if (err)
