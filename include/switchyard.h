@@ -177,6 +177,11 @@ int sy_server_wait(sy_server *srv);
 typedef struct sy_server_stats {
     uint64_t open_conns;     /* connections open now */
     uint64_t rejected_conns; /* accepted and closed at once because of SY_OPT_MAX_CONNS */
+    /* accept() failures for lack of file descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+     * ENOMEM): each pauses accepting on that worker for 100 ms, doubling up to 1 s. */
+    uint64_t accept_errors;
+    /* accepted and closed at once, unanswered, because file descriptors ran out */
+    uint64_t fd_refused_conns;
 } sy_server_stats;
 void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,6 +282,18 @@ static void delay_handler(sy_req *req, void *ud)
         return;
     }
     pthread_detach(th);
+}
+
+/* Every connection is a descriptor, and the soft open-file limit is often 1024 where the hard
+ * limit allows far more: take all we may. sy_server_start warns when --max-conns still does
+ * not fit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max; /* Linux keeps the hard limit finite (at most fs.nr_open) */
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static void usage(FILE *f)
@@ -585,6 +598,7 @@ int sy_cli_serve(int argc, char **argv)
     if (access)
         sy_server_set_access_log(srv, access_log, stdout);
 
+    raise_fd_limit();
     int err = sy_server_start(srv);
     if (err) {
         fprintf(stderr, "switchyard: cannot start: %s\n", sy_strerror(err));

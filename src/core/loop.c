@@ -2,6 +2,7 @@
  * events, run due timers, then run deferred work (write flushes, frees) so that everything a
  * connection queued during the iteration leaves in one writev. */
 #include "core/loop.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,11 +42,18 @@ SY_EXPORT int sy_loop_new(sy_loop **out)
         sy__free(loop);
         return err;
     }
+    loop->wake.cb = wake_cb;
+    if (sy__io_start(loop, &loop->wake, EPOLLIN) < 0) {
+        /* Without the wake fd, posted tasks and the shutdown signal would never run. */
+        close(loop->epfd);
+        close(loop->wake.fd);
+        sy__free(loop->rbuf);
+        sy__free(loop);
+        return SY_EIO;
+    }
     pthread_mutex_init(&loop->task_mu, NULL);
     atomic_init(&loop->refs, 1);
     loop->defer_tail = &loop->defer_head;
-    loop->wake.cb = wake_cb;
-    sy__io_start(loop, &loop->wake, EPOLLIN);
     sy__loop_update_time(loop);
     *out = loop;
     return 0;
@@ -187,6 +195,29 @@ void sy__timer_stop(sy_loop *loop, sy_timer *t)
     t->heap_idx = 0;
 }
 
+int sy__timer_reserve(sy_loop *loop, size_t n)
+{
+    size_t want = loop->timer_reserved + n;
+    if (want > loop->heap_cap) {
+        size_t cap = loop->heap_cap ? loop->heap_cap : 64;
+        while (cap < want)
+            cap *= 2;
+        sy_timer **h = sy__realloc(loop->heap, cap * sizeof(*h));
+        if (!h)
+            return SY_ENOMEM;
+        loop->heap = h;
+        loop->heap_cap = cap;
+    }
+    loop->timer_reserved = want;
+    return 0;
+}
+
+void sy__timer_release(sy_loop *loop, size_t n)
+{
+    /* The heap keeps its size: the next burst of connections reuses it. */
+    loop->timer_reserved -= SY_MIN(n, loop->timer_reserved);
+}
+
 void sy__timer_start(sy_loop *loop, sy_timer *t, uint64_t deadline)
 {
     if (t->heap_idx) {
@@ -198,16 +229,12 @@ void sy__timer_start(sy_loop *loop, sy_timer *t, uint64_t deadline)
             heap_down(loop, t->heap_idx - 1);
         return;
     }
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        sy_timer **h = sy__realloc(loop->heap, cap * sizeof(*h));
-        if (!h) {
-            /* Without memory for the heap the timer cannot run; fire it on the next
-             * iteration instead of silently losing it (deadline 0 is always due). */
-            return;
-        }
-        loop->heap = h;
-        loop->heap_cap = cap;
+    if (loop->heap_len >= loop->timer_reserved) {
+        /* An owner armed a timer it never reserved. Growing here could fail and lose the
+         * timer (a connection that never times out); make the bug loud instead. */
+        sy__log(SY_LOG_ERROR, "timer armed without a reservation (%zu armed, %zu reserved)",
+                loop->heap_len, loop->timer_reserved);
+        abort();
     }
     t->deadline = deadline;
     loop->heap[loop->heap_len] = t;

@@ -1,6 +1,6 @@
-/* The event loop's internal interface: fd watchers (epoll), timers (binary min-heap with
- * lazy extension), end-of-iteration work (deferred calls), cross-thread tasks (eventfd), and
- * per-loop shared resources (the read buffer, the write-chunk pool, the Date cache). */
+/* The event loop's internal interface: fd watchers (epoll), timers (binary min-heap, sized in
+ * advance by reservations), end-of-iteration work (deferred calls), cross-thread tasks (eventfd),
+ * and per-loop shared resources (the read buffer, the write-chunk pool, the Date cache). */
 #ifndef SY_CORE_LOOP_H
 #define SY_CORE_LOOP_H
 
@@ -61,6 +61,7 @@ struct sy_loop {
     uint64_t now_ms;
     sy_timer **heap;
     size_t heap_len, heap_cap;
+    size_t timer_reserved; /* timers that may be armed at once; heap_cap >= timer_reserved */
     sy_deferred *defer_head;
     sy_deferred **defer_tail;
     pthread_mutex_t task_mu;
@@ -87,7 +88,15 @@ int sy__io_start(sy_loop *loop, sy_io *io, uint32_t events);
 int sy__io_modify(sy_loop *loop, sy_io *io, uint32_t events);
 void sy__io_stop(sy_loop *loop, sy_io *io);
 
-/* (Re)schedule t to fire at absolute time deadline (ms). */
+/* Timers are pre-sized so that arming one can never fail: every owner of a timer reserves a
+ * heap slot when it is created, where an allocation failure can still be refused cleanly (a
+ * connection is not accepted), and releases it when it goes away. sy__timer_reserve returns 0
+ * or SY_ENOMEM (nothing reserved). */
+int sy__timer_reserve(sy_loop *loop, size_t n);
+void sy__timer_release(sy_loop *loop, size_t n);
+
+/* (Re)schedule t to fire at absolute time deadline (ms). Never allocates: at most as many
+ * timers as reserved may be armed (arming more is a bug, and aborts rather than drop one). */
 void sy__timer_start(sy_loop *loop, sy_timer *t, uint64_t deadline);
 void sy__timer_stop(sy_loop *loop, sy_timer *t);
 static inline int sy__timer_active(const sy_timer *t)

@@ -64,7 +64,15 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
     c->low_water = 16384;
     c->d.cb = deferred_cb;
     c->timer.cb = timer_cb;
+    /* The connection timer's heap slot is taken now, while refusing is still clean: later,
+     * arming it (header, idle, linger timeouts) cannot fail and leave the connection without
+     * a timeout. */
+    if (sy__timer_reserve(loop, 1) < 0) {
+        sy__free(c);
+        return NULL;
+    }
     if (sy__io_start(loop, &c->io, EPOLLIN) < 0) {
+        sy__timer_release(loop, 1);
         sy__free(c);
         return NULL;
     }
@@ -102,6 +110,7 @@ static void conn_free(sy_conn *c)
         wq_array_put(loop, c->wq, c->wq_cap);
     sy__free(c->rbuf);
     sy__timer_stop(loop, &c->timer);
+    sy__timer_release(loop, 1);
     /* close() removes the fd from epoll (we never dup it): no EPOLL_CTL_DEL needed. */
     close(c->io.fd);
     if (c->server)

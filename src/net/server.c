@@ -7,11 +7,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 SY_EXPORT int sy_server_new(sy_server **out)
@@ -30,6 +32,7 @@ SY_EXPORT int sy_server_new(sy_server **out)
     s->cfg.max_headers = 100;
     s->cfg.max_body = 8u << 20;
     s->cfg.write_timeout_ms = 30000;
+    atomic_init(&s->spare_fd, -1);
     *out = s;
     return 0;
 }
@@ -62,6 +65,9 @@ SY_EXPORT void sy_server_free(sy_server *s)
             sy_loop_free(w->loop);
     }
     sy__free(s->workers);
+    int spare = atomic_load(&s->spare_fd);
+    if (spare >= 0)
+        close(spare);
     for (size_t i = 0; i < s->naddrs; i++)
         sy__free(s->addrs[i].text);
     sy__free(s->addrs);
@@ -262,21 +268,171 @@ void sy__worker_conn_freed(sy_conn *c)
         sy_loop_stop(w->loop);
 }
 
+/* ---- accepting, and what to do when accept fails ---- */
+
+#define ACCEPT_PAUSE_MIN_MS 100
+#define ACCEPT_PAUSE_MAX_MS 1000
+#define STARVED_LOG_EVERY_MS 10000
+
+/* Keep a descriptor in reserve, unless one is kept already (then close ours). */
+static void spare_fd_refill(sy_server *s)
+{
+    if (atomic_load_explicit(&s->spare_fd, memory_order_relaxed) >= 0)
+        return;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int none = -1;
+    if (fd >= 0 && !atomic_compare_exchange_strong(&s->spare_fd, &none, fd))
+        close(fd);
+}
+
+/* Out of descriptors: close the spare one and use its slot to accept and close what is
+ * pending on l, so those clients see a close instead of waiting on a server that cannot take
+ * them. Another thread may take the freed slot first; then nothing is refused this time. */
+static void refuse_pending(sy_worker *w, sy_listener *l)
+{
+    sy_server *s = w->srv;
+    int spare = atomic_exchange(&s->spare_fd, -1);
+    if (spare < 0)
+        return;
+    close(spare);
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(l->io.fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        close(fd);
+        atomic_fetch_add_explicit(&s->fd_refused_conns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->starved_refused, 1, memory_order_relaxed);
+    }
+    spare_fd_refill(s);
+}
+
+/* An episode of failing accepts starts: count it, and log it unless one was logged lately
+ * (descriptors hovering at the limit would otherwise log a pair of lines per pause). */
+static void starved_begin(sy_worker *w, int err)
+{
+    sy_server *s = w->srv;
+    atomic_fetch_add_explicit(&s->accept_errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->starved_errors, 1, memory_order_relaxed);
+    if (atomic_exchange(&s->starved, 1))
+        return;
+    uint64_t now = w->loop->now_ms;
+    uint_fast64_t last = atomic_load(&s->starved_log_ms);
+    if (last && now < last + STARVED_LOG_EVERY_MS)
+        return;
+    if (!atomic_compare_exchange_strong(&s->starved_log_ms, &last, now))
+        return;
+    atomic_store(&s->starved_logged, 1);
+    int nofd = err == EMFILE || err == ENFILE;
+    sy__log(SY_LOG_ERROR, "accept: %s: %s; accepting paused (retried every %d..%d ms)%s",
+            strerror(err), nofd ? "out of file descriptors" : "cannot accept", ACCEPT_PAUSE_MIN_MS,
+            ACCEPT_PAUSE_MAX_MS,
+            nofd ? ", connections past the limit are closed (raise ulimit -n)" : "");
+}
+
+/* A connection was accepted: the episode, if any, is over. */
+static void starved_end(sy_server *s)
+{
+    if (!atomic_exchange(&s->starved, 0) || !atomic_exchange(&s->starved_logged, 0))
+        return;
+    size_t refused = atomic_exchange(&s->starved_refused, 0);
+    size_t errors = atomic_exchange(&s->starved_errors, 0);
+    sy__log(SY_LOG_WARN,
+            "accepting resumed; while out of file descriptors or memory, %zu connections were "
+            "refused and accept failed %zu times",
+            refused, errors);
+    spare_fd_refill(s);
+}
+
+static void listeners_stop(sy_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i].io.events)
+            sy__io_stop(w->loop, &w->listeners[i].io);
+}
+
+/* Stop watching the listeners for a while: they stay readable while accept fails, and a
+ * level-triggered loop would spin on them (and log each failure). */
+static void accept_pause(sy_worker *w, int err)
+{
+    starved_begin(w, err);
+    listeners_stop(w);
+    w->accept_paused = 1;
+    uint32_t ms = w->accept_backoff_ms ? w->accept_backoff_ms * 2 : ACCEPT_PAUSE_MIN_MS;
+    w->accept_backoff_ms = SY_MIN(ms, ACCEPT_PAUSE_MAX_MS);
+    sy__timer_start(w->loop, &w->accept_timer, w->loop->now_ms + w->accept_backoff_ms);
+}
+
+static void accept_resume_cb(sy_timer *t)
+{
+    sy_worker *w = sy_container_of(t, sy_worker, accept_timer);
+    if (w->draining)
+        return;
+    w->accept_paused = 0;
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        sy_listener *l = &w->listeners[i];
+        if (l->io.fd >= 0 && !l->io.events &&
+            sy__io_start(w->loop, &l->io, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+            accept_pause(w, errno); /* epoll is out of memory too: try again later */
+            return;
+        }
+    }
+}
+
+/* accept() failed with err: return 1 to go on accepting, 0 to stop for now. */
+static int accept_failed(sy_worker *w, sy_listener *l, int err)
+{
+    switch (err) {
+    case EAGAIN:
+        return 0;
+    case EINTR:
+    case ECONNABORTED:
+    /* Errors already pending on the new connection, which accept reports instead of
+     * returning it (accept(2), "Error handling"): that connection is gone, go on. */
+    case EPERM:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case ENETDOWN:
+    case ENETUNREACH:
+    case EHOSTDOWN:
+    case EHOSTUNREACH:
+    case ENONET:
+    case EOPNOTSUPP:
+        return 1;
+    case EMFILE:
+    case ENFILE:
+        refuse_pending(w, l);
+        accept_pause(w, err);
+        return 0;
+    default:
+        /* ENOBUFS, ENOMEM, or a broken listener: retrying at once cannot help. */
+        accept_pause(w, err);
+        return 0;
+    }
+}
+
 static void accept_cb(sy_io *io, uint32_t events)
 {
     sy_listener *l = sy_container_of(io, sy_listener, io);
     sy_worker *w = l->worker;
     sy_server *s = w->srv;
     (void)events;
+    if (w->accept_paused || w->draining)
+        return; /* an event from the same epoll_wait batch as the pause or the shutdown */
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                sy__log(SY_LOG_ERROR, "accept: %s (raise the fd limit)", strerror(errno));
+            if (accept_failed(w, l, errno))
+                continue;
             return;
         }
+        w->accept_backoff_ms = 0;
+        if (atomic_load_explicit(&s->starved, memory_order_relaxed))
+            starved_end(s);
         if (atomic_fetch_add(&s->conns, 1) >= s->cfg.max_conns) {
             /* Over the limit: close at once (the peer sees EOF) and count it. */
             atomic_fetch_sub(&s->conns, 1);
@@ -320,6 +476,7 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
     if (!(flags & SY_LOOP_SIG_SHUTDOWN) || w->draining)
         return;
     w->draining = 1;
+    sy__timer_stop(loop, &w->accept_timer);
     /* With shared listeners the last worker to stop closes them (all others removed them
      * from their epoll first, so none is inside accept on them). */
     int last = !w->srv->cfg.shared_listener ||
@@ -340,7 +497,6 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
         sy_loop_stop(loop);
         return;
     }
-    w->drain_timer.cb = drain_timeout_cb;
     sy__timer_start(loop, &w->drain_timer, loop->now_ms + w->srv->cfg.drain_timeout_ms);
 }
 
@@ -350,8 +506,12 @@ static void *worker_main(void *arg)
     sigset_t set;
     sigfillset(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* signals go to the embedding thread */
-    sy_loop_run(w->loop);
+    int err = sy_loop_run(w->loop);
+    if (err < 0)
+        sy__log(SY_LOG_ERROR, "worker loop failed: %s (this worker stops serving)",
+                strerror(errno));
     sy__timer_stop(w->loop, &w->drain_timer);
+    sy__timer_stop(w->loop, &w->accept_timer);
     return NULL;
 }
 
@@ -388,6 +548,27 @@ static int open_listener(sy_listen_addr *a, int reuse_port)
     return fd;
 }
 
+/* Every connection is a descriptor: say so at startup when the open-file limit cannot hold
+ * SY_OPT_MAX_CONNS, instead of leaving it to be found out at the limit. */
+static void check_fd_limit(const sy_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    size_t listeners = s->naddrs * (s->cfg.shared_listener ? 1 : s->nworkers);
+    /* stdio, each loop's epoll and eventfd, the listeners, the spare, and a margin for files
+     * being sent and the application's own descriptors */
+    uint64_t reserve = 3 + 2 * (uint64_t)s->nworkers + listeners + 1 + 16;
+    uint64_t usable = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
+    if (s->cfg.max_conns > usable)
+        sy__log(SY_LOG_WARN,
+                "the connection limit (%llu) is above what the open-file limit (%llu) allows, "
+                "about %llu connections: past that, new connections are closed at once (raise "
+                "ulimit -n or lower the connection limit)",
+                (unsigned long long)s->cfg.max_conns, (unsigned long long)rl.rlim_cur,
+                (unsigned long long)usable);
+}
+
 SY_EXPORT int sy_server_start(sy_server *s)
 {
     if (s->started || s->naddrs == 0)
@@ -415,6 +596,10 @@ SY_EXPORT int sy_server_start(sy_server *s)
             break;
         w->loop->on_signal = worker_signal;
         w->loop->on_signal_ud = w;
+        w->drain_timer.cb = drain_timeout_cb;
+        w->accept_timer.cb = accept_resume_cb;
+        if ((err = sy__timer_reserve(w->loop, 2)) < 0) /* drain_timer, accept_timer */
+            break;
         w->listeners = sy__calloc(s->naddrs, sizeof(*w->listeners));
         if (!w->listeners) {
             err = SY_ENOMEM;
@@ -439,11 +624,18 @@ SY_EXPORT int sy_server_start(sy_server *s)
             l->worker = w;
             l->addr_idx = j;
             w->nlisteners++;
-            sy__io_start(w->loop, &l->io, EPOLLIN | EPOLLEXCLUSIVE);
+            if (sy__io_start(w->loop, &l->io, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+                sy__log(SY_LOG_ERROR, "cannot watch the listener on %s: %s", s->addrs[j].text,
+                        strerror(errno));
+                err = SY_EIO;
+                break;
+            }
         }
     }
     if (err)
         return err;
+    spare_fd_refill(s);
+    check_fd_limit(s);
     s->started = 1;
     /* sendfile(2) has no MSG_NOSIGNAL: a default SIGPIPE disposition would kill the process
      * when a client goes away mid-file. Leave an application's own handler alone. */
@@ -484,6 +676,10 @@ SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
     out->open_conns = atomic_load_explicit(&((sy_server *)s)->conns, memory_order_relaxed);
     out->rejected_conns =
         atomic_load_explicit(&((sy_server *)s)->rejected_conns, memory_order_relaxed);
+    out->accept_errors =
+        atomic_load_explicit(&((sy_server *)s)->accept_errors, memory_order_relaxed);
+    out->fd_refused_conns =
+        atomic_load_explicit(&((sy_server *)s)->fd_refused_conns, memory_order_relaxed);
 }
 
 SY_EXPORT void sy_server_stop(sy_server *s)

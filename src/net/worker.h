@@ -55,6 +55,11 @@ struct sy_worker {
     size_t nconns;
     int draining;
     sy_timer drain_timer;
+    /* Accepting pauses while accept() fails for lack of descriptors or memory (the listener
+     * stays readable, so retrying at once would spin); this timer resumes it. */
+    sy_timer accept_timer;
+    uint32_t accept_backoff_ms; /* the last pause; doubles while accept keeps failing */
+    int accept_paused;
     void *req_cache; /* free list of request objects (src/http) */
     size_t req_cache_len;
 };
@@ -85,6 +90,16 @@ struct sy_server {
     atomic_size_t conns;
     atomic_size_t rejected_conns;
     atomic_size_t stopped_workers;
+    /* Running out of descriptors: a spare fd (/dev/null) is closed to accept and close the
+     * pending connections, so that their clients see a close instead of hanging. */
+    atomic_int spare_fd;
+    atomic_size_t accept_errors;
+    atomic_size_t fd_refused_conns;
+    /* One episode of failing accepts is logged once, when it starts and when it ends. */
+    atomic_int starved;        /* an episode is in progress */
+    atomic_int starved_logged; /* its start was logged (at most one per 10 s) */
+    atomic_uint_fast64_t starved_log_ms;
+    atomic_size_t starved_refused, starved_errors; /* since the last logged end */
     int started;
     sy_access_log_fn access_log;
     void *access_log_ud;

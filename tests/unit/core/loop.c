@@ -13,12 +13,15 @@ static int fired[1000];
 static int nfired;
 static uint64_t fired_at[1000];
 static sy_loop *g_loop;
+static int stop_at; /* stop g_loop when this many timers fired (0: never) */
 
 static void on_timer(sy_timer *t)
 {
     tt *x = sy_container_of(t, tt, t);
     fired_at[nfired] = t->deadline;
     fired[nfired++] = x->id;
+    if (nfired == stop_at)
+        sy_loop_stop(g_loop);
 }
 
 static void stop_task(sy_loop *loop, void *ud)
@@ -33,6 +36,7 @@ TEST(timers_fire_in_deadline_order)
     CHECK_EQ(sy_loop_new(&loop), 0);
     static tt ts[500];
     nfired = 0;
+    CHECK_EQ(sy__timer_reserve(loop, 501), 0); /* the 500 and the stopper */
     uint64_t now = loop->now_ms;
     unsigned seed = 12345;
     for (int i = 0; i < 500; i++) {
@@ -64,6 +68,62 @@ TEST(timers_fire_in_deadline_order)
         CHECK(fired_at[i - 1] <= fired_at[i]);
     for (int i = 0; i < 500; i++)
         CHECK(!sy__timer_active(&ts[i].t));
+    sy_loop_free(loop);
+}
+
+static long allocs_left = -1; /* < 0: unlimited */
+
+static void *t_malloc(size_t n)
+{
+    if (allocs_left == 0)
+        return NULL;
+    if (allocs_left > 0)
+        allocs_left--;
+    return malloc(n);
+}
+
+static void *t_realloc(void *p, size_t n)
+{
+    if (allocs_left == 0)
+        return NULL;
+    if (allocs_left > 0)
+        allocs_left--;
+    return realloc(p, n);
+}
+
+/* Reserved timers arm and fire with every allocation failing; a reservation that needs memory
+ * fails without changing anything. */
+TEST(reserved_timers_need_no_memory)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    sy_set_allocator(t_malloc, t_realloc, free);
+    static tt ts[300];
+    CHECK_EQ(sy__timer_reserve(loop, 300), 0);
+    CHECK(loop->heap_cap >= 300);
+    allocs_left = 0;
+    size_t cap = loop->heap_cap;
+    CHECK_EQ(sy__timer_reserve(loop, cap - 300 + 1), SY_ENOMEM); /* would have to grow */
+    CHECK_EQ(loop->timer_reserved, 300);
+    CHECK_EQ(sy__timer_reserve(loop, cap - 300), 0); /* fits: no allocation */
+    sy__timer_release(loop, cap - 300);
+    nfired = 0;
+    uint64_t now = loop->now_ms;
+    for (int i = 0; i < 300; i++) {
+        ts[i].id = i;
+        ts[i].t.cb = on_timer;
+        sy__timer_start(loop, &ts[i].t, now + (uint64_t)(i % 7));
+    }
+    CHECK_EQ(loop->heap_len, 300); /* none dropped */
+    g_loop = loop;
+    stop_at = 300;
+    sy_loop_run(loop);
+    stop_at = 0;
+    CHECK_EQ(nfired, 300);
+    allocs_left = -1;
+    sy_set_allocator(NULL, NULL, NULL);
+    sy__timer_release(loop, 300);
+    CHECK_EQ(loop->timer_reserved, 0);
     sy_loop_free(loop);
 }
 
@@ -162,6 +222,7 @@ TEST(chunk_pool_recycles)
 int main(void)
 {
     RUN(timers_fire_in_deadline_order);
+    RUN(reserved_timers_need_no_memory);
     RUN(deferred_runs_once_per_queue);
     RUN(post_from_other_threads);
     RUN(signal_flags_reach_the_loop);
