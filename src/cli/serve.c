@@ -308,6 +308,8 @@ static void usage(FILE *f)
             "                         new connections) instead of one SO_REUSEPORT socket each\n"
             "  --max-conns N          open connection limit (default 10000)\n"
             "  --header-timeout MS    time to receive a request head (default 10000)\n"
+            "  --write-timeout MS     a response (or a closing flush) that makes no progress\n"
+            "                         this long is cut (default 30000)\n"
             "  --keepalive-timeout MS idle keep-alive time (default 60000)\n"
             "  --body-timeout MS      max gap between body bytes (default 30000)\n"
             "  --drain-timeout MS     graceful shutdown limit (default 5000)\n"
@@ -348,6 +350,7 @@ int sy_cli_serve(int argc, char **argv)
         O_WORKERS,
         O_MAXCONNS,
         O_HTO,
+        O_WTO,
         O_KATO,
         O_BTO,
         O_DTO,
@@ -381,6 +384,7 @@ int sy_cli_serve(int argc, char **argv)
         {"workers", required_argument, 0, O_WORKERS},
         {"max-conns", required_argument, 0, O_MAXCONNS},
         {"header-timeout", required_argument, 0, O_HTO},
+        {"write-timeout", required_argument, 0, O_WTO},
         {"keepalive-timeout", required_argument, 0, O_KATO},
         {"body-timeout", required_argument, 0, O_BTO},
         {"drain-timeout", required_argument, 0, O_DTO},
@@ -443,6 +447,9 @@ int sy_cli_serve(int argc, char **argv)
             break;
         case O_HTO:
             err = sy_server_set(srv, SY_OPT_HEADER_TIMEOUT_MS, v);
+            break;
+        case O_WTO:
+            err = sy_server_set(srv, SY_OPT_WRITE_TIMEOUT_MS, v);
             break;
         case O_KATO:
             err = sy_server_set(srv, SY_OPT_KEEPALIVE_TIMEOUT_MS, v);

@@ -64,6 +64,7 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
     c->low_water = 16384;
     c->d.cb = deferred_cb;
     c->timer.cb = timer_cb;
+    c->flush_timeout_ms = 30000;
     /* The connection timer's heap slot is taken now, while refusing is still clean: later,
      * arming it (header, idle, linger timeouts) cannot fail and leave the connection without
      * a timeout. */
@@ -177,10 +178,16 @@ void sy__conn_close(sy_conn *c, int err, int flush)
         if (flush == SY_CLOSE_FLUSH_NO_LINGER)
             c->no_linger = 1;
         c->close_after_flush = 1;
-        if (c->wbytes)
+        if (c->wbytes) {
+            /* A peer that stops reading must not hold the connection through the flush:
+             * from here on the timer only checks that the flush moves (see timer_cb). */
+            c->flush_mark = c->bytes_out;
+            if (!c->lingering)
+                sy__timer_start(c->loop, &c->timer, c->loop->now_ms + c->flush_timeout_ms);
             conn_defer(c, SY_CONN_FLUSH);
-        else
+        } else {
             finish_close(c);
+        }
         return;
     }
     c->close_after_flush = 0;
@@ -189,8 +196,8 @@ void sy__conn_close(sy_conn *c, int err, int flush)
 
 void sy__conn_set_timeout(sy_conn *c, uint64_t ms)
 {
-    if (c->lingering)
-        return;
+    if (c->lingering || (c->closing && c->close_after_flush))
+        return; /* the close owns the timer now (linger, or the flush watchdog) */
     if (!ms)
         sy__timer_stop(c->loop, &c->timer);
     else
@@ -204,8 +211,18 @@ static void timer_cb(sy_timer *t)
         sy__conn_close(c, 0, 0);
         return;
     }
-    if (c->closing)
+    if (c->closing) {
+        if (!c->close_after_flush)
+            return;
+        /* Flushing before the close: give up when nothing left for a whole period. */
+        if (c->bytes_out == c->flush_mark) {
+            sy__conn_close(c, SY_ETIMEDOUT, 0);
+            return;
+        }
+        c->flush_mark = c->bytes_out;
+        sy__timer_start(c->loop, &c->timer, c->loop->now_ms + c->flush_timeout_ms);
         return;
+    }
     if (c->proto && c->proto->on_timer)
         c->proto->on_timer(c);
     else

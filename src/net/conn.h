@@ -85,6 +85,8 @@ struct sy_conn {
     uint8_t pending; /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
     sy_timer timer;
     uint64_t bytes_in, bytes_out;
+    uint64_t flush_mark;       /* bytes_out when the closing flush was last seen moving */
+    uint32_t flush_timeout_ms; /* a closing flush that makes no progress this long is cut */
     int close_err;
     uint8_t closing; /* close requested; freed in the deferred phase */
     uint8_t close_after_flush;

@@ -454,6 +454,7 @@ static void accept_cb(sy_io *io, uint32_t events)
             continue;
         }
         c->server = w;
+        c->flush_timeout_ms = (uint32_t)SY_MIN(s->cfg.write_timeout_ms, UINT32_MAX);
         memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
         c->next = w->conns;
         if (w->conns)

@@ -173,6 +173,33 @@ def delayed_handlers_survive_resets():
     s.close()
 
 
+@test
+def closing_flush_to_a_peer_that_never_reads_is_cut():
+    # A response that ends the connection (Connection: close), far bigger than the socket
+    # buffers, to a client that never reads: the closing flush stalls and must not hold the
+    # only connection slot past the write timeout.
+    with Server("--max-conns", "1", "--write-timeout", "1000", workers=1) as srv:
+        s = connect(srv.port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        body = b"x" * (4 << 20)
+        s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.time() + 10
+        served = False
+        while time.time() < deadline and not served:
+            time.sleep(0.5)
+            try:
+                t = connect(srv.port, timeout=2)
+                t.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = recv_all(t, timeout=2)
+                served = data.startswith(b"HTTP/1.1 200")
+                t.close()
+            except OSError:
+                pass
+        s.close()
+        ok(served, "the stalled closing flush gave its slot back")
+
+
 def setup():
     global S
     S = Server()
