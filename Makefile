@@ -1,6 +1,7 @@
 # Switchyard build. `make` builds build/libswitchyard.{a,so}, build/switchyard and the examples;
 # `make run` serves the demo on http://127.0.0.1:8080; `make test` runs every test;
-# `make SAN=1 ...` builds into build/san with ASan+UBSan.
+# `make SAN=1 ...` builds into build/san with ASan+UBSan; `make SAN=thread ...` into build/tsan
+# with ThreadSanitizer (e.g. `make SAN=thread -j2 all && build/tsan/tests/unit/net/async_abort`).
 CC ?= cc
 PREFIX ?= /usr/local
 SAN ?= 0
@@ -9,6 +10,10 @@ ifeq ($(SAN),1)
 BUILD := build/san
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+BUILD := build/tsan
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDSAN := -fsanitize=thread
 else
 BUILD := build
 OPT := -O2 -g
