@@ -478,12 +478,14 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
         return;
     w->draining = 1;
     sy__timer_stop(loop, &w->accept_timer);
-    /* With shared listeners the last worker to stop closes them (all others removed them
-     * from their epoll first, so none is inside accept on them). */
+    /* With shared listeners the last worker to stop closes them. Each worker counts itself
+     * only after removing them from its own epoll, so that when the count is complete no
+     * worker can still be inside accept or epoll_ctl on them. */
+    for (size_t i = 0; i < w->nlisteners; i++)
+        sy__io_stop(loop, &w->listeners[i].io);
     int last = !w->srv->cfg.shared_listener ||
                atomic_fetch_add(&w->srv->stopped_workers, 1) + 1 == w->srv->nworkers;
     for (size_t i = 0; i < w->nlisteners; i++) {
-        sy__io_stop(loop, &w->listeners[i].io);
         if (last)
             close(w->listeners[i].io.fd);
         w->listeners[i].io.fd = -1;
