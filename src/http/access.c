@@ -23,16 +23,10 @@ const char *sy__conn_peer_str(sy_conn *c)
     return buf;
 }
 
-static const sy_server *server_of(sy_conn *c)
-{
-    sy_worker *w = sy__conn_worker(c);
-    return w ? w->srv : NULL;
-}
-
 void sy__access_log_req(sy_req *r, int status)
 {
-    const sy_server *s = r->worker->srv;
-    if (!s->access_log || !r->conn)
+    const sy_http_app *s = r->worker ? sy__http_app(r->worker->srv) : NULL;
+    if (!s || !s->access_log || !r->conn)
         return;
     char method[32], target[512];
     size_t ml = SY_MIN(r->method_len, sizeof(method) - 1);
@@ -63,6 +57,7 @@ void sy__access_log_req(sy_req *r, int status)
 }
 
 struct sy_uplog {
+    const sy_http_app *app;
     uint64_t start_us;
     int version;
     char *method, *target, *token;
@@ -71,8 +66,8 @@ struct sy_uplog {
 
 sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len)
 {
-    const sy_server *s = r->worker->srv;
-    if (!s->access_log)
+    const sy_http_app *s = r->worker ? sy__http_app(r->worker->srv) : NULL;
+    if (!s || !s->access_log)
         return NULL;
     size_t tl = SY_MIN(r->target_len, 1024);
     size_t ml = SY_MIN(r->method_len, 32);
@@ -80,6 +75,7 @@ sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len)
     sy_uplog *u = sy__malloc(sizeof(*u) + ml + tl + kl + 3);
     if (!u)
         return NULL;
+    u->app = s;
     u->start_us = r->start_us;
     u->version = r->version;
     u->method = u->buf;
@@ -98,8 +94,8 @@ void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail)
 {
     if (!u)
         return;
-    const sy_server *s = server_of(c);
-    if (s && s->access_log) {
+    const sy_http_app *s = u->app;
+    if (s->access_log) {
         sy_access_entry e = {
             .peer = sy__conn_peer_str(c),
             .method = u->method,

@@ -9,7 +9,6 @@ void sy__access_log_req(sy_req *r, int status);
 
 /* An upgraded connection's log line is written when it closes, with its bytes and duration;
  * this record carries what is needed from the request. */
-typedef struct sy_uplog sy_uplog;
 sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len);
 void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail);
 

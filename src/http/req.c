@@ -17,13 +17,28 @@ uint64_t sy__now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The worker's cache of request objects, in the slot the net layer keeps for the layer
+ * above (w->upper); allocated on first use. */
+typedef struct req_cache {
+    sy_req *head;
+    size_t len;
+} req_cache;
+
+static req_cache *cache_of(sy_worker *w)
+{
+    if (!w->upper)
+        w->upper = sy__calloc(1, sizeof(req_cache));
+    return w->upper; /* NULL without memory: requests are then simply not cached */
+}
+
 sy_req *sy__req_get(sy_worker *w)
 {
-    sy_req *r = w->req_cache;
-    size_t cap = (size_t)w->srv->cfg.max_headers;
+    req_cache *rc = cache_of(w);
+    sy_req *r = rc ? rc->head : NULL;
+    size_t cap = (size_t)sy__http_app(w->srv)->cfg.max_headers;
     if (r) {
-        w->req_cache = r->next_free;
-        w->req_cache_len--;
+        rc->head = r->next_free;
+        rc->len--;
         r->next_free = NULL;
         return r;
     }
@@ -91,25 +106,29 @@ void sy__req_put(sy_worker *w, sy_req *r)
     r->body_cap = bc;
     r->worker = w;
     r->loop = w->loop;
-    if (w->req_cache_len >= REQ_CACHE_MAX) {
+    req_cache *rc = cache_of(w);
+    if (!rc || rc->len >= REQ_CACHE_MAX) {
         req_destroy(r);
         return;
     }
-    r->next_free = w->req_cache;
-    w->req_cache = r;
-    w->req_cache_len++;
+    r->next_free = rc->head;
+    rc->head = r;
+    rc->len++;
 }
 
 void sy__http_req_cache_clear(sy_worker *w)
 {
-    sy_req *r = w->req_cache;
+    req_cache *rc = w->upper;
+    if (!rc)
+        return;
+    sy_req *r = rc->head;
     while (r) {
         sy_req *n = r->next_free;
         req_destroy(r);
         r = n;
     }
-    w->req_cache = NULL;
-    w->req_cache_len = 0;
+    sy__free(rc);
+    w->upper = NULL;
 }
 
 /* The head's slices point into a buffer that is about to go and could not be copied (no
@@ -270,51 +289,6 @@ int sy__req_decode_target(sy_req *r, const char **detail)
     r->path[o] = 0;
     r->path_len = o;
     return 0;
-}
-
-const sy_route *sy__route_match(const sy_server *s, const char *path, size_t path_len,
-                                const char *method, size_t method_len, int *method_mismatch)
-{
-    const sy_route *best = NULL;
-    size_t best_len = 0;
-    int best_exact = 0;
-    *method_mismatch = 0;
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const sy_route *r = s->routes[i];
-        int exact = !(r->flags & SY_ROUTE_PREFIX);
-        if (exact) {
-            if (r->pattern_len != path_len || memcmp(r->pattern, path, path_len) != 0)
-                continue;
-        } else {
-            if (r->pattern_len > path_len || memcmp(r->pattern, path, r->pattern_len) != 0)
-                continue;
-            /* "/static" matches "/static" and "/static/x" but not "/staticky". */
-            if (r->pattern_len > 1 && r->pattern[r->pattern_len - 1] != '/' &&
-                path_len > r->pattern_len && path[r->pattern_len] != '/')
-                continue;
-        }
-        if (r->method) {
-            size_t ml = strlen(r->method);
-            int ok = ml == method_len && memcmp(r->method, method, ml) == 0;
-            /* A GET route also answers HEAD. */
-            if (!ok && method_len == 4 && memcmp(method, "HEAD", 4) == 0 &&
-                strcmp(r->method, "GET") == 0)
-                ok = 1;
-            if (!ok) {
-                *method_mismatch = 1;
-                continue;
-            }
-        }
-        if (!best || r->pattern_len > best_len ||
-            (r->pattern_len == best_len && exact && !best_exact)) {
-            best = r;
-            best_len = r->pattern_len;
-            best_exact = exact;
-        }
-    }
-    if (best)
-        *method_mismatch = 0;
-    return best;
 }
 
 const char *sy__status_text(int status)

@@ -5,7 +5,7 @@
 #define SY_HTTP_REQ_H
 
 #include "http/field.h"
-#include "net/worker.h"
+#include "http/app.h"
 
 typedef struct sy_req_ops {
     /* Bytes of response queued on the connection but not yet written. */
@@ -98,6 +98,7 @@ static inline void sy__req_hand_out(sy_req *req)
 }
 /* A streamed-body request whose body is complete: tell a registered body callback, once. */
 void sy__req_body_end(sy_req *req);
+/* Free the worker's request cache (the net layer's worker_free hook, via src/server). */
 void sy__http_req_cache_clear(sy_worker *w);
 /* Copy the head into the request's own buffer so its slices survive the read buffer. On
  * SY_ENOMEM the head is forgotten (accessors answer empty strings): never a dangling slice. */
@@ -105,10 +106,6 @@ int sy__req_pin(sy_req *req);
 /* Percent-decode the target's path into req->path; split the query. Returns 0 or
  * SY_EHTTP_SYNTAX (bad escape, %00, not origin/absolute/asterisk form). */
 int sy__req_decode_target(sy_req *req, const char **detail);
-/* Find the route for the request path and method. *method_mismatch is set when a route
- * matched the path but not the method. */
-const sy_route *sy__route_match(const sy_server *s, const char *path, size_t path_len,
-                                const char *method, size_t method_len, int *method_mismatch);
 /* Reason phrase for a status. */
 const char *sy__status_text(int status);
 uint64_t sy__now_us(void);

@@ -167,7 +167,7 @@ static const sy_conn_proto raw_proto = {
     "raw", raw_on_read, raw_on_drain, raw_on_eof, raw_on_timer, raw_on_shutdown, raw_on_close,
 };
 
-int sy__stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log)
+static int stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log)
 {
     sy_stream *s = sy__calloc(1, sizeof(*s));
     if (!s) {
@@ -287,3 +287,5 @@ SY_EXPORT sy_loop *sy_stream_loop(const sy_stream *s)
 {
     return s->c->loop;
 }
+
+const sy_upgrade_proto sy__raw_upgrade = {"raw", stream_open, NULL};

@@ -55,7 +55,7 @@ SY_EXPORT int sy_route_upgrade_raw(sy_route *route, const char *token, sy_upgrad
     if (!on_open || !token)
         return SY_EINVAL;
     sy_upgrade_entry e = {.token = (char *)token,
-                          .kind = SY_UPGRADE_RAW,
+                          .proto = &sy__raw_upgrade,
                           .check = check,
                           .on_open = on_open,
                           .ud = ud};

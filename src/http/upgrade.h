@@ -1,4 +1,7 @@
-/* The protocol-neutral Upgrade registry and the openers of the protocols it can switch to. */
+/* The protocol-neutral Upgrade registry: protocols are plug-ins (sy_upgrade_proto) registered
+ * on routes under a token; the HTTP version that carries the request (HTTP/1.1 Upgrade, and
+ * later HTTP/2 extended CONNECT) asks the check hook, answers, and hands the byte stream to
+ * proto->open without knowing what is behind it. */
 #ifndef SY_HTTP_UPGRADE_H
 #define SY_HTTP_UPGRADE_H
 
@@ -10,12 +13,19 @@ int sy__upgrade_matches(const sy_upgrade_entry *e, const char *tok, size_t len);
 /* Add a protocol to a route (the token is copied). */
 int sy__route_add_upgrade(sy_route *route, const sy_upgrade_entry *tmpl);
 
-/* Take over c after the 101 was queued. req is valid during the call only; the bytes that
- * followed the request reach the new protocol's on_read right after. Return 0 or -err (the
- * connection is then closed). */
-int sy__stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log);
-int sy__ws_server_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log);
-/* The WebSocket handshake gate, registered as the check hook of "websocket" entries. */
-int sy__ws_server_check(sy_req *req, const char *token, const char **reason, void *ud);
+/* A switchable protocol. */
+struct sy_upgrade_proto {
+    const char *name; /* for logs */
+    /* Take over c after the switch was answered (101 queued). req is valid during the call
+     * only; the bytes that followed the request reach the new protocol's on_read right
+     * after. log (may be NULL) is the access-log record, owned from here on. Return 0, or
+     * -err: the connection is then closed. */
+    int (*open)(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log);
+    /* Free the options stored in the route entry (e->opts). May be NULL. */
+    void (*free_opts)(void *opts);
+};
+
+/* Raw byte streams ("Upgrade: echo" etc., sy_route_upgrade_raw). */
+extern const sy_upgrade_proto sy__raw_upgrade;
 
 #endif

@@ -89,9 +89,9 @@ static void h1_abort(sy_req *r, int err)
 static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start, h1_write,
                                   h1_sendfile, h1_end,        h1_abort};
 
-static const sy_server_cfg *cfg_of(const h1 *h)
+static const sy_http_cfg *cfg_of(const h1 *h)
 {
-    return &h->w->srv->cfg;
+    return &sy__http_app(h->w->srv)->cfg;
 }
 
 int sy__http1_attach(sy_conn *c, sy_worker *w)
@@ -103,9 +103,10 @@ int sy__http1_attach(sy_conn *c, sy_worker *w)
     h->w = w;
     c->proto = &h1_proto;
     c->proto_data = h;
-    c->rmax = (uint32_t)SY_MIN(w->srv->cfg.max_head + 4096, UINT32_MAX);
+    const sy_http_cfg *cfg = &sy__http_app(w->srv)->cfg;
+    c->rmax = (uint32_t)SY_MIN(cfg->max_head + 4096, UINT32_MAX);
     /* A connection that never sends a complete head is cut at the header timeout. */
-    sy__conn_set_timeout(c, w->srv->cfg.header_timeout_ms);
+    sy__conn_set_timeout(c, cfg->header_timeout_ms);
     return 0;
 }
 
@@ -418,8 +419,7 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
      * HTTP/1 state must not be touched except to free it. */
     c->proto_data = NULL;
     c->proto = NULL;
-    int err =
-        e->kind == SY_UPGRADE_WS ? sy__ws_server_open(c, r, e, log) : sy__stream_open(c, r, e, log);
+    int err = e->proto->open(c, r, e, log);
     h1_free(h);
     if (err < 0 || !c->proto) {
         c->proto = NULL;
@@ -567,7 +567,7 @@ static void method_not_allowed(sy_req *r)
 static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, size_t head_len)
 {
     sy_req *r = h->req;
-    const sy_server_cfg *cfg = cfg_of(h);
+    const sy_http_cfg *cfg = cfg_of(h);
     const char *detail = NULL;
     r->ops = &h1_ops;
     r->proto = h;
@@ -595,8 +595,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         return e;
     }
     int mismatch = 0;
-    r->route =
-        sy__route_match(h->w->srv, r->path, r->path_len, r->method, r->method_len, &mismatch);
+    r->route = sy__route_match(sy__http_app(h->w->srv), r->path, r->path_len, r->method,
+                               r->method_len, &mismatch);
     h->body_done = 0;
     h->body_left = 0;
     if (h->info.body == SY_HTTP1_BODY_LENGTH) {
@@ -723,7 +723,7 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
 static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
 {
     h1 *h = c->proto_data;
-    const sy_server_cfg *cfg = cfg_of(h);
+    const sy_http_cfg *cfg = cfg_of(h);
     size_t off = 0;
     while (off < len && !c->closing) {
         if (h->state == H1_HEAD) {

@@ -1,9 +1,8 @@
-/* sy_server: configuration, listeners (one SO_REUSEPORT socket per worker and address),
- * worker threads, accepting, and graceful shutdown. */
+/* The network side of sy_server: listen addresses, listeners (one SO_REUSEPORT socket per
+ * worker and address, or one shared), worker threads, accepting, and graceful shutdown. The
+ * protocol on each connection comes from the composing layer (hooks->accept). */
 #include "net/worker.h"
 #include "core/log.h"
-#include "http/req.h"
-#include "http1/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,38 +15,18 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-SY_EXPORT int sy_server_new(sy_server **out)
+int sy__server_new(sy_server **out)
 {
     sy_server *s = sy__calloc(1, sizeof(*s));
     if (!s)
         return SY_ENOMEM;
     s->cfg.workers = 0;
     s->cfg.max_conns = 10000;
-    s->cfg.header_timeout_ms = 10000;
-    s->cfg.keepalive_timeout_ms = 60000;
-    s->cfg.body_timeout_ms = 30000;
     s->cfg.drain_timeout_ms = 5000;
-    s->cfg.max_request_line = 8192;
-    s->cfg.max_head = 65536;
-    s->cfg.max_headers = 100;
-    s->cfg.max_body = 8u << 20;
-    s->cfg.write_timeout_ms = 30000;
+    s->cfg.flush_timeout_ms = 30000;
     atomic_init(&s->spare_fd, -1);
     *out = s;
     return 0;
-}
-
-static void route_free(sy_route *r)
-{
-    for (size_t i = 0; i < r->nupgrades; i++) {
-        sy__free(r->upgrades[i].token);
-        if (r->upgrades[i].ws_opts)
-            sy_ws_opts_free(r->upgrades[i].ws_opts);
-    }
-    sy__free(r->upgrades);
-    sy__free(r->method);
-    sy__free(r->pattern);
-    sy__free(r);
 }
 
 SY_EXPORT void sy_server_free(sy_server *s)
@@ -60,7 +39,8 @@ SY_EXPORT void sy_server_free(sy_server *s)
             if (w->listeners[j].io.fd >= 0 && (!s->cfg.shared_listener || i == 0))
                 close(w->listeners[j].io.fd);
         sy__free(w->listeners);
-        sy__http_req_cache_clear(w);
+        if (s->hooks && s->hooks->worker_free)
+            s->hooks->worker_free(w);
         if (w->loop)
             sy_loop_free(w->loop);
     }
@@ -71,9 +51,8 @@ SY_EXPORT void sy_server_free(sy_server *s)
     for (size_t i = 0; i < s->naddrs; i++)
         sy__free(s->addrs[i].text);
     sy__free(s->addrs);
-    for (size_t i = 0; i < s->nroutes; i++)
-        route_free(s->routes[i]);
-    sy__free(s->routes);
+    if (s->hooks && s->hooks->server_free)
+        s->hooks->server_free(s);
     sy__free(s);
 }
 
@@ -166,7 +145,7 @@ SY_EXPORT int sy_server_listen(sy_server *s, const char *addr)
     return 0;
 }
 
-SY_EXPORT int sy_server_set(sy_server *s, enum sy_server_opt opt, uint64_t v)
+int sy__server_set_net(sy_server *s, enum sy_server_opt opt, uint64_t v)
 {
     if (s->started)
         return SY_ESTATE;
@@ -179,76 +158,15 @@ SY_EXPORT int sy_server_set(sy_server *s, enum sy_server_opt opt, uint64_t v)
     case SY_OPT_MAX_CONNS:
         s->cfg.max_conns = v ? v : 1;
         return 0;
-    case SY_OPT_HEADER_TIMEOUT_MS:
-        s->cfg.header_timeout_ms = v;
-        return 0;
-    case SY_OPT_KEEPALIVE_TIMEOUT_MS:
-        s->cfg.keepalive_timeout_ms = v;
-        return 0;
-    case SY_OPT_BODY_TIMEOUT_MS:
-        s->cfg.body_timeout_ms = v;
-        return 0;
     case SY_OPT_DRAIN_TIMEOUT_MS:
         s->cfg.drain_timeout_ms = v;
-        return 0;
-    case SY_OPT_MAX_REQUEST_LINE:
-        if (v < 16 || v > (1u << 20))
-            return SY_ERANGE;
-        s->cfg.max_request_line = v;
-        return 0;
-    case SY_OPT_MAX_HEAD:
-        if (v < 64 || v > (1u << 24))
-            return SY_ERANGE;
-        s->cfg.max_head = v;
-        return 0;
-    case SY_OPT_MAX_HEADERS:
-        if (v < 1 || v > 10000)
-            return SY_ERANGE;
-        s->cfg.max_headers = v;
-        return 0;
-    case SY_OPT_MAX_BODY:
-        s->cfg.max_body = v;
-        return 0;
-    case SY_OPT_WRITE_TIMEOUT_MS:
-        s->cfg.write_timeout_ms = v;
         return 0;
     case SY_OPT_SHARED_LISTENER:
         s->cfg.shared_listener = v != 0;
         return 0;
+    default:
+        return SY_EINVAL;
     }
-    return SY_EINVAL;
-}
-
-SY_EXPORT void sy_server_set_access_log(sy_server *s, sy_access_log_fn fn, void *ud)
-{
-    s->access_log = fn;
-    s->access_log_ud = ud;
-}
-
-SY_EXPORT sy_route *sy_server_route(sy_server *s, const char *method, const char *pattern,
-                                    int flags, sy_handler_fn handler, void *ud)
-{
-    if (!pattern || pattern[0] != '/' || s->started)
-        return NULL;
-    sy_route *r = sy__calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
-    r->pattern = dupstr(pattern);
-    r->method = method ? dupstr(method) : NULL;
-    sy_route **n = sy__realloc(s->routes, (s->nroutes + 1) * sizeof(*n));
-    if (!r->pattern || (method && !r->method) || !n) {
-        if (n)
-            s->routes = n;
-        route_free(r);
-        return NULL;
-    }
-    r->pattern_len = strlen(pattern);
-    r->flags = flags;
-    r->handler = handler;
-    r->ud = ud;
-    s->routes = n;
-    s->routes[s->nroutes++] = r;
-    return r;
 }
 
 /* ---- workers ---- */
@@ -443,19 +361,19 @@ static void accept_cb(sy_io *io, uint32_t events)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         sy_conn *c = sy__conn_new(w->loop, fd, &sy__tcp_transport, NULL, NULL);
-        if (!c || sy__http1_attach(c, w) < 0) {
-            if (c) {
-                c->server = NULL;
+        if (c) {
+            memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
+            c->flush_timeout_ms = (uint32_t)SY_MIN(s->cfg.flush_timeout_ms, UINT32_MAX);
+        }
+        if (!c || s->hooks->accept(c, w, l->addr_idx) < 0) {
+            if (c)
                 sy__conn_close(c, SY_ENOMEM, 0);
-            } else {
+            else
                 close(fd);
-            }
             atomic_fetch_sub(&s->conns, 1);
             continue;
         }
         c->server = w;
-        c->flush_timeout_ms = (uint32_t)SY_MIN(s->cfg.write_timeout_ms, UINT32_MAX);
-        memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
         c->next = w->conns;
         if (w->conns)
             w->conns->prev = c;

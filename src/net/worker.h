@@ -1,4 +1,7 @@
-/* The server, its routes and its workers (one loop per thread, SO_REUSEPORT listeners). */
+/* The network side of a server: listen addresses, listeners, worker threads (one loop each,
+ * SO_REUSEPORT or one shared listener), accepting, connection limits and graceful shutdown.
+ * It knows no protocol: the layer that composes the server (src/server) installs one on
+ * each accepted connection through sy_net_hooks, and keeps its own state in `app`. */
 #ifndef SY_NET_WORKER_H
 #define SY_NET_WORKER_H
 
@@ -8,28 +11,6 @@
 #include <stdatomic.h>
 
 typedef struct sy_worker sy_worker;
-
-enum sy_upgrade_kind { SY_UPGRADE_RAW = 1, SY_UPGRADE_WS = 2 };
-
-typedef struct sy_upgrade_entry {
-    char *token; /* as registered; matched case-insensitively */
-    int kind;
-    sy_upgrade_check_fn check;
-    sy_stream_open_fn on_open; /* RAW */
-    void *ud;
-    sy_ws_opts *ws_opts; /* WS: owned copy */
-} sy_upgrade_entry;
-
-struct sy_route {
-    char *method; /* NULL = any */
-    char *pattern;
-    size_t pattern_len;
-    int flags;
-    sy_handler_fn handler;
-    void *ud;
-    sy_upgrade_entry *upgrades;
-    size_t nupgrades;
-};
 
 typedef struct sy_listen_addr {
     char *text;
@@ -60,31 +41,34 @@ struct sy_worker {
     sy_timer accept_timer;
     uint32_t accept_backoff_ms; /* the last pause; doubles while accept keeps failing */
     int accept_paused;
-    void *req_cache; /* free list of request objects (src/http) */
-    size_t req_cache_len;
+    void *upper; /* per-worker state of the layer above (freed by hooks->worker_free) */
 };
 
-typedef struct sy_server_cfg {
+typedef struct sy_net_cfg {
     uint64_t workers;
     uint64_t max_conns;
-    uint64_t header_timeout_ms;
-    uint64_t keepalive_timeout_ms;
-    uint64_t body_timeout_ms;
     uint64_t drain_timeout_ms;
-    uint64_t max_request_line;
-    uint64_t max_head;
-    uint64_t max_headers;
-    uint64_t max_body;
-    uint64_t write_timeout_ms;
+    uint64_t flush_timeout_ms; /* a closing flush that makes no progress this long is cut */
     uint64_t shared_listener;
-} sy_server_cfg;
+} sy_net_cfg;
+
+/* What the composing layer plugs in. */
+typedef struct sy_net_hooks {
+    /* A connection was accepted (from listen address addr_idx): install a protocol on it.
+     * Return 0, or -err to close it. */
+    int (*accept)(sy_conn *c, sy_worker *w, size_t addr_idx);
+    /* A worker's loop is about to be freed: release w->upper. */
+    void (*worker_free)(sy_worker *w);
+    /* The server is being freed: release srv->app. */
+    void (*server_free)(sy_server *srv);
+} sy_net_hooks;
 
 struct sy_server {
-    sy_server_cfg cfg;
+    sy_net_cfg cfg;
+    const sy_net_hooks *hooks;
+    void *app; /* the composing layer's state (src/http: routes, HTTP limits, access log) */
     sy_listen_addr *addrs;
     size_t naddrs;
-    sy_route **routes;
-    size_t nroutes;
     sy_worker *workers;
     size_t nworkers;
     atomic_size_t conns;
@@ -101,9 +85,13 @@ struct sy_server {
     atomic_uint_fast64_t starved_log_ms;
     atomic_size_t starved_refused, starved_errors; /* since the last logged end */
     int started;
-    sy_access_log_fn access_log;
-    void *access_log_ud;
 };
+
+/* Create the network side with defaults; the composing layer sets hooks and app. */
+int sy__server_new(sy_server **out);
+/* Set a network option (workers, connection limit, drain, shared listener). Returns 0,
+ * SY_ERANGE, SY_ESTATE after start, or SY_EINVAL when opt is not a network option. */
+int sy__server_set_net(sy_server *s, enum sy_server_opt opt, uint64_t v);
 
 /* A connection accepted by a worker is going away (called from conn_free). */
 void sy__worker_conn_freed(sy_conn *c);

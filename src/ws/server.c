@@ -27,7 +27,8 @@ static const sy_field *single(const sy_req *r, const char *lname, int *count)
     return *count == 1 ? h : NULL;
 }
 
-int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void *ud)
+/* The WebSocket handshake gate: the check hook of "websocket" entries. */
+static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
 {
     const sy_ws_opts *o = ud;
     int n;
@@ -119,10 +120,10 @@ int sy__ws_server_check(sy_req *r, const char *token, const char **reason, void 
     return SY_UPGRADE_ACCEPT;
 }
 
-int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
+static int ws_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
 {
     ws_nego *ng = r->upgrade_state;
-    const sy_ws_opts *o = e->ws_opts;
+    const sy_ws_opts *o = e->opts;
     sy_pmd *pmd = NULL;
     if (ng && ng->pmd_ok) {
         pmd = sy__calloc(1, sizeof(*pmd));
@@ -153,6 +154,13 @@ int sy__ws_server_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplo
     return 0;
 }
 
+static void ws_free_opts(void *opts)
+{
+    sy_ws_opts_free(opts);
+}
+
+static const sy_upgrade_proto ws_upgrade = {"websocket", ws_open, ws_free_opts};
+
 SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
 {
     sy_ws_opts *copy;
@@ -164,11 +172,8 @@ SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
     int err = sy__ws_opts_copy(&copy, opts);
     if (err)
         return err;
-    sy_upgrade_entry e = {.token = "websocket",
-                          .kind = SY_UPGRADE_WS,
-                          .check = sy__ws_server_check,
-                          .ud = copy,
-                          .ws_opts = copy};
+    sy_upgrade_entry e = {
+        .token = "websocket", .proto = &ws_upgrade, .check = ws_check, .ud = copy, .opts = copy};
     err = sy__route_add_upgrade(route, &e);
     if (err) {
         sy_ws_opts_free(copy);

@@ -1,0 +1,68 @@
+/* The HTTP side of a server, whatever the HTTP version: limits and timeouts, routes with
+ * their upgradable protocols, and the access-log sink. Hangs off sy_server->app. */
+#ifndef SY_HTTP_APP_H
+#define SY_HTTP_APP_H
+
+#include "net/worker.h"
+
+typedef struct sy_uplog sy_uplog;
+
+typedef struct sy_upgrade_proto sy_upgrade_proto;
+
+/* A protocol registered on a route (see http/upgrade.h for the plug-in interface). */
+typedef struct sy_upgrade_entry {
+    char *token; /* as registered; matched case-insensitively */
+    const sy_upgrade_proto *proto;
+    sy_upgrade_check_fn check;
+    void *opts;                /* the protocol's own options, freed by proto->free_opts */
+    sy_stream_open_fn on_open; /* raw streams */
+    void *ud;
+} sy_upgrade_entry;
+
+struct sy_route {
+    char *method; /* NULL = any */
+    char *pattern;
+    size_t pattern_len;
+    int flags;
+    sy_handler_fn handler;
+    void *ud;
+    sy_upgrade_entry *upgrades;
+    size_t nupgrades;
+};
+
+typedef struct sy_http_cfg {
+    uint64_t header_timeout_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t max_request_line;
+    uint64_t max_head;
+    uint64_t max_headers;
+    uint64_t max_body;
+    uint64_t write_timeout_ms;
+} sy_http_cfg;
+
+typedef struct sy_http_app {
+    sy_http_cfg cfg;
+    sy_route **routes;
+    size_t nroutes;
+    sy_access_log_fn access_log;
+    void *access_log_ud;
+} sy_http_app;
+
+static inline sy_http_app *sy__http_app(const sy_server *s)
+{
+    return (sy_http_app *)s->app;
+}
+
+/* Create the HTTP side with default limits. */
+sy_http_app *sy__http_app_new(void);
+void sy__http_app_free(sy_http_app *a);
+/* Set an HTTP option. Returns 0, SY_ERANGE, or SY_EINVAL when opt is not an HTTP option. */
+int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v);
+
+/* Find the route for the request path and method. *method_mismatch is set when a route
+ * matched the path but not the method. */
+const sy_route *sy__route_match(const sy_http_app *a, const char *path, size_t path_len,
+                                const char *method, size_t method_len, int *method_mismatch);
+
+#endif
