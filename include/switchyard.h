@@ -386,9 +386,11 @@ void sy_ws_opts_set_cbs(sy_ws_opts *o, const sy_ws_cbs *cbs, void *ud);
 /* Register "websocket" on a route. The options are copied. */
 int sy_route_websocket(sy_route *route, const sy_ws_opts *opts);
 
-/* Process-wide cap on zlib memory for permessage-deflate. Above it, new connections get a
- * cheaper configuration (smaller window/memLevel) and, at twice the cap, no compression.
- * 0 = no cap (default 256 MiB). */
+/* Process-wide cap on zlib memory for permessage-deflate (server and client connections).
+ * What a connection's negotiated settings can cost is reserved at the handshake, before any
+ * message, and released when it closes. The configured settings may fill half the cap;
+ * beyond that, handshakes get a cheaper configuration (smaller windows and memLevel) while
+ * it fits, then no compression. Usage never exceeds the cap. 0 = no cap (default 256 MiB). */
 void sy_ws_set_deflate_budget(uint64_t bytes);
 
 enum sy_ws_send_result {
