@@ -401,14 +401,17 @@ enum sy_ws_send_result {
 enum sy_ws_bp_policy { SY_WS_BP_BUFFER = 0, SY_WS_BP_DROP = 1, SY_WS_BP_CLOSE = 2 };
 
 /* Send a whole message; data is copied (compressed if negotiated). Returns an
- * enum sy_ws_send_result or -err (SY_EINVAL for invalid UTF-8 in text, SY_ECLOSED). */
+ * enum sy_ws_send_result or -err (SY_EINVAL for invalid UTF-8 in text, SY_ECLOSED, and
+ * SY_ESTATE on a client before on_open). The same holds for the calls below. */
 int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len);
 /* Zero-copy send: data must stay valid until free_fn(data, free_ud) is called (uncompressed
  * messages are written straight from it). */
 int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
                   void (*free_fn)(const void *data, void *free_ud), void *free_ud);
 /* Streaming send of a large message as fragments: first call with the opcode, later calls
- * with 0; fin=1 on the last. Other messages must not be sent in between. */
+ * with 0; fin=1 on the last. Other messages must not be sent in between. Text is validated
+ * across fragments: SY_EINVAL (the fragment is not sent, the message stays open) for invalid
+ * UTF-8, or when fin=1 would end the message inside a character. */
 int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin);
 int sy_ws_ping(sy_ws *ws, const void *data, size_t len); /* len <= 125 */
 /* Start the close handshake. code 1000..4999 (not 1004-1006, 1015); reason <= 123 bytes. */
@@ -421,7 +424,9 @@ sy_loop *sy_ws_loop(const sy_ws *ws);
 const char *sy_ws_subprotocol(const sy_ws *ws);
 const char *sy_ws_extensions(const sy_ws *ws);
 /* Copy and send from any thread; the send happens on the ws's loop. The ws is kept alive
- * until the task ran. Returns 0 or -err. */
+ * until the task ran. The arguments are checked at once, as sy_ws_send/sy_ws_close would
+ * (SY_EINVAL); whether the connection is still open only shows on the loop. Returns 0 or
+ * -err. */
 int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
 int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
 

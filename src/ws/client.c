@@ -161,6 +161,7 @@ static void hs_on_close(sy_conn *c, int err)
     if (ws->cbs->on_close)
         ws->cbs->on_close(ws, &info, ws->ud);
     client_free(ws);
+    ws->c = NULL; /* freed after this returns */
     sy__ws_unref(ws);
 }
 
@@ -333,6 +334,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     }
     atomic_init(&ws->refs, 1);
     ws->c = c;
+    ws->loop = loop;
     ws->opts = ws->owned_opts;
     ws->client = cl;
     ws->client_free = client_free;
