@@ -370,6 +370,10 @@ enum sy_ws_opt {
     SY_WS_OPT_REQUIRE_SUBPROTOCOL, /* 1 = refuse (400) when no offered subprotocol matches */
     SY_WS_OPT_DEFLATE_LEVEL,       /* zlib level 1..9 for our messages (default 1: fastest;
                                       at this level text still shrinks about 3:1) */
+    SY_WS_OPT_MAX_INFLATE_RATE,    /* bytes per second a connection may inflate, with one
+                                      second's worth at once; beyond it reading pauses (not a
+                                      close) until the budget refills. 0 = unlimited
+                                      (default 64 MiB/s; see docs/websocket-deflate.md) */
 };
 int sy_ws_opts_set(sy_ws_opts *o, enum sy_ws_opt opt, uint64_t value);
 /* Subprotocols in server preference order (first added = most preferred). */

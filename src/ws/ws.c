@@ -43,6 +43,8 @@ void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, 
     ws->pmd = pmd;
     sy_ws_parser_init(&ws->rx.parser, !is_client, pmd ? SY_WS_RSV1 : 0);
     ws->last_rx_ms = c->loop->now_ms;
+    ws->rx.inflate_credit = (int64_t)opts->max_inflate_rate; /* one second's worth */
+    ws->rx.credit_ms = c->loop->now_ms;
     ws->close_code = 1006;
     c->proto = &ws_proto;
     c->proto_data = ws;
@@ -654,7 +656,10 @@ static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
 
 static int inflate_sink(void *ud, const uint8_t *data, size_t len)
 {
-    return msg_append(ud, data, len);
+    sy_ws *ws = ud;
+    if (ws->opts->max_inflate_rate)
+        ws->rx.inflate_credit -= (int64_t)len;
+    return msg_append(ws, data, len);
 }
 
 static void msg_reset(sy_ws *ws)
@@ -783,11 +788,67 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
     }
 }
 
+/* ---- reading pauses ---- */
+
+/* Reading pauses for two independent reasons (our output backs up; the inflate budget is
+ * spent) and resumes only when neither holds. */
+static void update_read(sy_ws *ws)
+{
+    if (ws->rx.paused_bp || ws->rx.paused_rate)
+        sy__conn_pause_read(ws->c);
+    else
+        sy__conn_resume_read(ws->c);
+}
+
+/*
+ * The inflate budget. Inflating is the one cost a peer can multiply: a few hundred bytes of
+ * deflate data expand to a megabyte, which an echo then compresses again. Each connection has
+ * a bucket of max_inflate_rate bytes per second that may hold one second's worth; every
+ * inflated byte is taken from it. When it is empty, reading pauses (TCP pushes back on the
+ * peer; nothing is closed) until the bucket has refilled. One event may overdraw it by up to
+ * one message (max_message); the pause then lasts correspondingly longer, so the long-run
+ * rate holds.
+ */
+static void rate_refill(sy_ws *ws, uint64_t now)
+{
+    uint64_t rate = ws->opts->max_inflate_rate;
+    uint64_t dt = now - ws->rx.credit_ms;
+    /* rate <= 2^40 (sy_ws_opts_set), so rate * dt stays far from overflow below 2 s. */
+    int64_t add = dt >= 2000 ? (int64_t)rate : (int64_t)(rate * dt / 1000);
+    if (!add && rate)
+        return; /* less than a byte so far (slow rates, frequent reads): let time add up */
+    ws->rx.credit_ms = now;
+    ws->rx.inflate_credit = SY_MIN(ws->rx.inflate_credit + add, (int64_t)rate);
+}
+
+/* The bucket is empty: stop reading until it has refilled to above zero. */
+static void rate_pause(sy_ws *ws)
+{
+    uint64_t rate = ws->opts->max_inflate_rate;
+    uint64_t owed = (uint64_t)(-ws->rx.inflate_credit) + 1;
+    ws->rx.resume_ms = ws->c->loop->now_ms + owed * 1000 / rate + 1;
+    ws->rx.paused_rate = 1;
+    update_read(ws);
+    schedule_timer(ws);
+}
+
+static void rate_resume(sy_ws *ws, uint64_t now)
+{
+    rate_refill(ws, now);
+    ws->rx.paused_rate = 0;
+    /* We chose not to read; the peer was not silent: idle and ping timers restart now. */
+    ws->last_rx_ms = now;
+    if (ws->ping_outstanding)
+        ws->ping_deadline = SY_MAX(ws->ping_deadline, now + ws->opts->pong_timeout_ms);
+    update_read(ws);
+}
+
 static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
     size_t off = 0;
     ws->last_rx_ms = c->loop->now_ms;
+    rate_refill(ws, c->loop->now_ms);
     if (ws->ping_outstanding) {
         /* Any traffic after our ping shows the peer is alive, not only the pong. */
         ws->ping_outstanding = 0;
@@ -828,12 +889,17 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
         }
         if (c->closing && !c->close_after_flush)
             return (ssize_t)len;
+        if (ws->rx.inflate_credit < 0 && ws->opts->max_inflate_rate) {
+            /* The rest stays in the connection's buffer until the bucket has refilled. */
+            rate_pause(ws);
+            return (ssize_t)off;
+        }
     }
     if (!ws->rx.paused_bp && sy__conn_buffered(c) >= ws->opts->high_water) {
         /* Our peer is not reading what we send: stop reading what it sends (TCP flow
          * control pushes back on it) until the queue drains. */
         ws->rx.paused_bp = 1;
-        sy__conn_pause_read(c);
+        update_read(ws);
         sy__conn_want_drain(c);
     }
     return (ssize_t)off;
@@ -844,7 +910,7 @@ static void ws_on_drain(sy_conn *c)
     sy_ws *ws = c->proto_data;
     if (ws->rx.paused_bp) {
         ws->rx.paused_bp = 0;
-        sy__conn_resume_read(c);
+        update_read(ws);
     }
     if (ws->tx.bp_flagged) {
         ws->tx.bp_flagged = 0;
@@ -867,13 +933,18 @@ static void schedule_timer(sy_ws *ws)
 {
     const sy_ws_opts *o = ws->opts;
     uint64_t now = ws->c->loop->now_ms, next = UINT64_MAX;
+    /* While the inflate budget pauses reading, only the resume (and a close deadline) is
+     * due: heartbeats and the idle timeout would blame the peer for our own pause. */
+    int paused = ws->rx.paused_rate;
     if (ws->close_sent && ws->close_deadline)
         next = ws->close_deadline;
-    else if (ws->ping_outstanding)
+    else if (!paused && ws->ping_outstanding)
         next = ws->ping_deadline;
-    else if (o->ping_interval_ms)
+    else if (!paused && o->ping_interval_ms)
         next = ws->last_rx_ms + o->ping_interval_ms;
-    if (o->idle_timeout_ms && !ws->close_sent)
+    if (paused)
+        next = SY_MIN(next, ws->rx.resume_ms);
+    if (o->idle_timeout_ms && !ws->close_sent && !paused)
         next = SY_MIN(next, ws->last_rx_ms + o->idle_timeout_ms);
     if (next == UINT64_MAX)
         sy__conn_set_timeout(ws->c, 0);
@@ -890,6 +961,12 @@ static void ws_on_timer(sy_conn *c)
         if (!ws->close_received && ws->cause == SY_WS_CAUSE_LOCAL)
             ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
         sy__conn_close(c, SY_ETIMEDOUT, 0);
+        return;
+    }
+    if (ws->rx.paused_rate) {
+        if (now >= ws->rx.resume_ms)
+            rate_resume(ws, now);
+        schedule_timer(ws);
         return;
     }
     if (o->idle_timeout_ms && !ws->close_sent && now >= ws->last_rx_ms + o->idle_timeout_ms) {

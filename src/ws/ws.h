@@ -20,6 +20,7 @@ struct sy_ws_opts {
     uint64_t high_water;
     uint64_t low_water;
     uint64_t max_buffer;
+    uint64_t max_inflate_rate; /* inflated bytes per second per connection; 0 = unlimited */
     int bp_policy;
     int deflate;
     uint64_t deflate_threshold;
@@ -37,7 +38,7 @@ struct sy_ws_opts {
     void *ud;
 };
 
-/* Receive side: the message being assembled and validated, and whether reading is paused. Only
+/* Receive side: the message being assembled and validated, and why reading is paused. Only
  * the input path writes it (the send path may take over rx.msg while it is being delivered:
  * see sy_ws_send). */
 typedef struct sy_ws_rx {
@@ -47,7 +48,11 @@ typedef struct sy_ws_rx {
     size_t msg_len, msg_cap;
     uint8_t opcode; /* of the message being received */
     uint8_t compressed;
-    uint8_t paused_bp; /* the peer does not read what we send: we stop reading too */
+    uint8_t paused_bp;      /* the peer does not read what we send: we stop reading too */
+    uint8_t paused_rate;    /* the inflate budget is spent until resume_ms */
+    int64_t inflate_credit; /* bytes that may still be inflated (negative: owed) */
+    uint64_t credit_ms;     /* when inflate_credit was last refilled */
+    uint64_t resume_ms;
 } sy_ws_rx;
 
 /* Send side: the fragmented message being sent. Only the send functions write it. */
