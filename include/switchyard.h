@@ -444,6 +444,10 @@ enum sy_ws_opt {
     SY_WS_OPT_REQUIRE_SUBPROTOCOL, /* 1 = refuse (400) when no offered subprotocol matches */
     SY_WS_OPT_DEFLATE_LEVEL,       /* zlib level 1..9 for our messages (default 1: fastest;
                                       at this level text still shrinks about 3:1) */
+    SY_WS_OPT_MAX_INFLATE_RATE,    /* bytes per second a connection may inflate, with one
+                                      second's worth at once; beyond it reading pauses (not a
+                                      close) until the budget refills. 0 = unlimited
+                                      (default 64 MiB/s; see docs/websocket-deflate.md) */
 };
 int sy_ws_opts_set(sy_ws_opts *o, enum sy_ws_opt opt, uint64_t value);
 /* Subprotocols in server preference order (first added = most preferred). */
@@ -460,9 +464,11 @@ void sy_ws_opts_set_cbs(sy_ws_opts *o, const sy_ws_cbs *cbs, void *ud);
 /* Register "websocket" on a route. The options are copied. */
 int sy_route_websocket(sy_route *route, const sy_ws_opts *opts);
 
-/* Process-wide cap on zlib memory for permessage-deflate. Above it, new connections get a
- * cheaper configuration (smaller window/memLevel) and, at twice the cap, no compression.
- * 0 = no cap (default 256 MiB). */
+/* Process-wide cap on zlib memory for permessage-deflate (server and client connections).
+ * What a connection's negotiated settings can cost is reserved at the handshake, before any
+ * message, and released when it closes. The configured settings may fill half the cap;
+ * beyond that, handshakes get a cheaper configuration (smaller windows and memLevel) while
+ * it fits, then no compression. Usage never exceeds the cap. 0 = no cap (default 256 MiB). */
 void sy_ws_set_deflate_budget(uint64_t bytes);
 
 enum sy_ws_send_result {
@@ -473,14 +479,17 @@ enum sy_ws_send_result {
 enum sy_ws_bp_policy { SY_WS_BP_BUFFER = 0, SY_WS_BP_DROP = 1, SY_WS_BP_CLOSE = 2 };
 
 /* Send a whole message; data is copied (compressed if negotiated). Returns an
- * enum sy_ws_send_result or -err (SY_EINVAL for invalid UTF-8 in text, SY_ECLOSED). */
+ * enum sy_ws_send_result or -err (SY_EINVAL for invalid UTF-8 in text, SY_ECLOSED, and
+ * SY_ESTATE on a client before on_open). The same holds for the calls below. */
 int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len);
 /* Zero-copy send: data must stay valid until free_fn(data, free_ud) is called (uncompressed
  * messages are written straight from it). */
 int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
                   void (*free_fn)(const void *data, void *free_ud), void *free_ud);
 /* Streaming send of a large message as fragments: first call with the opcode, later calls
- * with 0; fin=1 on the last. Other messages must not be sent in between. */
+ * with 0; fin=1 on the last. Other messages must not be sent in between. Text is validated
+ * across fragments: SY_EINVAL (the fragment is not sent, the message stays open) for invalid
+ * UTF-8, or when fin=1 would end the message inside a character. */
 int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin);
 int sy_ws_ping(sy_ws *ws, const void *data, size_t len); /* len <= 125 */
 /* Start the close handshake. code 1000..4999 (not 1004-1006, 1015); reason <= 123 bytes. */
@@ -493,7 +502,9 @@ sy_loop *sy_ws_loop(const sy_ws *ws);
 const char *sy_ws_subprotocol(const sy_ws *ws);
 const char *sy_ws_extensions(const sy_ws *ws);
 /* Copy and send from any thread; the send happens on the ws's loop. The ws is kept alive
- * until the task ran. Returns 0 or -err. */
+ * until the task ran. The arguments are checked at once, as sy_ws_send/sy_ws_close would
+ * (SY_EINVAL); whether the connection is still open only shows on the loop. Returns 0 or
+ * -err. */
 int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
 int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
 

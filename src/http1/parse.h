@@ -102,12 +102,8 @@ typedef struct sy_http1_info {
  */
 int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const char **detail);
 
-/* Token lists, tchar and field lookup are HTTP semantics, shared by every version:
- * see http/field.h. These names remain for the callers not yet moved. */
-#define sy_http1_next_token sy_field_next_token
-#define sy_http1_list_has sy_field_list_has
-#define sy_http1_is_tchar sy_field_is_tchar
-#define sy_http1_find_header sy_field_find
+/* Token lists, tchar and field lookup are HTTP semantics, shared by every version: see
+ * http/field.h. */
 
 /* Status code for a parser/analyzer error (400, 413, 414, 417, 431, 501, 505). */
 int sy_http1_error_status(int err);

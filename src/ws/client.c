@@ -18,6 +18,7 @@ typedef struct ws_client {
     size_t nsub;
     sy_pmd_config pmd_cfg;
     int pmd_offered;
+    size_t pmd_reserved; /* deflate budget held for our offer until the server answers */
     const char *fail_detail;
 } ws_client;
 
@@ -26,6 +27,7 @@ static void client_free(sy_ws *ws)
     ws_client *cl = ws->client;
     if (!cl)
         return;
+    sy_pmd_release(cl->pmd_reserved);
     for (size_t i = 0; i < cl->nsub; i++)
         sy__free(cl->subprotocols[i]);
     sy__free(cl->subprotocols);
@@ -57,7 +59,7 @@ static void hs_fail(sy_conn *c, const char *detail)
 
 static const sy_http1_header *find(const sy_http1_response *r, const char *lname, int *count)
 {
-    return sy_http1_find_header(r->headers, r->num_headers, lname, count);
+    return sy_field_find(r->headers, r->num_headers, lname, count);
 }
 
 static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
@@ -87,7 +89,7 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
         return (ssize_t)len;
     }
     h = find(&resp, "connection", &cnt);
-    if (!h || !sy_http1_list_has(h->value, h->value_len, "upgrade")) {
+    if (!h || !sy_field_list_has(h->value, h->value_len, "upgrade")) {
         hs_fail(c, "101 without 'Connection: upgrade'");
         return (ssize_t)len;
     }
@@ -129,8 +131,13 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
             return (ssize_t)len;
         }
         pmd->level = (uint8_t)(ws->owned_opts->level + 1);
+        /* The server may only have lowered what we offered: keep what the answer costs. */
+        pmd->reserved = SY_MIN(sy_pmd_cost(&params, cl->pmd_cfg.mem_level), cl->pmd_reserved);
+        cl->pmd_reserved -= pmd->reserved;
         ws->extensions = sy__ws_strdup(h->value, h->value_len);
     }
+    sy_pmd_release(cl->pmd_reserved);
+    cl->pmd_reserved = 0;
     sy__ws_start(ws, c, ws->owned_opts, 1, pmd);
     ws->open_done = 1;
     if (ws->cbs->on_open)
@@ -154,6 +161,7 @@ static void hs_on_close(sy_conn *c, int err)
     if (ws->cbs->on_close)
         ws->cbs->on_close(ws, &info, ws->ud);
     client_free(ws);
+    ws->c = NULL; /* freed after this returns */
     sy__ws_unref(ws);
 }
 
@@ -204,6 +212,25 @@ static int append(char *buf, size_t cap, size_t *len, const char *fmt, const cha
     if (n < 0 || (size_t)n >= cap - *len)
         return SY_ELIMIT;
     *len += (size_t)n;
+    return 0;
+}
+
+/* Reserve the deflate budget for an offer before making it (the server may accept it as
+ * is): the configured settings if they fit, else cheaper ones. Returns 0 (offer nothing)
+ * when neither fits. */
+static int reserve_offer(const sy_ws_opts *o, ws_client *cl)
+{
+    cl->pmd_cfg = (sy_pmd_config){(uint8_t)o->window_bits, (uint8_t)o->mem_level,
+                                  (uint8_t)o->no_context_takeover, 0};
+    for (int tier = 0; tier < 2; tier++) {
+        if (tier)
+            sy_pmd_cheap_config(&cl->pmd_cfg);
+        size_t cost = sy_pmd_offer_cost(&cl->pmd_cfg);
+        if (sy_pmd_reserve(cost, tier ? SY_PMD_CHEAP : SY_PMD_FULL)) {
+            cl->pmd_reserved = cost;
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -271,10 +298,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
         n[cl->nsub++] = d;
         err = append(req, sizeof(req), &rl, "Sec-WebSocket-Protocol: %s\r\n%s", d, "");
     }
-    if (!err && ws->owned_opts->deflate) {
-        const sy_ws_opts *o = ws->owned_opts;
-        cl->pmd_cfg = (sy_pmd_config){(uint8_t)o->window_bits, (uint8_t)o->mem_level,
-                                      (uint8_t)o->no_context_takeover, 0};
+    if (!err && ws->owned_opts->deflate && reserve_offer(ws->owned_opts, cl)) {
         char offer[160];
         sy_pmd_client_offer(&cl->pmd_cfg, offer, sizeof(offer));
         cl->pmd_offered = 1;
@@ -310,6 +334,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     }
     atomic_init(&ws->refs, 1);
     ws->c = c;
+    ws->loop = loop;
     ws->opts = ws->owned_opts;
     ws->client = cl;
     ws->client_free = client_free;

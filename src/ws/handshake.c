@@ -1,7 +1,7 @@
 /* The pure pieces of the WebSocket opening handshake (RFC 6455 §4): Sec-WebSocket-Key
  * validation, the Sec-WebSocket-Accept hash, random keys and subprotocol selection. */
 #include "ws/handshake.h"
-#include "http1/parse.h"
+#include "http/field.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -101,7 +101,7 @@ int sy_ws_pick_subprotocol(const char *offered, size_t len, const char *const *p
         size_t n = (size_t)(e - s);
         int token = n > 0;
         for (size_t i = 0; token && i < n; i++)
-            token = sy_http1_is_tchar((unsigned char)s[i]);
+            token = sy_field_is_tchar((unsigned char)s[i]);
         /* Empty and invalid elements are ignored; tokens compare exactly (RFC 6455 §4.1). */
         for (size_t i = 0; token && i < nprefs && (best < 0 || i < (size_t)best); i++) {
             if (prefs[i] && strlen(prefs[i]) == n && memcmp(prefs[i], s, n) == 0) {

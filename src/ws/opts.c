@@ -12,6 +12,10 @@ void sy__ws_opts_defaults(sy_ws_opts *o)
     o->high_water = 1u << 20;
     o->low_water = 256u << 10;
     o->max_buffer = 16u << 20;
+    /* Generous for real traffic (a message of a few MiB still arrives at full speed: the
+     * first second's worth is available at once), while a stream of decompression bombs
+     * costs a connection at most this much zlib work per second. See docs/websocket-deflate.md. */
+    o->max_inflate_rate = (uint64_t)64 << 20;
     o->bp_policy = SY_WS_BP_BUFFER;
     o->deflate = 1;
     o->deflate_threshold = 64;
@@ -106,6 +110,11 @@ SY_EXPORT int sy_ws_opts_set(sy_ws_opts *o, enum sy_ws_opt opt, uint64_t v)
         return 0;
     case SY_WS_OPT_REQUIRE_SUBPROTOCOL:
         o->require_subprotocol = v != 0;
+        return 0;
+    case SY_WS_OPT_MAX_INFLATE_RATE:
+        if (v > ((uint64_t)1 << 40))
+            return SY_ERANGE; /* keeps the bucket arithmetic far from overflow */
+        o->max_inflate_rate = v;
         return 0;
     }
     return SY_EINVAL;

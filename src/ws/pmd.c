@@ -9,10 +9,14 @@
  * zlib refuses (or silently widens) a raw 256-byte deflate window, so a negotiated window of 8
  * bits for our side means we send uncompressed messages only (sy_pmd_can_compress is 0).
  *
- * Memory: each zlib stream is charged to a process-wide counter with zlib's documented memory
- * formula, so the server can cheapen or decline new negotiations when it is over budget. */
+ * Memory: what a connection's zlib streams can cost (zlib's documented formulas) is reserved
+ * from a process-wide budget when permessage-deflate is negotiated, not when the streams are
+ * first used: otherwise any number of handshakes could pass the check before the first of
+ * them sent a message. Negotiation takes the configured settings while they fit in half the
+ * budget, else cheaper ones while they fit in all of it, else declines the extension, so
+ * usage never exceeds the budget. */
 #include "ws/pmd.h"
-#include "http1/parse.h"
+#include "http/field.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +33,11 @@ static const uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 static _Atomic uint64_t g_budget = (uint64_t)256 << 20;
 static _Atomic uint64_t g_used;
 
+/* zlib's own state next to the buffers of the formulas (deflate_state is just under 6 KiB,
+ * inflate_state just under 7 KiB in zlib 1.2.x). */
+#define DEFLATE_STATE 6144
+#define INFLATE_STATE 7168
+
 void sy_pmd_set_budget(uint64_t bytes)
 {
     atomic_store(&g_budget, bytes);
@@ -39,25 +48,50 @@ uint64_t sy_pmd_budget_used(void)
     return atomic_load(&g_used);
 }
 
-int sy_pmd_adjust_config(sy_pmd_config *cfg)
+static uint8_t clamp_mem_level(uint8_t m)
 {
-    uint64_t budget = atomic_load(&g_budget);
-    uint64_t used = atomic_load(&g_used);
-    if (budget == 0 || used <= budget)
-        return 1;
-    if (used - budget > budget)
-        return 0; /* more than twice the budget: decline compression */
-    if (cfg->window_bits > 10)
-        cfg->window_bits = 10;
-    if (cfg->mem_level > 4)
-        cfg->mem_level = 4;
-    return 1;
+    return m < 1 ? 8 : m > 9 ? 9 : m;
 }
 
-static void charge(sy_pmd *p, size_t bytes)
+static size_t deflate_cost(uint8_t window_bits, uint8_t mem_level)
 {
-    p->budget_charged += bytes;
-    atomic_fetch_add(&g_used, (uint64_t)bytes);
+    unsigned w = window_bits < 9 ? 9 : window_bits > 15 ? 15 : window_bits;
+    return ((size_t)1 << (w + 2)) + ((size_t)1 << (clamp_mem_level(mem_level) + 9)) + DEFLATE_STATE;
+}
+
+static size_t inflate_cost(uint8_t window_bits)
+{
+    /* 9 covers the fallback of inflate_start for zlibs that refuse an 8-bit raw window. */
+    unsigned w = window_bits < 9 ? 9 : window_bits > 15 ? 15 : window_bits;
+    return ((size_t)1 << w) + INFLATE_STATE;
+}
+
+size_t sy_pmd_cost(const sy_pmd_params *params, uint8_t mem_level)
+{
+    size_t c = inflate_cost(params->rx_window_bits);
+    if (params->tx_window_bits >= 9) /* with 8 we never deflate (sy_pmd_can_compress) */
+        c += deflate_cost(params->tx_window_bits, mem_level);
+    return c;
+}
+
+int sy_pmd_reserve(size_t bytes, int tier)
+{
+    uint64_t used = atomic_load(&g_used);
+    for (;;) {
+        uint64_t budget = atomic_load(&g_budget);
+        uint64_t limit = tier == SY_PMD_FULL ? budget / 2 : budget;
+        if (budget && (used > limit || bytes > limit - used))
+            return 0;
+        /* Compare-and-swap: parallel handshakes cannot both take the last bytes. */
+        if (atomic_compare_exchange_weak(&g_used, &used, used + bytes))
+            return 1;
+    }
+}
+
+void sy_pmd_release(size_t bytes)
+{
+    if (bytes)
+        atomic_fetch_sub(&g_used, (uint64_t)bytes);
 }
 
 /* ---- extension list scanning ---- */
@@ -71,7 +105,7 @@ static const char *skip_ows(const char *s, const char *end)
 
 static const char *scan_token(const char *s, const char *end)
 {
-    while (s < end && sy_http1_is_tchar((unsigned char)*s))
+    while (s < end && sy_field_is_tchar((unsigned char)*s))
         s++;
     return s;
 }
@@ -223,7 +257,7 @@ static int next_element(const char **ps, const char *end, ext_elem *e)
                 /* RFC 7692 §7.1: a quoted value must still be a token once unquoted. */
                 int token = vlen > 0 && vlen <= sizeof(qbuf);
                 for (size_t i = 0; token && i < vlen; i++)
-                    token = sy_http1_is_tchar((unsigned char)qbuf[i]);
+                    token = sy_field_is_tchar((unsigned char)qbuf[i]);
                 val = qbuf;
                 if (!token)
                     set_bad(e, "permessage-deflate: a quoted value is not a token");
@@ -261,6 +295,24 @@ static uint8_t own_window(const sy_pmd_config *cfg)
 static int valid_bits(uint8_t b)
 {
     return b >= 8 && b <= 15;
+}
+
+size_t sy_pmd_offer_cost(const sy_pmd_config *cfg)
+{
+    uint8_t peer = valid_bits(cfg->peer_window_bits) ? cfg->peer_window_bits : 15;
+    return deflate_cost(own_window(cfg), cfg->mem_level) + inflate_cost(peer);
+}
+
+void sy_pmd_cheap_config(sy_pmd_config *cfg)
+{
+    /* About a twelfth of the default settings' memory (26 KiB instead of 301 KiB) when the
+     * peer lets us limit its window, a fifth when it does not. */
+    if (cfg->window_bits == 0 || cfg->window_bits > 10) /* 0 = default (15) */
+        cfg->window_bits = 10;
+    if (cfg->mem_level == 0 || cfg->mem_level > 4) /* 0 = default (8) */
+        cfg->mem_level = 4;
+    if (!valid_bits(cfg->peer_window_bits) || cfg->peer_window_bits > 10)
+        cfg->peer_window_bits = 10;
 }
 
 /* Write the response; sep is "; " or ";" (the compact form keeps the longest answer within
@@ -424,22 +476,21 @@ int sy_pmd_init(sy_pmd *p, const sy_pmd_params *params, uint8_t mem_level)
     p->params = *params;
     p->params.tx_window_bits = clamp_bits(params->tx_window_bits);
     p->params.rx_window_bits = clamp_bits(params->rx_window_bits);
-    p->mem_level = mem_level < 1 ? 8 : mem_level > 9 ? 9 : mem_level;
+    p->mem_level = clamp_mem_level(mem_level);
     return 0;
 }
 
 void sy_pmd_free(sy_pmd *p)
 {
-    if (p->deflate_ready)
-        deflateEnd(&p->def);
-    if (p->inflate_ready)
-        inflateEnd(&p->inf);
-    p->deflate_ready = p->inflate_ready = 0;
-    if (p->budget_charged)
-        atomic_fetch_sub(&g_used, (uint64_t)p->budget_charged);
-    p->budget_charged = 0;
-    p->tail_len = 0;
-    p->inflated = 0;
+    if (p->tx.ready)
+        deflateEnd(&p->tx.z);
+    if (p->rx.ready)
+        inflateEnd(&p->rx.z);
+    p->tx.ready = p->rx.ready = 0;
+    sy_pmd_release(p->reserved);
+    p->reserved = 0;
+    p->tx.tail_len = 0;
+    p->rx.inflated = 0;
 }
 
 int sy_pmd_can_compress(const sy_pmd *p)
@@ -455,33 +506,32 @@ static int deflate_start(sy_pmd *p)
     int level = p->params.tx_window_bits < 9 ? Z_NO_COMPRESSION
                 : p->level                   ? p->level - 1
                                              : Z_DEFAULT_COMPRESSION;
-    p->def.zalloc = pmd_zalloc;
-    p->def.zfree = pmd_zfree;
-    p->def.opaque = Z_NULL;
-    int rc = deflateInit2(&p->def, level, Z_DEFLATED, -wbits, p->mem_level, Z_DEFAULT_STRATEGY);
+    p->tx.z.zalloc = pmd_zalloc;
+    p->tx.z.zfree = pmd_zfree;
+    p->tx.z.opaque = Z_NULL;
+    int rc = deflateInit2(&p->tx.z, level, Z_DEFLATED, -wbits, p->mem_level, Z_DEFAULT_STRATEGY);
     if (rc != Z_OK)
         return rc == Z_MEM_ERROR ? SY_ENOMEM : SY_EINTERNAL;
-    p->deflate_ready = 1;
-    charge(p, ((size_t)1 << (wbits + 2)) + ((size_t)1 << (p->mem_level + 9)));
+    p->tx.ready = 1;
     return 0;
 }
 
 /* Run deflate over the current input until it is consumed (and, with a flush, until the flush
- * is complete). The last four bytes produced so far are always held back in p->tail: they may
+ * is complete). The last four bytes produced so far are always held back in p->tx.tail: they may
  * be the start of the 00 00 ff ff that must be dropped, and that tail can be spread over two
  * output chunks. */
 static int deflate_run(sy_pmd *p, int flush, sy_pmd_sink sink, void *ud, size_t *produced)
 {
     uint8_t buf[OUT_CHUNK];
     for (;;) {
-        memcpy(buf, p->tail, p->tail_len);
-        p->def.next_out = buf + p->tail_len;
-        p->def.avail_out = (uInt)(sizeof(buf) - p->tail_len);
-        int rc = deflate(&p->def, flush);
+        memcpy(buf, p->tx.tail, p->tx.tail_len);
+        p->tx.z.next_out = buf + p->tx.tail_len;
+        p->tx.z.avail_out = (uInt)(sizeof(buf) - p->tx.tail_len);
+        int rc = deflate(&p->tx.z, flush);
         if (rc == Z_STREAM_ERROR)
             return SY_EINTERNAL;
-        size_t fresh = sizeof(buf) - p->tail_len - p->def.avail_out;
-        size_t have = p->tail_len + fresh;
+        size_t fresh = sizeof(buf) - p->tx.tail_len - p->tx.z.avail_out;
+        size_t have = p->tx.tail_len + fresh;
         size_t keep = have < 4 ? have : 4;
         *produced += fresh;
         if (have > keep) {
@@ -489,17 +539,17 @@ static int deflate_run(sy_pmd *p, int flush, sy_pmd_sink sink, void *ud, size_t 
             if (r < 0)
                 return r;
         }
-        memcpy(p->tail, buf + have - keep, keep);
-        p->tail_len = (uint8_t)keep;
+        memcpy(p->tx.tail, buf + have - keep, keep);
+        p->tx.tail_len = (uint8_t)keep;
         /* Z_BUF_ERROR: nothing to do (e.g. a repeated flush with no new input). */
-        if (rc == Z_BUF_ERROR || (p->def.avail_in == 0 && p->def.avail_out != 0))
+        if (rc == Z_BUF_ERROR || (p->tx.z.avail_in == 0 && p->tx.z.avail_out != 0))
             return 0;
     }
 }
 
 int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink, void *ud)
 {
-    if (!p->deflate_ready) {
+    if (!p->tx.ready) {
         int e = deflate_start(p);
         if (e)
             return e;
@@ -509,33 +559,33 @@ int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sin
     do {
         size_t n = len - off > IN_CHUNK ? IN_CHUNK : len - off;
         int flush = fin && off + n == len ? Z_SYNC_FLUSH : Z_NO_FLUSH;
-        p->def.next_in = n ? (Bytef *)(uintptr_t)(in + off) : Z_NULL;
-        p->def.avail_in = (uInt)n;
+        p->tx.z.next_in = n ? (Bytef *)(uintptr_t)(in + off) : Z_NULL;
+        p->tx.z.avail_in = (uInt)n;
         r = deflate_run(p, flush, sink, ud, &produced);
         off += n;
     } while (off < len && !r);
-    p->def.next_in = Z_NULL;
+    p->tx.z.next_in = Z_NULL;
     if (r) {
         /* The message is lost and the connection must fail; leave a defined state. */
-        deflateReset(&p->def);
-        p->tail_len = 0;
+        deflateReset(&p->tx.z);
+        p->tx.tail_len = 0;
         return r;
     }
     if (!fin)
         return 0;
-    if (produced == 0 && p->tail_len == 0) {
+    if (produced == 0 && p->tx.tail_len == 0) {
         /* zlib declines a second flush in a row, which is what an empty message right after
          * another message is; nothing is pending then, and an empty stored block (0x00 once
          * the tail is dropped, RFC 7692 §7.2.3.6) is the whole message. Earlier parts of this
          * message cannot have produced output either, or this flush would not repeat one. */
         static const uint8_t empty_block[1] = {0x00};
         r = sink(ud, empty_block, 1);
-    } else if (p->tail_len != 4 || memcmp(p->tail, sync_tail, 4) != 0) {
+    } else if (p->tx.tail_len != 4 || memcmp(p->tx.tail, sync_tail, 4) != 0) {
         r = SY_EINTERNAL; /* a sync flush always ends with 00 00 ff ff */
     }
-    p->tail_len = 0;
+    p->tx.tail_len = 0;
     if (p->params.tx_no_context_takeover)
-        deflateReset(&p->def);
+        deflateReset(&p->tx.z);
     return r;
 }
 
@@ -544,27 +594,26 @@ int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sin
 static int inflate_start(sy_pmd *p)
 {
     int wbits = p->params.rx_window_bits;
-    p->inf.zalloc = pmd_zalloc;
-    p->inf.zfree = pmd_zfree;
-    p->inf.opaque = Z_NULL;
-    int rc = inflateInit2(&p->inf, -wbits);
+    p->rx.z.zalloc = pmd_zalloc;
+    p->rx.z.zfree = pmd_zfree;
+    p->rx.z.opaque = Z_NULL;
+    int rc = inflateInit2(&p->rx.z, -wbits);
     if (rc == Z_STREAM_ERROR && wbits < 9) {
         /* Some zlib versions refuse raw 8-bit windows; a larger window is always safe. */
         wbits = 9;
-        rc = inflateInit2(&p->inf, -wbits);
+        rc = inflateInit2(&p->rx.z, -wbits);
     }
     if (rc != Z_OK)
         return rc == Z_MEM_ERROR ? SY_ENOMEM : SY_EINTERNAL;
-    p->inflate_ready = 1;
-    charge(p, ((size_t)1 << wbits) + 7168);
+    p->rx.ready = 1;
     return 0;
 }
 
 /* The message failed: forget it, so that the stream is in a defined state afterwards. */
 static int inflate_abort(sy_pmd *p, int err)
 {
-    inflateReset(&p->inf);
-    p->inflated = 0;
+    inflateReset(&p->rx.z);
+    p->rx.inflated = 0;
     return err;
 }
 
@@ -582,28 +631,28 @@ static int inflate_run(sy_pmd *p, const uint8_t *in, size_t len, uint64_t max_to
                        sy_pmd_sink sink, void *ud, const char **detail, int *boundary)
 {
     uint8_t buf[OUT_CHUNK];
-    p->inf.next_in = (Bytef *)(uintptr_t)in;
-    p->inf.avail_in = 0;
+    p->rx.z.next_in = (Bytef *)(uintptr_t)in;
+    p->rx.z.avail_in = 0;
     for (;;) {
-        if (p->inf.avail_in == 0 && len) {
+        if (p->rx.z.avail_in == 0 && len) {
             size_t n = len > IN_CHUNK ? IN_CHUNK : len;
-            p->inf.avail_in = (uInt)n;
+            p->rx.z.avail_in = (uInt)n;
             len -= n;
         }
         /* Produce at most one byte past the limit: enough to detect the overrun. */
         size_t room = sizeof(buf);
-        if (p->inflated >= max_total)
+        if (p->rx.inflated >= max_total)
             room = 1;
-        else if (max_total - p->inflated < room)
-            room = (size_t)(max_total - p->inflated) + 1;
-        uInt before_in = p->inf.avail_in;
-        p->inf.next_out = buf;
-        p->inf.avail_out = (uInt)room;
-        int rc = inflate(&p->inf, Z_NO_FLUSH);
-        size_t got = room - p->inf.avail_out;
+        else if (max_total - p->rx.inflated < room)
+            room = (size_t)(max_total - p->rx.inflated) + 1;
+        uInt before_in = p->rx.z.avail_in;
+        p->rx.z.next_out = buf;
+        p->rx.z.avail_out = (uInt)room;
+        int rc = inflate(&p->rx.z, Z_NO_FLUSH);
+        size_t got = room - p->rx.z.avail_out;
         if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
             if (detail)
-                *detail = zlib_detail(&p->inf);
+                *detail = zlib_detail(&p->rx.z);
             return inflate_abort(p, SY_EWS_EXTENSION);
         }
         if (rc == Z_MEM_ERROR)
@@ -611,11 +660,11 @@ static int inflate_run(sy_pmd *p, const uint8_t *in, size_t len, uint64_t max_to
         if (rc == Z_STREAM_ERROR)
             return inflate_abort(p, SY_EINTERNAL);
         /* Output within the limit is delivered even when the same step overran it. */
-        uint64_t left = p->inflated < max_total ? max_total - p->inflated : 0;
+        uint64_t left = p->rx.inflated < max_total ? max_total - p->rx.inflated : 0;
         int over = got > left;
         if (over)
             got = (size_t)left;
-        p->inflated += got;
+        p->rx.inflated += got;
         if (got) {
             int r = sink(ud, buf, got);
             if (r < 0)
@@ -623,7 +672,7 @@ static int inflate_run(sy_pmd *p, const uint8_t *in, size_t len, uint64_t max_to
         }
         if (over)
             return inflate_abort(p, SY_EWS_TOO_BIG);
-        int progress = got || p->inf.avail_in != before_in;
+        int progress = got || p->rx.z.avail_in != before_in;
         if (rc == Z_STREAM_END) {
             /* The peer ended its deflate stream (BFINAL, RFC 7692 §7.2.3.3-4). zlib stays
              * at the end until reset: when more bytes of this message follow, they start a
@@ -632,26 +681,26 @@ static int inflate_run(sy_pmd *p, const uint8_t *in, size_t len, uint64_t max_to
             *boundary = 2;
             if (progress)
                 continue;
-            if (p->inf.avail_in == 0 && len == 0)
+            if (p->rx.z.avail_in == 0 && len == 0)
                 break;
-            inflateReset(&p->inf);
+            inflateReset(&p->rx.z);
             continue;
         }
         if (progress)
-            *boundary = (p->inf.data_type & 128) != 0;
-        if (p->inf.avail_in == 0 && len == 0 && (p->inf.avail_out != 0 || !progress))
+            *boundary = (p->rx.z.data_type & 128) != 0;
+        if (p->rx.z.avail_in == 0 && len == 0 && (p->rx.z.avail_out != 0 || !progress))
             break; /* all input used and no output pending */
         if (!progress)
             break; /* cannot happen with valid zlib behaviour; never spin */
     }
-    p->inf.next_in = Z_NULL;
+    p->rx.z.next_in = Z_NULL;
     return 0;
 }
 
 int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t max_total,
                    sy_pmd_sink sink, void *ud, const char **detail)
 {
-    if (!p->inflate_ready) {
+    if (!p->rx.ready) {
         int e = inflate_start(p);
         if (e)
             return e;
@@ -663,8 +712,8 @@ int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t m
     if (boundary == 2) {
         /* The message ended with a final block: nothing to flush, and the next message
          * starts a new stream whatever the context takeover setting. */
-        inflateReset(&p->inf);
-        p->inflated = 0;
+        inflateReset(&p->rx.z);
+        p->rx.inflated = 0;
         return 0;
     }
     e = inflate_run(p, sync_tail, sizeof(sync_tail), max_total, sink, ud, detail, &boundary);
@@ -677,8 +726,8 @@ int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t m
             *detail = "invalid compressed data: the message ends inside a deflate block";
         return inflate_abort(p, SY_EWS_EXTENSION);
     }
-    p->inflated = 0;
+    p->rx.inflated = 0;
     if (p->params.rx_no_context_takeover)
-        inflateReset(&p->inf);
+        inflateReset(&p->rx.z);
     return 0;
 }

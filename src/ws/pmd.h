@@ -1,6 +1,6 @@
 /* permessage-deflate (RFC 7692): negotiation of the four parameters, and streaming
  * compression/decompression of messages with zlib. Sans-I/O: output goes to a sink callback.
- * Also the process-wide zlib memory budget. */
+ * Also the process-wide zlib memory budget, reserved at negotiation. */
 #ifndef SY_WS_PMD_H
 #define SY_WS_PMD_H
 
@@ -49,22 +49,38 @@ int sy_pmd_client_accept(const char *value, size_t len, const sy_pmd_config *cfg
 /* Output sink: return 0 to continue, < 0 to abort (the value is returned to the caller). */
 typedef int (*sy_pmd_sink)(void *ud, const uint8_t *data, size_t len);
 
+/* The two directions share nothing but the negotiated parameters and the reservation: the
+ * deflater belongs to the send side, the inflater to the receive side, and each keeps its
+ * own per-message state, so a message being sent and one being received never meet. */
+typedef struct sy_pmd_tx {
+    z_stream z;
+    uint8_t ready;
+    uint8_t tail_len; /* held-back bytes of deflate output (the 00 00 ff ff tail) */
+    uint8_t tail[4];
+} sy_pmd_tx;
+
+typedef struct sy_pmd_rx {
+    z_stream z;
+    uint8_t ready;
+    uint64_t inflated; /* bytes inflated in the current message */
+} sy_pmd_rx;
+
 typedef struct sy_pmd {
     sy_pmd_params params;
     uint8_t level; /* zlib level + 1 (0 = zlib's default), set after sy_pmd_init */
     uint8_t mem_level;
-    uint8_t deflate_ready, inflate_ready;
-    uint8_t tail_len; /* held-back bytes of deflate output (the 00 00 ff ff tail) */
-    uint8_t tail[4];
-    uint64_t inflated;     /* bytes inflated in the current message */
-    size_t budget_charged; /* bytes charged to the process budget */
-    z_stream def;
-    z_stream inf;
+    /* Bytes of the process budget held for this connection's zlib streams (sy_pmd_cost of
+     * its parameters), taken at negotiation by sy_pmd_reserve and handed over by the
+     * caller after sy_pmd_init; sy_pmd_free gives them back. */
+    size_t reserved;
+    sy_pmd_tx tx;
+    sy_pmd_rx rx;
 } sy_pmd;
 
-/* Prepare contexts (zlib streams are created lazily on first use). Returns 0. */
+/* Prepare contexts (zlib streams are created lazily on first use; their memory was reserved
+ * at negotiation). Returns 0. */
 int sy_pmd_init(sy_pmd *p, const sy_pmd_params *params, uint8_t mem_level);
-/* Release zlib state and the budget charge. Safe on a zeroed or already-freed struct. */
+/* Release zlib state and the reservation. Safe on a zeroed or already-freed struct. */
 void sy_pmd_free(sy_pmd *p);
 
 /* Non-zero when we may send compressed messages (tx_window_bits >= 9). */
@@ -94,11 +110,34 @@ int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sin
 int sy_pmd_inflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, uint64_t max_total,
                    sy_pmd_sink sink, void *ud, const char **detail);
 
-/* Process-wide zlib memory budget (bytes; 0 = unlimited). sy_pmd_adjust_config lowers cfg's
- * window/memLevel when usage is above the budget and returns 0 when compression should be
- * declined entirely (usage above twice the budget), 1 otherwise. Thread-safe (atomics). */
+/*
+ * The process-wide zlib memory budget (bytes; 0 = unlimited, the counter still runs).
+ * zlib memory is reserved when permessage-deflate is negotiated, before the 101 is sent,
+ * for what the negotiated parameters can cost at most, whether or not a message ever
+ * flows; the streams themselves are still created on first use. Usage never exceeds the
+ * budget. A reservation belongs to exactly one owner at a time (the handshake state, then
+ * the sy_pmd) and is released by it, so an abandoned handshake cannot leak one.
+ * Thread-safe (atomics). See docs/websocket-deflate.md.
+ */
 void sy_pmd_set_budget(uint64_t bytes);
-int sy_pmd_adjust_config(sy_pmd_config *cfg);
+/* The most zlib memory a connection with these parameters uses (bytes): the deflater when
+ * we may compress, (1 << (windowBits + 2)) + (1 << (memLevel + 9)) plus its state, and the
+ * inflater, (1 << windowBits) plus about 7 KiB (zlib's zconf.h). mem_level as for sy_pmd_init. */
+size_t sy_pmd_cost(const sy_pmd_params *params, uint8_t mem_level);
+/* The most an offer made with cfg can cost once the server answers (it may only lower the
+ * windows), for a client to reserve before it offers. */
+size_t sy_pmd_offer_cost(const sy_pmd_config *cfg);
+/* Take bytes from the budget. The configured settings (SY_PMD_FULL) may fill half of it;
+ * the rest is for the cheaper settings (SY_PMD_CHEAP), so that many connections still get
+ * some compression once the expensive ones have used their share. Returns 1 when reserved,
+ * 0 (nothing taken) when usage would go above the tier's share. */
+enum { SY_PMD_FULL, SY_PMD_CHEAP };
+int sy_pmd_reserve(size_t bytes, int tier);
+void sy_pmd_release(size_t bytes);
+/* The cheaper settings used when the configured ones do not fit: window and memLevel
+ * lowered (never raised), and the peer asked for a small window too. */
+void sy_pmd_cheap_config(sy_pmd_config *cfg);
+/* Bytes reserved right now (for tests and metrics). */
 uint64_t sy_pmd_budget_used(void);
 
 #endif

@@ -7,17 +7,22 @@
 #include <stdio.h>
 #include <strings.h>
 
+/* What the check hook decided, for the opener. Lives in the request (upgrade_state) until
+ * the opener takes it over, or is freed with the request when the switch never happens. */
 typedef struct ws_nego {
     int sub; /* index into opts->subprotocols, or -1 */
     int pmd_ok;
     sy_pmd_params pmd;
     uint8_t mem_level;
+    size_t reserved; /* deflate budget held for this handshake until the sy_pmd takes it */
     char ext[160];
 } ws_nego;
 
 static void nego_free(void *p)
 {
-    sy__free(p);
+    ws_nego *ng = p;
+    sy_pmd_release(ng->reserved);
+    sy__free(ng);
 }
 
 /* Exactly one field with this name: returns it, or NULL with *count set. */
@@ -25,6 +30,42 @@ static const sy_field *single(const sy_req *r, const char *lname, int *count)
 {
     const sy_field *h = sy_field_find(r->headers, r->nheaders, lname, count);
     return *count == 1 ? h : NULL;
+}
+
+/* Accept the first valid permessage-deflate offer of the request with cfg. */
+static int accept_offer(const sy_req *r, const sy_pmd_config *cfg, ws_nego *ng)
+{
+    ng->pmd_ok = 0;
+    for (size_t i = 0; i < r->nheaders && !ng->pmd_ok; i++) {
+        const sy_field *h = &r->headers[i];
+        if (sy__ieq(h->name, h->name_len, "sec-websocket-extensions"))
+            ng->pmd_ok = sy_pmd_server_negotiate(h->value, h->value_len, cfg, &ng->pmd, ng->ext,
+                                                 sizeof(ng->ext));
+    }
+    return ng->pmd_ok;
+}
+
+/* Negotiate permessage-deflate within the process budget: the configured settings when
+ * what they cost fits in their share, else the cheaper ones, else no compression (see
+ * sy_pmd_reserve). The cost is reserved here, before the 101, so handshakes in parallel
+ * cannot all pass one check. */
+static void negotiate_deflate(const sy_req *r, const sy_ws_opts *o, ws_nego *ng)
+{
+    sy_pmd_config cfg = {(uint8_t)o->window_bits, (uint8_t)o->mem_level,
+                         (uint8_t)o->no_context_takeover, 0};
+    for (int tier = 0; tier < 2; tier++) {
+        if (tier)
+            sy_pmd_cheap_config(&cfg);
+        if (!accept_offer(r, &cfg, ng))
+            return; /* nothing acceptable was offered */
+        size_t cost = sy_pmd_cost(&ng->pmd, cfg.mem_level);
+        if (sy_pmd_reserve(cost, tier ? SY_PMD_CHEAP : SY_PMD_FULL)) {
+            ng->reserved = cost;
+            ng->mem_level = cfg.mem_level;
+            return;
+        }
+    }
+    ng->pmd_ok = 0;
 }
 
 /* The WebSocket handshake gate: the check hook of "websocket" entries. */
@@ -82,32 +123,21 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
                 h->value, h->value_len, (const char *const *)o->subprotocols, o->nsub, ng->sub);
     }
     if (ng->sub < 0 && o->require_subprotocol) {
-        sy__free(ng);
+        nego_free(ng);
         *reason = "none of the offered subprotocols is supported";
         return 400;
-    }
-    if (o->deflate) {
-        sy_pmd_config pc = {(uint8_t)o->window_bits, (uint8_t)o->mem_level,
-                            (uint8_t)o->no_context_takeover, 0};
-        if (sy_pmd_adjust_config(&pc)) {
-            for (size_t i = 0; i < r->nheaders && !ng->pmd_ok; i++) {
-                const sy_field *h = &r->headers[i];
-                if (sy__ieq(h->name, h->name_len, "sec-websocket-extensions"))
-                    ng->pmd_ok = sy_pmd_server_negotiate(h->value, h->value_len, &pc, &ng->pmd,
-                                                         ng->ext, sizeof(ng->ext));
-            }
-            ng->mem_level = pc.mem_level;
-        }
     }
     if (o->accept) {
         const char *why = NULL;
         int st = o->accept(r, &why, o->ud);
         if (st) {
-            sy__free(ng);
+            nego_free(ng);
             *reason = why ? why : "refused by the application";
             return st >= 400 && st <= 599 ? st : 403;
         }
     }
+    if (o->deflate)
+        negotiate_deflate(r, o, ng);
     char acc[29];
     sy_ws_accept_key(key->value, key->value_len, acc);
     sy_resp_header(r, "Sec-WebSocket-Accept", acc);
@@ -130,9 +160,12 @@ static int ws_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *l
         if (!pmd || sy_pmd_init(pmd, &ng->pmd, ng->mem_level) < 0) {
             sy__free(pmd);
             sy__uplog_end(log, c, "out of memory");
-            return SY_ENOMEM;
+            return SY_ENOMEM; /* the request still owns the reservation and frees it */
         }
         pmd->level = (uint8_t)(o->level + 1);
+        /* The reservation moves to the pmd, released with it when the connection ends. */
+        pmd->reserved = ng->reserved;
+        ng->reserved = 0;
     }
     sy_ws *ws = sy__ws_attach(c, o, 0, pmd);
     if (!ws) {

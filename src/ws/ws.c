@@ -37,11 +37,14 @@ sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *
 void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
 {
     ws->c = c;
+    ws->loop = c->loop;
     ws->opts = opts;
     ws->is_client = (uint8_t)is_client;
     ws->pmd = pmd;
-    sy_ws_parser_init(&ws->parser, !is_client, pmd ? SY_WS_RSV1 : 0);
+    sy_ws_parser_init(&ws->rx.parser, !is_client, pmd ? SY_WS_RSV1 : 0);
     ws->last_rx_ms = c->loop->now_ms;
+    ws->rx.inflate_credit = (int64_t)opts->max_inflate_rate; /* one second's worth */
+    ws->rx.credit_ms = c->loop->now_ms;
     ws->close_code = 1006;
     c->proto = &ws_proto;
     c->proto_data = ws;
@@ -94,10 +97,14 @@ typedef struct ws_thread {
     size_t big_cap;
     /* The message being delivered right now (on_message), so that sending it back (echo,
      * relay) skips re-validating it and, when it sits in its own buffer, moves that buffer
-     * to the write queue instead of copying it. */
-    const sy_ws *deliv_ws;
-    const uint8_t *deliv;
-    size_t deliv_len;
+     * to the write queue instead of copying it. Its opcode is recorded here, at delivery:
+     * nothing the send side does meanwhile can change what was received. */
+    struct ws_deliv {
+        const sy_ws *ws;
+        const uint8_t *data;
+        size_t len;
+        int opcode;
+    } deliv;
 } ws_thread;
 
 static __thread ws_thread tls;
@@ -285,7 +292,7 @@ static int bp_gate(sy_ws *ws, size_t len)
 static int after_send(sy_ws *ws)
 {
     if (sy__conn_buffered(ws->c) >= ws->opts->high_water) {
-        ws->bp_flagged = 1;
+        ws->tx.bp_flagged = 1;
         sy__conn_want_drain(ws->c);
         return SY_WS_SEND_BACKPRESSURE;
     }
@@ -296,7 +303,7 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
 {
     uint8_t op = first ? (uint8_t)opcode : SY_WS_OP_CONT;
     int compress = ws->pmd && sy_pmd_can_compress(ws->pmd) &&
-                   (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->frag_compressed);
+                   (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->tx.frag_compressed);
     if (!compress)
         return queue_frame(ws, op, fin, 0, data, len);
     tls.scratch_len = 0;
@@ -304,7 +311,7 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
     if (e)
         return e;
     if (first)
-        ws->frag_compressed = 1;
+        ws->tx.frag_compressed = 1;
     e = queue_frame(ws, op, fin, first ? SY_WS_RSV1 : 0, tls.scratch, tls.scratch_len);
     if (tls.scratch_cap > (4u << 20)) {
         /* a one-off giant message should not stay pinned in the thread */
@@ -318,16 +325,30 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
 /* Non-zero when data is exactly the message being delivered to this connection's callback. */
 static int is_delivered(const sy_ws *ws, const void *data, size_t len)
 {
-    return tls.deliv_ws == ws && data == (const void *)tls.deliv && len == tls.deliv_len;
+    return tls.deliv.ws == ws && data == (const void *)tls.deliv.data && len == tls.deliv.len;
+}
+
+/* 0 when frames may be queued now. Checks dead first: after on_close ws->c is NULL. A client
+ * handle exists before its handshake is done, but nothing may be sent before the 101. */
+static int check_open(const sy_ws *ws)
+{
+    if (ws->dead || ws->close_sent || ws->c->closing)
+        return SY_ECLOSED;
+    if (!ws->open_done)
+        return SY_ESTATE;
+    return 0;
 }
 
 static int check_sendable(sy_ws *ws, int opcode, const void *data, size_t len)
 {
-    if (ws->dead || ws->close_sent || ws->c->closing)
-        return SY_ECLOSED;
+    int e = check_open(ws);
+    if (e)
+        return e;
     if (opcode != SY_WS_TEXT && opcode != SY_WS_BINARY)
         return SY_EINVAL;
-    if (opcode == SY_WS_TEXT && !(is_delivered(ws, data, len) && ws->msg_opcode == SY_WS_TEXT) &&
+    /* A text message being delivered was validated on arrival. */
+    if (opcode == SY_WS_TEXT &&
+        !(is_delivered(ws, data, len) && tls.deliv.opcode == SY_WS_OP_TEXT) &&
         !sy_utf8_valid(data, len))
         return SY_EINVAL;
     return 0;
@@ -338,21 +359,22 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
     int e = check_sendable(ws, opcode, data, len);
     if (e)
         return e;
-    if (ws->frag_sending)
+    if (ws->tx.frag_sending)
         return SY_ESTATE;
     int g = bp_gate(ws, len);
     if (g >= 0)
         return g;
-    ws->frag_compressed = 0;
-    if (len >= 65536 && ws->msg && data == ws->msg && is_delivered(ws, data, len) &&
+    if (len >= 65536 && ws->rx.msg && data == ws->rx.msg && is_delivered(ws, data, len) &&
         !ws->is_client && !(ws->pmd && sy_pmd_can_compress(ws->pmd))) {
-        /* Sending back the assembled message: its buffer moves to the write queue. */
+        /* Sending back the assembled message: its buffer moves to the write queue (which
+         * frees nothing before the end of this loop iteration, so data stays valid for the
+         * rest of on_message; the receive side starts the next message in a new buffer). */
         uint8_t hdr[14];
         size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
-        uint8_t *buf = ws->msg;
-        size_t cap = ws->msg_cap;
-        ws->msg = NULL;
-        ws->msg_cap = 0;
+        uint8_t *buf = ws->rx.msg;
+        size_t cap = ws->rx.msg_cap;
+        ws->rx.msg = NULL;
+        ws->rx.msg_cap = 0;
         if ((e = sy__conn_write(ws->c, hdr, hl)) < 0 ||
             (e = sy__conn_write_ref(ws->c, buf, len, free_owned, (void *)(uintptr_t)cap)) < 0) {
             fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
@@ -371,7 +393,7 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
                             void (*free_fn)(const void *data, void *free_ud), void *free_ud)
 {
     int e = check_sendable(ws, opcode, data, len);
-    int direct = !e && !ws->frag_sending && !ws->is_client &&
+    int direct = !e && !ws->tx.frag_sending && !ws->is_client &&
                  !(ws->pmd && sy_pmd_can_compress(ws->pmd) && len >= ws->opts->deflate_threshold);
     if (!direct) {
         if (!e)
@@ -396,24 +418,33 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
 
 SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin)
 {
-    int first = !ws->frag_sending;
-    if (ws->dead || ws->close_sent || ws->c->closing)
-        return SY_ECLOSED;
+    int first = !ws->tx.frag_sending;
+    int e = check_open(ws);
+    if (e)
+        return e;
     if (first && opcode != SY_WS_TEXT && opcode != SY_WS_BINARY)
         return SY_EINVAL;
     if (!first && opcode != 0)
+        return SY_EINVAL;
+    /* Text is validated across fragments; a refused fragment leaves the state as it was. */
+    sy_utf8 utf8 = ws->tx.utf8;
+    if (first)
+        sy_utf8_init(&utf8);
+    int text = first ? opcode == SY_WS_TEXT : ws->tx.frag_opcode == SY_WS_OP_TEXT;
+    if (text && (sy_utf8_feed(&utf8, data, len) >= 0 || (fin && !sy_utf8_complete(&utf8))))
         return SY_EINVAL;
     int g = bp_gate(ws, len);
     if (g >= 0)
         return g;
     if (first) {
-        ws->frag_compressed = 0;
-        ws->msg_opcode = (uint8_t)opcode; /* (send side only reads it for text checks) */
+        ws->tx.frag_compressed = 0;
+        ws->tx.frag_opcode = (uint8_t)opcode;
     }
-    int e = send_message(ws, opcode, data, len, fin, first);
+    e = send_message(ws, opcode, data, len, fin, first);
     if (e < 0)
         return e;
-    ws->frag_sending = !fin;
+    ws->tx.utf8 = utf8;
+    ws->tx.frag_sending = !fin;
     return after_send(ws);
 }
 
@@ -421,18 +452,28 @@ SY_EXPORT int sy_ws_ping(sy_ws *ws, const void *data, size_t len)
 {
     if (len > 125)
         return SY_EINVAL;
-    if (ws->dead || ws->close_sent || ws->c->closing)
-        return SY_ECLOSED;
+    int e = check_open(ws);
+    if (e)
+        return e;
     return queue_frame(ws, SY_WS_OP_PING, 1, 0, data, len);
+}
+
+/* A close code we may send (1005: none) and a reason that fits a close frame. */
+static int close_args_valid(int code, const char *reason)
+{
+    if (code != 1005 && (!sy_ws_close_code_valid((unsigned)code) || code == 1015))
+        return 0;
+    return !reason ||
+           (strlen(reason) <= 123 && sy_utf8_valid((const uint8_t *)reason, strlen(reason)));
 }
 
 SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
 {
     if (ws->dead || ws->close_sent)
         return SY_ECLOSED;
-    if (code != 1005 && (!sy_ws_close_code_valid((unsigned)code) || code == 1015))
-        return SY_EINVAL;
-    if (reason && (strlen(reason) > 123 || !sy_utf8_valid((const uint8_t *)reason, strlen(reason))))
+    if (!ws->open_done)
+        return SY_ESTATE;
+    if (!close_args_valid(code, reason))
         return SY_EINVAL;
     ws->cause = SY_WS_CAUSE_LOCAL;
     ws->close_code = code;
@@ -445,7 +486,7 @@ SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
 
 SY_EXPORT size_t sy_ws_buffered(const sy_ws *ws)
 {
-    return sy__conn_buffered(ws->c);
+    return ws->dead ? 0 : sy__conn_buffered(ws->c);
 }
 
 SY_EXPORT void sy_ws_set_ud(sy_ws *ws, void *ud)
@@ -460,7 +501,7 @@ SY_EXPORT void *sy_ws_ud(const sy_ws *ws)
 
 SY_EXPORT sy_loop *sy_ws_loop(const sy_ws *ws)
 {
-    return ws->c->loop;
+    return ws->loop;
 }
 
 SY_EXPORT const char *sy_ws_subprotocol(const sy_ws *ws)
@@ -502,7 +543,9 @@ static int post_task(sy_ws *ws, ws_task *t)
 {
     t->ws = ws;
     atomic_fetch_add(&ws->refs, 1);
-    int e = sy_loop_post(ws->c->loop, ws_task_run, t);
+    /* ws->loop, not ws->c->loop: this runs on any thread, and the connection may be freed
+     * on the loop thread at any moment (the handle is not, while a task holds it). */
+    int e = sy_loop_post(ws->loop, ws_task_run, t);
     if (e) {
         atomic_fetch_sub(&ws->refs, 1);
         sy__free(t);
@@ -510,12 +553,19 @@ static int post_task(sy_ws *ws, ws_task *t)
     return e;
 }
 
+/* The async calls check their arguments on the caller's thread: the task's own result is
+ * lost on the loop thread, so an invalid call must fail here, not silently there. */
 SY_EXPORT int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len)
 {
+    if (opcode != SY_WS_TEXT && opcode != SY_WS_BINARY) /* 0 would run as a close */
+        return SY_EINVAL;
+    if (opcode == SY_WS_TEXT && !sy_utf8_valid(data, len))
+        return SY_EINVAL;
     ws_task *t = sy__malloc(sizeof(*t) + len);
     if (!t)
         return SY_ENOMEM;
     t->opcode = opcode;
+    t->code = 0;
     t->len = len;
     t->reason[0] = 0;
     if (len)
@@ -525,6 +575,8 @@ SY_EXPORT int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t l
 
 SY_EXPORT int sy_ws_close_async(sy_ws *ws, int code, const char *reason)
 {
+    if (!close_args_valid(code, reason)) /* (a longer reason would be cut, not refused) */
+        return SY_EINVAL;
     ws_task *t = sy__malloc(sizeof(*t));
     if (!t)
         return SY_ENOMEM;
@@ -558,30 +610,30 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
 
 static int msg_reserve(sy_ws *ws, size_t extra)
 {
-    size_t need = ws->msg_len + extra;
-    if (need <= ws->msg_cap)
+    size_t need = ws->rx.msg_len + extra;
+    if (need <= ws->rx.msg_cap)
         return 0;
-    if (!ws->msg && tls.big && need > tls.spare_cap && need <= tls.big_cap) {
-        ws->msg = tls.big;
-        ws->msg_cap = tls.big_cap;
+    if (!ws->rx.msg && tls.big && need > tls.spare_cap && need <= tls.big_cap) {
+        ws->rx.msg = tls.big;
+        ws->rx.msg_cap = tls.big_cap;
         tls.big = NULL;
         return 0;
     }
-    if (!ws->msg && tls.spare) {
-        ws->msg = tls.spare;
-        ws->msg_cap = tls.spare_cap;
+    if (!ws->rx.msg && tls.spare) {
+        ws->rx.msg = tls.spare;
+        ws->rx.msg_cap = tls.spare_cap;
         tls.spare = NULL;
-        if (need <= ws->msg_cap)
+        if (need <= ws->rx.msg_cap)
             return 0;
     }
-    size_t cap = SY_MAX(need, SY_MAX(ws->msg_cap * 2, 4096));
+    size_t cap = SY_MAX(need, SY_MAX(ws->rx.msg_cap * 2, 4096));
     if (cap > ws->opts->max_message)
         cap = SY_MAX(need, (size_t)ws->opts->max_message);
-    uint8_t *n = sy__realloc(ws->msg, cap);
+    uint8_t *n = sy__realloc(ws->rx.msg, cap);
     if (!n)
         return SY_ENOMEM;
-    ws->msg = n;
-    ws->msg_cap = cap;
+    ws->rx.msg = n;
+    ws->rx.msg_cap = cap;
     return 0;
 }
 
@@ -589,32 +641,35 @@ static int msg_reserve(sy_ws *ws, size_t extra)
  * UTF-8 fails at the first bad byte, not at the end of a large message. */
 static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
 {
-    if (ws->msg_len + len > ws->opts->max_message)
+    if (ws->rx.msg_len + len > ws->opts->max_message)
         return SY_EWS_TOO_BIG;
-    if (ws->msg_opcode == SY_WS_OP_TEXT && sy_utf8_feed(&ws->utf8, data, len) >= 0)
+    if (ws->rx.opcode == SY_WS_OP_TEXT && sy_utf8_feed(&ws->rx.utf8, data, len) >= 0)
         return SY_EWS_UTF8;
     if (!len)
         return 0;
     if (msg_reserve(ws, len) < 0)
         return SY_ENOMEM;
-    memcpy(ws->msg + ws->msg_len, data, len);
-    ws->msg_len += len;
+    memcpy(ws->rx.msg + ws->rx.msg_len, data, len);
+    ws->rx.msg_len += len;
     return 0;
 }
 
 static int inflate_sink(void *ud, const uint8_t *data, size_t len)
 {
-    return msg_append(ud, data, len);
+    sy_ws *ws = ud;
+    if (ws->opts->max_inflate_rate)
+        ws->rx.inflate_credit -= (int64_t)len;
+    return msg_append(ws, data, len);
 }
 
 static void msg_reset(sy_ws *ws)
 {
-    ws->msg_len = 0;
-    if (ws->msg) {
+    ws->rx.msg_len = 0;
+    if (ws->rx.msg) {
         /* Idle connections hold no message buffer: the thread keeps it for the next one. */
-        recycle(ws->msg, ws->msg_cap);
-        ws->msg = NULL;
-        ws->msg_cap = 0;
+        recycle(ws->rx.msg, ws->rx.msg_cap);
+        ws->rx.msg = NULL;
+        ws->rx.msg_cap = 0;
     }
 }
 
@@ -622,11 +677,11 @@ static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
 {
     if (!ws->cbs->on_message)
         return;
-    tls.deliv_ws = ws;
-    tls.deliv = data;
-    tls.deliv_len = len;
-    ws->cbs->on_message(ws, ws->msg_opcode, data, len, ws->ud);
-    tls.deliv_ws = NULL;
+    /* Saved and restored, not cleared: whatever on_message does, the record stays right. */
+    struct ws_deliv saved = tls.deliv;
+    tls.deliv = (struct ws_deliv){ws, data, len, ws->rx.opcode};
+    ws->cbs->on_message(ws, ws->rx.opcode, data, len, ws->ud);
+    tls.deliv = saved;
 }
 
 static void fail_err(sy_ws *ws, int err, const char *detail)
@@ -652,15 +707,15 @@ static void fail_err(sy_ws *ws, int err, const char *detail)
 static int on_data(sy_ws *ws, const sy_ws_event *ev)
 {
     if (ev->msg_start) {
-        ws->msg_opcode = ev->opcode;
-        ws->msg_compressed = ev->compressed;
-        ws->msg_len = 0;
-        sy_utf8_init(&ws->utf8);
+        ws->rx.opcode = ev->opcode;
+        ws->rx.compressed = ev->compressed;
+        ws->rx.msg_len = 0;
+        sy_utf8_init(&ws->rx.utf8);
     }
     /* After our close, messages the peer sent before seeing it are still delivered (until
      * its close arrives); after a failure nothing is (ws_on_read stops parsing). */
     const char *detail = NULL;
-    if (ws->msg_compressed) {
+    if (ws->rx.compressed) {
         int e = sy_pmd_inflate(ws->pmd, ev->data, ev->len, ev->msg_end, ws->opts->max_message,
                                inflate_sink, ws, &detail);
         if (e < 0) {
@@ -674,8 +729,8 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             return SY_EWS_TOO_BIG;
         }
         if (ev->opcode == SY_WS_OP_TEXT) {
-            ssize_t bad = sy_utf8_feed(&ws->utf8, ev->data, ev->len);
-            if (bad >= 0 || !sy_utf8_complete(&ws->utf8)) {
+            ssize_t bad = sy_utf8_feed(&ws->rx.utf8, ev->data, ev->len);
+            if (bad >= 0 || !sy_utf8_complete(&ws->rx.utf8)) {
                 fail_err(ws, SY_EWS_UTF8, NULL);
                 return SY_EWS_UTF8;
             }
@@ -684,13 +739,14 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
         return 0;
     } else {
         /* Fail fast on size: the rest of this frame is already announced. */
-        uint64_t announced = ws->msg_len + ev->len + ws->parser.remaining;
+        uint64_t announced = ws->rx.msg_len + ev->len + ws->rx.parser.remaining;
         if (announced > ws->opts->max_message) {
             fail_err(ws, SY_EWS_TOO_BIG, NULL);
             return SY_EWS_TOO_BIG;
         }
         /* Size the buffer for the whole frame at once instead of growing it step by step. */
-        if (announced > ws->msg_cap && msg_reserve(ws, (size_t)(announced - ws->msg_len)) < 0) {
+        if (announced > ws->rx.msg_cap &&
+            msg_reserve(ws, (size_t)(announced - ws->rx.msg_len)) < 0) {
             fail_err(ws, SY_ENOMEM, NULL);
             return SY_ENOMEM;
         }
@@ -701,11 +757,11 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
         }
     }
     if (ev->msg_end) {
-        if (ws->msg_opcode == SY_WS_OP_TEXT && !sy_utf8_complete(&ws->utf8)) {
+        if (ws->rx.opcode == SY_WS_OP_TEXT && !sy_utf8_complete(&ws->rx.utf8)) {
             fail_err(ws, SY_EWS_UTF8, "text message ends inside a UTF-8 sequence");
             return SY_EWS_UTF8;
         }
-        deliver(ws, ws->msg, ws->msg_len);
+        deliver(ws, ws->rx.msg, ws->rx.msg_len);
         msg_reset(ws);
     }
     return 0;
@@ -732,11 +788,67 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
     }
 }
 
+/* ---- reading pauses ---- */
+
+/* Reading pauses for two independent reasons (our output backs up; the inflate budget is
+ * spent) and resumes only when neither holds. */
+static void update_read(sy_ws *ws)
+{
+    if (ws->rx.paused_bp || ws->rx.paused_rate)
+        sy__conn_pause_read(ws->c);
+    else
+        sy__conn_resume_read(ws->c);
+}
+
+/*
+ * The inflate budget. Inflating is the one cost a peer can multiply: a few hundred bytes of
+ * deflate data expand to a megabyte, which an echo then compresses again. Each connection has
+ * a bucket of max_inflate_rate bytes per second that may hold one second's worth; every
+ * inflated byte is taken from it. When it is empty, reading pauses (TCP pushes back on the
+ * peer; nothing is closed) until the bucket has refilled. One event may overdraw it by up to
+ * one message (max_message); the pause then lasts correspondingly longer, so the long-run
+ * rate holds.
+ */
+static void rate_refill(sy_ws *ws, uint64_t now)
+{
+    uint64_t rate = ws->opts->max_inflate_rate;
+    uint64_t dt = now - ws->rx.credit_ms;
+    /* rate <= 2^40 (sy_ws_opts_set), so rate * dt stays far from overflow below 2 s. */
+    int64_t add = dt >= 2000 ? (int64_t)rate : (int64_t)(rate * dt / 1000);
+    if (!add && rate)
+        return; /* less than a byte so far (slow rates, frequent reads): let time add up */
+    ws->rx.credit_ms = now;
+    ws->rx.inflate_credit = SY_MIN(ws->rx.inflate_credit + add, (int64_t)rate);
+}
+
+/* The bucket is empty: stop reading until it has refilled to above zero. */
+static void rate_pause(sy_ws *ws)
+{
+    uint64_t rate = ws->opts->max_inflate_rate;
+    uint64_t owed = (uint64_t)(-ws->rx.inflate_credit) + 1;
+    ws->rx.resume_ms = ws->c->loop->now_ms + owed * 1000 / rate + 1;
+    ws->rx.paused_rate = 1;
+    update_read(ws);
+    schedule_timer(ws);
+}
+
+static void rate_resume(sy_ws *ws, uint64_t now)
+{
+    rate_refill(ws, now);
+    ws->rx.paused_rate = 0;
+    /* We chose not to read; the peer was not silent: idle and ping timers restart now. */
+    ws->last_rx_ms = now;
+    if (ws->ping_outstanding)
+        ws->ping_deadline = SY_MAX(ws->ping_deadline, now + ws->opts->pong_timeout_ms);
+    update_read(ws);
+}
+
 static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
     size_t off = 0;
     ws->last_rx_ms = c->loop->now_ms;
+    rate_refill(ws, c->loop->now_ms);
     if (ws->ping_outstanding) {
         /* Any traffic after our ping shows the peer is alive, not only the pong. */
         ws->ping_outstanding = 0;
@@ -748,7 +860,7 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
         sy_ws_event ev;
         uint16_t code = 0;
         const char *detail = NULL;
-        ssize_t n = sy_ws_parse(&ws->parser, data + off, len - off, &ev, &code, &detail);
+        ssize_t n = sy_ws_parse(&ws->rx.parser, data + off, len - off, &ev, &code, &detail);
         if (n < 0) {
             fail(ws, code ? code : 1002, SY_WS_CAUSE_PROTOCOL, detail);
             return (ssize_t)len;
@@ -777,12 +889,17 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
         }
         if (c->closing && !c->close_after_flush)
             return (ssize_t)len;
+        if (ws->rx.inflate_credit < 0 && ws->opts->max_inflate_rate) {
+            /* The rest stays in the connection's buffer until the bucket has refilled. */
+            rate_pause(ws);
+            return (ssize_t)off;
+        }
     }
-    if (!ws->read_paused_bp && sy__conn_buffered(c) >= ws->opts->high_water) {
+    if (!ws->rx.paused_bp && sy__conn_buffered(c) >= ws->opts->high_water) {
         /* Our peer is not reading what we send: stop reading what it sends (TCP flow
          * control pushes back on it) until the queue drains. */
-        ws->read_paused_bp = 1;
-        sy__conn_pause_read(c);
+        ws->rx.paused_bp = 1;
+        update_read(ws);
         sy__conn_want_drain(c);
     }
     return (ssize_t)off;
@@ -791,12 +908,12 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
 static void ws_on_drain(sy_conn *c)
 {
     sy_ws *ws = c->proto_data;
-    if (ws->read_paused_bp) {
-        ws->read_paused_bp = 0;
-        sy__conn_resume_read(c);
+    if (ws->rx.paused_bp) {
+        ws->rx.paused_bp = 0;
+        update_read(ws);
     }
-    if (ws->bp_flagged) {
-        ws->bp_flagged = 0;
+    if (ws->tx.bp_flagged) {
+        ws->tx.bp_flagged = 0;
         if (ws->cbs->on_drain)
             ws->cbs->on_drain(ws, ws->ud);
     }
@@ -816,13 +933,18 @@ static void schedule_timer(sy_ws *ws)
 {
     const sy_ws_opts *o = ws->opts;
     uint64_t now = ws->c->loop->now_ms, next = UINT64_MAX;
+    /* While the inflate budget pauses reading, only the resume (and a close deadline) is
+     * due: heartbeats and the idle timeout would blame the peer for our own pause. */
+    int paused = ws->rx.paused_rate;
     if (ws->close_sent && ws->close_deadline)
         next = ws->close_deadline;
-    else if (ws->ping_outstanding)
+    else if (!paused && ws->ping_outstanding)
         next = ws->ping_deadline;
-    else if (o->ping_interval_ms)
+    else if (!paused && o->ping_interval_ms)
         next = ws->last_rx_ms + o->ping_interval_ms;
-    if (o->idle_timeout_ms && !ws->close_sent)
+    if (paused)
+        next = SY_MIN(next, ws->rx.resume_ms);
+    if (o->idle_timeout_ms && !ws->close_sent && !paused)
         next = SY_MIN(next, ws->last_rx_ms + o->idle_timeout_ms);
     if (next == UINT64_MAX)
         sy__conn_set_timeout(ws->c, 0);
@@ -839,6 +961,12 @@ static void ws_on_timer(sy_conn *c)
         if (!ws->close_received && ws->cause == SY_WS_CAUSE_LOCAL)
             ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
         sy__conn_close(c, SY_ETIMEDOUT, 0);
+        return;
+    }
+    if (ws->rx.paused_rate) {
+        if (now >= ws->rx.resume_ms)
+            rate_resume(ws, now);
+        schedule_timer(ws);
         return;
     }
     if (o->idle_timeout_ms && !ws->close_sent && now >= ws->last_rx_ms + o->idle_timeout_ms) {
@@ -910,5 +1038,6 @@ static void ws_on_close(sy_conn *c, int err)
     }
     if (ws->client_free)
         ws->client_free(ws);
+    ws->c = NULL; /* freed after this returns; every public call checks ws->dead first */
     sy__ws_unref(ws);
 }

@@ -20,6 +20,7 @@ struct sy_ws_opts {
     uint64_t high_water;
     uint64_t low_water;
     uint64_t max_buffer;
+    uint64_t max_inflate_rate; /* inflated bytes per second per connection; 0 = unlimited */
     int bp_policy;
     int deflate;
     uint64_t deflate_threshold;
@@ -37,29 +38,48 @@ struct sy_ws_opts {
     void *ud;
 };
 
+/* Receive side: the message being assembled and validated, and why reading is paused. Only
+ * the input path writes it (the send path may take over rx.msg while it is being delivered:
+ * see sy_ws_send). */
+typedef struct sy_ws_rx {
+    sy_ws_parser parser;
+    sy_utf8 utf8; /* text validation of the message being received */
+    uint8_t *msg; /* assembly buffer for fragmented/compressed messages; NULL when idle */
+    size_t msg_len, msg_cap;
+    uint8_t opcode; /* of the message being received */
+    uint8_t compressed;
+    uint8_t paused_bp;      /* the peer does not read what we send: we stop reading too */
+    uint8_t paused_rate;    /* the inflate budget is spent until resume_ms */
+    int64_t inflate_credit; /* bytes that may still be inflated (negative: owed) */
+    uint64_t credit_ms;     /* when inflate_credit was last refilled */
+    uint64_t resume_ms;
+} sy_ws_rx;
+
+/* Send side: the fragmented message being sent. Only the send functions write it. */
+typedef struct sy_ws_tx {
+    uint8_t frag_sending; /* a streaming send is in progress */
+    uint8_t frag_opcode;
+    uint8_t frag_compressed;
+    uint8_t bp_flagged; /* a send returned BACKPRESSURE: call on_drain at low water */
+    sy_utf8 utf8;       /* text validation of the fragments sent so far */
+} sy_ws_tx;
+
 struct sy_ws {
-    sy_conn *c;
+    sy_conn *c;    /* NULL once on_close has run: the connection is freed after it */
+    sy_loop *loop; /* the connection's loop, for calls from other threads */
     const sy_ws_opts *opts;
     sy_ws_opts *owned_opts; /* client: its own copy */
     const sy_ws_cbs *cbs;   /* the route options' callbacks, or the client's copy */
     void *ud;
-    sy_ws_parser parser;
     sy_pmd *pmd; /* NULL when permessage-deflate was not negotiated */
-    sy_utf8 utf8;
-    uint8_t *msg; /* assembly buffer for fragmented/compressed messages; NULL when idle */
-    size_t msg_len, msg_cap;
-    uint8_t msg_opcode;
-    uint8_t msg_compressed;
+    sy_ws_rx rx;
+    sy_ws_tx tx;
     uint8_t is_client;
     uint8_t open_done;
     uint8_t close_sent;
     uint8_t close_received;
     uint8_t failed;
     uint8_t ping_outstanding;
-    uint8_t frag_sending; /* a streaming send is in progress */
-    uint8_t frag_compressed;
-    uint8_t bp_flagged; /* a send returned BACKPRESSURE: call on_drain at low water */
-    uint8_t read_paused_bp;
     uint8_t dead; /* on_close delivered */
     atomic_int refs;
     int close_code;

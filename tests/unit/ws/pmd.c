@@ -1,10 +1,13 @@
 /* Tests for src/ws/pmd.c: the RFC 7692 §7.2.3 examples, round trips over every window size,
  * messages split into parts on both sides (compressed input split at every offset, on guard
  * pages), the empty message, context takeover on and off, a decompression bomb, invalid data,
- * server and client negotiation, and the memory budget. */
+ * server and client negotiation, and the memory budget: its reservations, what they cost
+ * against what zlib really allocates, and their atomicity. */
 #include "harness.h"
 
 #include "ws/pmd.h"
+
+#include <pthread.h>
 
 /* ---- helpers ---- */
 
@@ -1103,52 +1106,171 @@ TEST(client_accept_cases)
 
 /* ---- memory budget ---- */
 
-TEST(budget)
+TEST(budget_reservations)
 {
-    uint64_t base = sy_pmd_budget_used();
-    CHECK_EQ(base, 0);
+    CHECK_EQ(sy_pmd_budget_used(), 0);
+    /* Using a pmd charges nothing: what it may use was reserved at negotiation. */
     sy_pmd p;
     sy_pmd_params pp = params(10, 9, 0, 0);
     sinkbuf b = {0};
     const char *detail = NULL;
     sy_pmd_init(&p, &pp, 4);
-    CHECK_EQ(sy_pmd_budget_used(), 0); /* streams are created lazily */
     CHECK_EQ(sy_pmd_deflate(&p, (const uint8_t *)"Hello", 5, 1, sink_fn, &b), 0);
-    uint64_t def = ((uint64_t)1 << 12) + ((uint64_t)1 << 13);
-    CHECK_EQ(sy_pmd_budget_used(), def);
     CHECK_EQ(sy_pmd_inflate(&p, b.data, b.len, 1, 100, sink_fn, &b, &detail), 0);
-    uint64_t used = def + ((uint64_t)1 << 9) + 7168;
-    CHECK_EQ(sy_pmd_budget_used(), used);
+    CHECK_EQ(sy_pmd_budget_used(), 0);
+    sy_pmd_free(&p);
 
-    sy_pmd_config cfg = {15, 8, 0, 0};
-    sy_pmd_set_budget(used); /* at the budget: unchanged */
-    CHECK_EQ(sy_pmd_adjust_config(&cfg), 1);
-    CHECK_EQ(cfg.window_bits, 15);
-    CHECK_EQ(cfg.mem_level, 8);
-    sy_pmd_set_budget(used - 1); /* above it: cheap settings */
-    CHECK_EQ(sy_pmd_adjust_config(&cfg), 1);
-    CHECK_EQ(cfg.window_bits, 10);
-    CHECK_EQ(cfg.mem_level, 4);
-    sy_pmd_config small = {9, 2, 0, 0};
-    CHECK_EQ(sy_pmd_adjust_config(&small), 1); /* never raised */
-    CHECK_EQ(small.window_bits, 9);
-    CHECK_EQ(small.mem_level, 2);
-    sy_pmd_set_budget(used / 2); /* exactly twice: still allowed */
-    CHECK_EQ(sy_pmd_adjust_config(&cfg), used % 2 ? 0 : 1);
-    sy_pmd_set_budget(used / 2 - 1); /* above twice the budget: declined */
-    CHECK_EQ(sy_pmd_adjust_config(&cfg), 0);
-    sy_pmd_set_budget(0); /* unlimited */
-    sy_pmd_config cfg2 = {15, 8, 0, 0};
-    CHECK_EQ(sy_pmd_adjust_config(&cfg2), 1);
-    CHECK_EQ(cfg2.window_bits, 15);
+    sy_pmd_set_budget(1000);
+    CHECK_EQ(sy_pmd_reserve(600, SY_PMD_FULL), 0); /* full settings: half the budget */
+    CHECK_EQ(sy_pmd_budget_used(), 0);             /* nothing taken */
+    CHECK_EQ(sy_pmd_reserve(500, SY_PMD_FULL), 1); /* exactly half */
+    CHECK_EQ(sy_pmd_reserve(1, SY_PMD_FULL), 0);
+    CHECK_EQ(sy_pmd_reserve(600, SY_PMD_CHEAP), 0); /* would go above the budget */
+    CHECK_EQ(sy_pmd_reserve(500, SY_PMD_CHEAP), 1); /* exactly at the budget */
+    CHECK_EQ(sy_pmd_reserve(1, SY_PMD_CHEAP), 0);
+    CHECK_EQ(sy_pmd_budget_used(), 1000);
+    sy_pmd_release(1000);
+    CHECK_EQ(sy_pmd_budget_used(), 0);
+    sy_pmd_set_budget(0); /* unlimited, still counted */
+    CHECK_EQ(sy_pmd_reserve((size_t)1 << 40, SY_PMD_FULL), 1);
+    CHECK_EQ(sy_pmd_budget_used(), (uint64_t)1 << 40);
+    sy_pmd_release((size_t)1 << 40);
 
+    /* A pmd owns the reservation it is handed and gives it back once. */
+    sy_pmd_set_budget((uint64_t)256 << 20);
+    size_t cost = sy_pmd_cost(&pp, 4);
+    CHECK_EQ(sy_pmd_reserve(cost, SY_PMD_FULL), 1);
+    sy_pmd_init(&p, &pp, 4);
+    p.reserved = cost;
+    CHECK_EQ(sy_pmd_budget_used(), cost);
     sy_pmd_free(&p);
     CHECK_EQ(sy_pmd_budget_used(), 0);
-    sy_pmd_set_budget(1); /* nothing in use: fine */
-    CHECK_EQ(sy_pmd_adjust_config(&cfg2), 1);
-    CHECK_EQ(cfg2.window_bits, 15);
-    sy_pmd_set_budget((uint64_t)256 << 20);
+    sy_pmd_free(&p);
+    CHECK_EQ(sy_pmd_budget_used(), 0);
     sb_free(&b);
+}
+
+TEST(costs)
+{
+    sy_pmd_params full = params(15, 15, 0, 0);
+    CHECK_EQ(sy_pmd_cost(&full, 8), (1u << 17) + (1u << 17) + 6144 + (1u << 15) + 7168);
+    CHECK_EQ(sy_pmd_cost(&full, 0), sy_pmd_cost(&full, 8)); /* 0 = zlib's default 8 */
+    sy_pmd_params small = params(10, 9, 0, 0);
+    CHECK_EQ(sy_pmd_cost(&small, 4), (1u << 12) + (1u << 13) + 6144 + (1u << 9) + 7168);
+    /* tx window 8: we never deflate, only the inflater costs */
+    sy_pmd_params w8 = params(8, 8, 0, 0);
+    CHECK_EQ(sy_pmd_cost(&w8, 8), (1u << 9) + 7168);
+    /* An offer's cost covers every answer the server may give to it. */
+    sy_pmd_config cfg = {12, 6, 0, 0};
+    for (uint8_t tx = 8; tx <= 12; tx++)
+        for (uint8_t rx = 8; rx <= 15; rx++) {
+            sy_pmd_params a = params(tx, rx, 0, 0);
+            CHECK(sy_pmd_cost(&a, 6) <= sy_pmd_offer_cost(&cfg));
+        }
+    cfg.peer_window_bits = 10;
+    sy_pmd_params a = params(12, 10, 0, 0);
+    CHECK_EQ(sy_pmd_offer_cost(&cfg), sy_pmd_cost(&a, 6));
+}
+
+TEST(cheap_config)
+{
+    sy_pmd_config c = {15, 8, 1, 0};
+    sy_pmd_cheap_config(&c);
+    CHECK_EQ(c.window_bits, 10);
+    CHECK_EQ(c.mem_level, 4);
+    CHECK_EQ(c.no_context_takeover, 1);
+    CHECK_EQ(c.peer_window_bits, 10);
+    sy_pmd_config d = {0, 0, 0, 0}; /* defaults */
+    sy_pmd_cheap_config(&d);
+    CHECK_EQ(d.window_bits, 10);
+    CHECK_EQ(d.mem_level, 4);
+    sy_pmd_config e = {8, 2, 0, 9}; /* never raised */
+    sy_pmd_cheap_config(&e);
+    CHECK_EQ(e.window_bits, 8);
+    CHECK_EQ(e.mem_level, 2);
+    CHECK_EQ(e.peer_window_bits, 9);
+    sy_pmd_params full = params(15, 15, 0, 0), cheap = params(10, 10, 0, 0);
+    CHECK(sy_pmd_cost(&cheap, 4) * 10 < sy_pmd_cost(&full, 8));
+}
+
+/* Bytes zlib asked for through the allocator hooks. */
+static size_t zlib_bytes;
+static void *counting_malloc(size_t n)
+{
+    zlib_bytes += n;
+    return malloc(n);
+}
+
+TEST(cost_covers_what_zlib_allocates)
+{
+    static uint8_t msg[70000];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        x = x * 1103515245u + 12345u;
+        msg[i] = (uint8_t)(i % 7 ? x >> 24 : 'a');
+    }
+    sinkbuf b = {0}, out = {0};
+    const char *detail = NULL;
+    for (uint8_t w = 8; w <= 15; w++) {
+        for (uint8_t m = 1; m <= 9; m++) {
+            sy_pmd tx, rx;
+            sy_pmd_params ptx = params(w, w, 0, 0), prx = params(w, w, 0, 0);
+            sb_reset(&b);
+            sb_reset(&out);
+            zlib_bytes = 0;
+            sy_set_allocator(counting_malloc, realloc, free);
+            sy_pmd_init(&tx, &ptx, m);
+            sy_pmd_init(&rx, &prx, m);
+            /* both streams of one side: the deflater of tx and the inflater of rx */
+            int e1 = w >= 9 ? sy_pmd_deflate(&tx, msg, sizeof(msg), 1, sink_fn, &b) : 0;
+            int e2 =
+                w >= 9 ? sy_pmd_inflate(&rx, b.data, b.len, 1, sizeof(msg), sink_fn, &out, &detail)
+                       : sy_pmd_inflate(&rx, (const uint8_t *)"\x01\x01\x00\xfe\xffx", 6, 1, 10,
+                                        sink_fn, &out, &detail);
+            sy_set_allocator(NULL, NULL, NULL);
+            size_t used = zlib_bytes;
+            sy_pmd_free(&tx);
+            sy_pmd_free(&rx);
+            CHECK_EQ(e1, 0);
+            CHECK_EQ(e2, 0);
+            CHECK(used > 0);
+            CHECK(used <= sy_pmd_cost(&ptx, m));
+        }
+    }
+    sb_free(&b);
+    sb_free(&out);
+}
+
+typedef struct racer {
+    int won;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    for (int i = 0; i < 2000; i++)
+        r->won += sy_pmd_reserve(100, SY_PMD_CHEAP);
+    return NULL;
+}
+
+TEST(reservations_are_atomic)
+{
+    /* Eight threads race for room for exactly 3000 reservations of 16000 attempts. */
+    sy_pmd_set_budget(300000);
+    pthread_t t[8];
+    racer r[8] = {{0}};
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, race, &r[i]);
+    int won = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        won += r[i].won;
+    }
+    CHECK_EQ(won, 3000);
+    CHECK_EQ(sy_pmd_budget_used(), 300000);
+    sy_pmd_release(300000);
+    sy_pmd_set_budget((uint64_t)256 << 20);
+    CHECK_EQ(sy_pmd_budget_used(), 0);
 }
 
 /* zlib allocations go through the library's allocator hooks. */
@@ -1218,7 +1340,11 @@ int main(void)
     RUN(client_offer);
     RUN(client_server_agree);
     RUN(client_accept_cases);
-    RUN(budget);
+    RUN(budget_reservations);
+    RUN(costs);
+    RUN(cheap_config);
+    RUN(cost_covers_what_zlib_allocates);
+    RUN(reservations_are_atomic);
     RUN(allocator_hooks);
     return sy_t_summary();
 }
