@@ -344,6 +344,9 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     ws->ud = ud;
     sy__conn_set_timeout(c, cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000);
     if (sy__conn_write(c, req, rl) < 0) {
+        /* The caller gets an error and no handle, and may free what ud points to: the
+         * connection's teardown must not call it back. */
+        memset(&ws->owned_opts->cbs, 0, sizeof(ws->owned_opts->cbs));
         sy__conn_close(c, SY_ENOMEM, 0);
         return SY_ENOMEM;
     }

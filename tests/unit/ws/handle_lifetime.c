@@ -3,7 +3,8 @@
  * may be called then (sy_ws_send_async, sy_ws_close_async, sy_ws_loop, and the calls that
  * answer "closed") must never touch the freed connection. Freed memory is overwritten here,
  * so a read through a dangling connection pointer fails even without ASan. The async calls
- * also check their arguments on the caller's thread. */
+ * also check their arguments on the caller's thread, and a sy_ws_connect that returns an
+ * error never calls back afterwards. */
 #include "harness.h"
 #include "switchyard.h"
 
@@ -112,9 +113,60 @@ TEST(async_calls_after_the_connection_is_freed)
     sy_set_allocator(NULL, NULL, NULL);
 }
 
+/* ---- a failed sy_ws_connect owes the caller nothing ---- */
+
+static long alloc_count, fail_at; /* this test's loop runs on this thread only */
+
+static void *t_malloc(size_t n)
+{
+    return ++alloc_count == fail_at ? NULL : malloc(n);
+}
+
+static void *t_realloc(void *p, size_t n)
+{
+    return ++alloc_count == fail_at ? NULL : realloc(p, n);
+}
+
+static int late_callbacks;
+
+static void late_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
+{
+    (void)info;
+    (void)ud;
+    late_callbacks++;
+    sy_loop_stop(sy_ws_loop(ws));
+}
+
+TEST(failed_connect_calls_nothing_back)
+{
+    /* Port 9 on loopback: refused (or timed out), so every successful connect ends in one
+     * on_close; a failed one must end in none (the caller has no handle, and may already
+     * have freed what ud points to). */
+    for (long n = 1; n <= 40; n++) {
+        sy_loop *loop;
+        CHECK_EQ(sy_loop_new(&loop), 0);
+        sy_ws *ws = NULL;
+        sy_ws_client_cfg cfg = {.url = "ws://127.0.0.1:9/x", .connect_timeout_ms = 50};
+        sy_ws_cbs cbs = {.on_close = late_close};
+        late_callbacks = 0;
+        alloc_count = 0;
+        fail_at = n;
+        sy_set_allocator(t_malloc, t_realloc, free);
+        int err = sy_ws_connect(loop, &cfg, &cbs, NULL, &ws);
+        fail_at = 0;
+        sy_set_allocator(NULL, NULL, NULL);
+        if (err) /* one turn of the loop runs whatever the failed call left behind */
+            CHECK_EQ(sy_loop_post(loop, stop_task, NULL), 0);
+        sy_loop_run(loop);
+        sy_loop_free(loop);
+        CHECK_EQ(late_callbacks, err ? 0 : 1);
+    }
+}
+
 int main(void)
 {
     sy_set_log(NULL, 0, NULL);
     RUN(async_calls_after_the_connection_is_freed);
+    RUN(failed_connect_calls_nothing_back);
     return sy_t_summary();
 }
