@@ -5,24 +5,6 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 
-const char *sy__conn_peer_str(sy_conn *c)
-{
-    /* Formatted on demand into a per-thread buffer: connections don't carry the string. */
-    static __thread char buf[64];
-    char host[INET6_ADDRSTRLEN] = "?";
-    if (c->peer.sin6_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&c->peer;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, sizeof(buf), "%s:%d", host, ntohs(s->sin_port));
-    } else if (c->peer.sin6_family == AF_INET6) {
-        inet_ntop(AF_INET6, &c->peer.sin6_addr, host, sizeof(host));
-        snprintf(buf, sizeof(buf), "[%s]:%d", host, ntohs(c->peer.sin6_port));
-    } else {
-        snprintf(buf, sizeof(buf), "-");
-    }
-    return buf;
-}
-
 void sy__access_log_req(sy_req *r, int status)
 {
     const sy_http_app *s = r->worker ? sy__http_app(r->worker->srv) : NULL;
@@ -90,21 +72,23 @@ sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len)
     return u;
 }
 
-void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail)
+void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *detail)
 {
     if (!u)
         return;
     const sy_http_app *s = u->app;
     if (s->access_log) {
+        uint64_t in, out;
+        sy__bs_counts(bs, &in, &out);
         sy_access_entry e = {
-            .peer = sy__conn_peer_str(c),
+            .peer = sy__bs_peer(bs),
             .method = u->method,
             .target = u->target,
             .version = u->version,
             .status = 101,
             .upgraded = u->token,
-            .bytes_in = c->bytes_in,
-            .bytes_out = c->bytes_out,
+            .bytes_in = in,
+            .bytes_out = out,
             .duration_us = sy__now_us() - u->start_us,
             .detail = detail,
         };

@@ -10,9 +10,6 @@ void sy__access_log_req(sy_req *r, int status);
 /* An upgraded connection's log line is written when it closes, with its bytes and duration;
  * this record carries what is needed from the request. */
 sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len);
-void sy__uplog_end(sy_uplog *u, sy_conn *c, const char *detail);
-
-/* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
-const char *sy__conn_peer_str(sy_conn *c);
+void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *detail);
 
 #endif

@@ -8,9 +8,6 @@
  * gives its connection slot back. */
 #include "http/upgrade.h"
 
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
-
 /* 60 s, like the keep-alive timeout: holding a slot with an idle raw stream should cost an
  * attacker as much as holding it with an idle HTTP connection. Raw streams have no ping of their
  * own, so protocols that stay silent longer than this set their own timeout. */
@@ -20,7 +17,7 @@
 #define STREAM_MAX_BUFFER (16u << 20)
 
 struct sy_stream {
-    sy_conn *c;
+    sy_bstream *c; /* the byte stream it runs on */
     sy_stream_cbs cbs;
     void *ud;
     sy_uplog *log;
@@ -32,40 +29,29 @@ struct sy_stream {
     uint8_t closing;    /* flushing before the close: no more writes, no more on_data */
 };
 
-/* Bytes the peer has taken: those written to the socket minus those the kernel still holds
- * (unsent or unacknowledged). It moves as fast as the peer reads, however slowly, where our own
- * writes only move when a third of the socket buffer is free again. */
-static uint64_t peer_taken(const sy_conn *c)
-{
-    int q = 0;
-    if (ioctl(c->io.fd, SIOCOUTQ, &q) < 0 || q < 0)
-        q = 0;
-    return c->bytes_out - SY_MIN(c->bytes_out, (uint64_t)q);
-}
-
 static void arm_idle(sy_stream *s)
 {
     if (!s->idle_ms) {
-        sy__conn_set_timeout(s->c, 0);
+        sy__bs_set_timeout(s->c, 0);
         return;
     }
     uint64_t now = s->c->loop->now_ms, due = s->active_ms + s->idle_ms;
-    sy__conn_set_timeout(s->c, due > now ? due - now : 1);
+    sy__bs_set_timeout(s->c, due > now ? due - now : 1);
 }
 
 /* Reads mark activity at once (cheap); output progress is sampled when the timer fires, so a
  * stream whose peer stopped reading goes within one to two timeouts of its last progress. */
-static void raw_on_timer(sy_conn *c)
+static void raw_on_timer(sy_bstream *c)
 {
     sy_stream *s = c->proto_data;
-    uint64_t now = c->loop->now_ms, taken = peer_taken(c);
+    uint64_t now = c->loop->now_ms, taken = sy__bs_delivered(c);
     if (taken > s->acked) {
         s->acked = taken;
         s->active_ms = now;
     }
     if (s->idle_ms && now >= s->active_ms + s->idle_ms) {
         /* Nothing moved either way: whatever is queued would not leave either. */
-        sy__conn_close(c, SY_ETIMEDOUT, SY_CLOSE_NOW);
+        sy__bs_close(c, SY_ETIMEDOUT, SY_CLOSE_NOW);
         return;
     }
     arm_idle(s);
@@ -74,31 +60,31 @@ static void raw_on_timer(sy_conn *c)
 static void apply_low_water(sy_stream *s)
 {
     if (!s->closing)
-        s->c->low_water = (uint32_t)SY_MIN(s->low_water, s->high_water);
+        sy__bs_set_limits(s->c, 1 << 16, (uint32_t)SY_MIN(s->low_water, s->high_water));
 }
 
 /* Stop taking input and close once the queue is written, bounded by the idle timeout (on even
  * if the application turned it off: nobody is left to notice a stuck flush). */
 static void begin_close(sy_stream *s)
 {
-    sy_conn *c = s->c;
+    sy_bstream *c = s->c;
     if (s->closing)
         return;
     s->closing = 1;
-    sy__conn_pause_read(c);
-    if (!sy__conn_buffered(c)) {
-        sy__conn_close(c, 0, SY_CLOSE_FLUSH);
+    sy__bs_pause_read(c);
+    if (!sy__bs_buffered(c)) {
+        sy__bs_close(c, 0, SY_CLOSE_FLUSH);
         return;
     }
-    c->low_water = 0;
-    sy__conn_want_drain(c);
+    sy__bs_set_limits(c, 1 << 16, 0);
+    sy__bs_want_drain(c);
     if (!s->idle_ms) {
         s->idle_ms = STREAM_IDLE_MS;
         arm_idle(s);
     }
 }
 
-static ssize_t raw_on_read(sy_conn *c, uint8_t *data, size_t len)
+static ssize_t raw_on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     sy_stream *s = c->proto_data;
     if (s->closing)
@@ -109,15 +95,15 @@ static ssize_t raw_on_read(sy_conn *c, uint8_t *data, size_t len)
     return (ssize_t)len;
 }
 
-static void raw_on_drain(sy_conn *c)
+static void raw_on_drain(sy_bstream *c)
 {
     sy_stream *s = c->proto_data;
     s->active_ms = c->loop->now_ms;
     if (s->closing) {
-        if (!sy__conn_buffered(c))
-            sy__conn_close(c, 0, SY_CLOSE_FLUSH);
+        if (!sy__bs_buffered(c))
+            sy__bs_close(c, 0, SY_CLOSE_FLUSH);
         else
-            sy__conn_want_drain(c);
+            sy__bs_want_drain(c);
         return;
     }
     if (s->bp_flagged) {
@@ -127,13 +113,13 @@ static void raw_on_drain(sy_conn *c)
     }
 }
 
-static void raw_on_eof(sy_conn *c)
+static void raw_on_eof(sy_bstream *c)
 {
     /* The peer finished sending: flush what the application queued, then close. */
     begin_close(c->proto_data);
 }
 
-static void raw_on_shutdown(sy_conn *c)
+static void raw_on_shutdown(sy_bstream *c)
 {
     begin_close(c->proto_data);
 }
@@ -152,7 +138,7 @@ static const char *close_detail(int err)
     }
 }
 
-static void raw_on_close(sy_conn *c, int err)
+static void raw_on_close(sy_bstream *c, int err)
 {
     sy_stream *s = c->proto_data;
     s->closing = 1; /* calls from on_close fail with SY_ECLOSED */
@@ -163,11 +149,11 @@ static void raw_on_close(sy_conn *c, int err)
     c->proto_data = NULL;
 }
 
-static const sy_conn_proto raw_proto = {
+static const sy_bstream_proto raw_proto = {
     "raw", raw_on_read, raw_on_drain, raw_on_eof, raw_on_timer, raw_on_shutdown, raw_on_close,
 };
 
-static int stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log)
+static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log)
 {
     sy_stream *s = sy__calloc(1, sizeof(*s));
     if (!s) {
@@ -182,11 +168,12 @@ static int stream_open(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_up
     s->idle_ms = STREAM_IDLE_MS;
     s->active_ms = c->loop->now_ms;
     /* The 101 is queued: the peer taking it is not activity of the stream. */
-    s->acked = c->bytes_out + sy__conn_buffered(c);
+    uint64_t in, out;
+    sy__bs_counts(c, &in, &out);
+    s->acked = out + sy__bs_buffered(c);
     c->proto = &raw_proto;
     c->proto_data = s;
-    c->rmax = 1 << 16;
-    apply_low_water(s);
+    apply_low_water(s); /* and at most 64 KiB of input left unconsumed */
     arm_idle(s);
     e->on_open(s, req, e->ud);
     return 0;
@@ -207,7 +194,7 @@ SY_EXPORT int sy_stream_set(sy_stream *s, enum sy_stream_opt opt, uint64_t value
         if (s->closing && !value)
             value = STREAM_IDLE_MS;
         s->idle_ms = value;
-        if (!s->c->closing)
+        if (sy__bs_state(s->c) == SY_BS_OPEN)
             arm_idle(s);
         return 0;
     case SY_STREAM_OPT_HIGH_WATER:
@@ -234,28 +221,28 @@ SY_EXPORT int sy_stream_set(sy_stream *s, enum sy_stream_opt opt, uint64_t value
 
 SY_EXPORT int sy_stream_write(sy_stream *s, const void *data, size_t len)
 {
-    sy_conn *c = s->c;
+    sy_bstream *c = s->c;
     if (s->closing)
         return SY_ECLOSED;
-    size_t buffered = sy__conn_buffered(c);
+    size_t buffered = sy__bs_buffered(c);
     if (buffered > s->max_buffer || len > s->max_buffer - buffered) {
         /* The application ignored backpressure (or wrote one piece bigger than the cap): the
          * peer cannot be made to read, and the memory is ours. */
         s->closing = 1;
-        sy__conn_close(c, SY_ELIMIT, SY_CLOSE_NOW);
+        sy__bs_close(c, SY_ELIMIT, SY_CLOSE_NOW);
         return SY_ELIMIT;
     }
-    int e = sy__conn_write(c, data, len);
+    int e = sy__bs_write(c, data, len);
     if (e == SY_ENOMEM) {
         /* Part of the bytes may be queued: the stream's contents are broken. */
         s->closing = 1;
-        sy__conn_close(c, SY_ENOMEM, SY_CLOSE_NOW);
+        sy__bs_close(c, SY_ENOMEM, SY_CLOSE_NOW);
     }
     if (e < 0)
         return e;
-    if (sy__conn_buffered(c) >= s->high_water) {
+    if (sy__bs_buffered(c) >= s->high_water) {
         s->bp_flagged = 1;
-        sy__conn_want_drain(c);
+        sy__bs_want_drain(c);
         return SY_STREAM_WRITE_BACKPRESSURE;
     }
     return SY_STREAM_WRITE_OK;
@@ -263,19 +250,19 @@ SY_EXPORT int sy_stream_write(sy_stream *s, const void *data, size_t len)
 
 SY_EXPORT size_t sy_stream_buffered(const sy_stream *s)
 {
-    return sy__conn_buffered(s->c);
+    return sy__bs_buffered(s->c);
 }
 
 SY_EXPORT void sy_stream_pause_read(sy_stream *s)
 {
     if (!s->closing)
-        sy__conn_pause_read(s->c);
+        sy__bs_pause_read(s->c);
 }
 
 SY_EXPORT void sy_stream_resume_read(sy_stream *s)
 {
     if (!s->closing)
-        sy__conn_resume_read(s->c);
+        sy__bs_resume_read(s->c);
 }
 
 SY_EXPORT void sy_stream_close(sy_stream *s)

@@ -16,11 +16,11 @@ int sy__route_add_upgrade(sy_route *route, const sy_upgrade_entry *tmpl);
 /* A switchable protocol. */
 struct sy_upgrade_proto {
     const char *name; /* for logs */
-    /* Take over c after the switch was answered (101 queued). req is valid during the call
-     * only; the bytes that followed the request reach the new protocol's on_read right
-     * after. log (may be NULL) is the access-log record, owned from here on. Return 0, or
-     * -err: the connection is then closed. */
-    int (*open)(sy_conn *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log);
+    /* Take over the byte stream s after the switch was answered (101 queued): install a
+     * sy_bstream_proto on it. req is valid during the call only; the bytes that followed the
+     * request reach the new protocol's on_read right after. log (may be NULL) is the
+     * access-log record, owned from here on. Return 0, or -err: the stream is then closed. */
+    int (*open)(sy_bstream *s, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log);
     /* Free the options stored in the route entry (e->opts). May be NULL. */
     void (*free_opts)(void *opts);
 };

@@ -43,12 +43,12 @@ typedef struct h1 {
     sy_http1_info info; /* framing and connection semantics of the current request */
 } h1;
 
-static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len);
-static void h1_on_drain(sy_conn *c);
-static void h1_on_eof(sy_conn *c);
-static void h1_on_timer(sy_conn *c);
-static void h1_on_shutdown(sy_conn *c);
-static void h1_on_close(sy_conn *c, int err);
+static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len);
+static void h1_on_drain(sy_bstream *bs);
+static void h1_on_eof(sy_bstream *bs);
+static void h1_on_timer(sy_bstream *bs);
+static void h1_on_shutdown(sy_bstream *bs);
+static void h1_on_close(sy_bstream *bs, int err);
 
 static const sy_conn_proto h1_proto = {
     "http/1.1", h1_on_read, h1_on_drain, h1_on_eof, h1_on_timer, h1_on_shutdown, h1_on_close,
@@ -117,8 +117,9 @@ static void h1_free(h1 *h)
     sy__free(h);
 }
 
-static void h1_on_close(sy_conn *c, int err)
+static void h1_on_close(sy_bstream *bs, int err)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     (void)err;
     if (!h)
@@ -351,8 +352,9 @@ static void next_request(h1 *h)
         sy__conn_resume_read(c);
 }
 
-static void h1_on_drain(sy_conn *c)
+static void h1_on_drain(sy_bstream *bs)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     if (h->state == H1_HEAD) {
         sy__conn_resume_read(c);
@@ -419,7 +421,7 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
      * HTTP/1 state must not be touched except to free it. */
     c->proto_data = NULL;
     c->proto = NULL;
-    int err = e->proto->open(c, r, e, log);
+    int err = e->proto->open(&c->bs, r, e, log);
     h1_free(h);
     if (err < 0 || !c->proto) {
         c->proto = NULL;
@@ -720,8 +722,9 @@ static ssize_t read_body(h1 *h, uint8_t *data, size_t len)
     return (ssize_t)off;
 }
 
-static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
+static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     const sy_http_cfg *cfg = cfg_of(h);
     size_t off = 0;
@@ -808,8 +811,9 @@ static ssize_t h1_on_read(sy_conn *c, uint8_t *data, size_t len)
     return (ssize_t)off;
 }
 
-static void h1_on_eof(sy_conn *c)
+static void h1_on_eof(sy_bstream *bs)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     if (h->state == H1_HANDLER) {
         /* The client half-closed after sending: answer it (and whatever it pipelined before
@@ -820,8 +824,9 @@ static void h1_on_eof(sy_conn *c)
     sy__conn_close(c, 0, 1);
 }
 
-static void h1_on_timer(sy_conn *c)
+static void h1_on_timer(sy_bstream *bs)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     switch (h->state) {
     case H1_HEAD:
@@ -844,8 +849,9 @@ static void h1_on_timer(sy_conn *c)
     }
 }
 
-static void h1_on_shutdown(sy_conn *c)
+static void h1_on_shutdown(sy_bstream *bs)
 {
+    sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     h->draining = 1;
     if (h->state == H1_HEAD && !h->got_bytes && !c->rlen)

@@ -2,8 +2,12 @@
 #include "net/conn.h"
 #include "net/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/sockios.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@ static void resume_work(sy_conn *c);
 static void timer_cb(sy_timer *t);
 static void update_events(sy_conn *c);
 static void wq_array_put(sy_loop *loop, sy_wq_ent *a, size_t cap);
+static const sy_bstream_ops conn_bs_ops;
 
 /* ---- the TCP transport ---- */
 
@@ -56,6 +61,7 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
         return NULL;
     c->io.fd = fd;
     c->io.cb = conn_io_cb;
+    c->bs_ops = &conn_bs_ops;
     c->loop = loop;
     c->tp = tp;
     c->proto = proto;
@@ -103,7 +109,7 @@ static void conn_free(sy_conn *c)
     if (c->proto && c->proto->on_close) {
         const sy_conn_proto *p = c->proto;
         c->proto = NULL;
-        p->on_close(c, c->close_err);
+        p->on_close(&c->bs, c->close_err);
     }
     for (size_t i = 0; i < c->wq_len; i++)
         wq_release(c, &c->wq[(c->wq_head + i) % c->wq_cap]);
@@ -224,7 +230,7 @@ static void timer_cb(sy_timer *t)
         return;
     }
     if (c->proto && c->proto->on_timer)
-        c->proto->on_timer(c);
+        c->proto->on_timer(&c->bs);
     else
         sy__conn_close(c, SY_ETIMEDOUT, 0);
 }
@@ -239,7 +245,7 @@ static ssize_t deliver(sy_conn *c, uint8_t *data, size_t len)
     c->in_read = 1;
     while (off < len && !c->closing && !c->read_paused) {
         const sy_conn_proto *p = c->proto;
-        ssize_t n = p->on_read(c, data + off, len - off);
+        ssize_t n = p->on_read(&c->bs, data + off, len - off);
         if (n < 0) {
             c->in_read = 0;
             sy__conn_close(c, (int)n, 0);
@@ -325,7 +331,7 @@ static void do_read(sy_conn *c)
         if (c->closing)
             return; /* the pending flush finishes the close */
         if (c->proto && c->proto->on_eof)
-            c->proto->on_eof(c);
+            c->proto->on_eof(&c->bs);
         else
             sy__conn_close(c, 0, 0);
         return;
@@ -649,7 +655,7 @@ static void after_flush(sy_conn *c, int err)
     if (c->drain_wanted && c->wbytes <= c->low_water && !c->closing) {
         c->drain_wanted = 0;
         if (c->proto && c->proto->on_drain)
-            c->proto->on_drain(c);
+            c->proto->on_drain(&c->bs);
     }
 }
 
@@ -683,3 +689,117 @@ static void conn_io_cb(sy_io *io, uint32_t events)
             sy__conn_close(c, 0, 0);
     }
 }
+
+const char *sy__conn_peer_str(sy_conn *c)
+{
+    /* Formatted on demand into a per-thread buffer: connections don't carry the string. */
+    static __thread char buf[64];
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (c->peer.sin6_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)&c->peer;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+        snprintf(buf, sizeof(buf), "%s:%d", host, ntohs(s->sin_port));
+    } else if (c->peer.sin6_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.sin6_addr, host, sizeof(host));
+        snprintf(buf, sizeof(buf), "[%s]:%d", host, ntohs(c->peer.sin6_port));
+    } else {
+        snprintf(buf, sizeof(buf), "-");
+    }
+    return buf;
+}
+
+/* ---- the connection as a byte stream (net/bstream.h) ---- */
+
+static int bs_write(sy_bstream *s, const void *data, size_t len)
+{
+    return sy__conn_write(sy__conn_of(s), data, len);
+}
+
+static int bs_write_ref(sy_bstream *s, const void *data, size_t len,
+                        void (*free_fn)(const void *data, void *ud), void *ud)
+{
+    return sy__conn_write_ref(sy__conn_of(s), data, len, free_fn, ud);
+}
+
+static uint8_t *bs_reserve(sy_bstream *s, size_t want, size_t *got)
+{
+    return sy__conn_reserve(sy__conn_of(s), want, got);
+}
+
+static void bs_commit(sy_bstream *s, size_t n)
+{
+    sy__conn_commit(sy__conn_of(s), n);
+}
+
+static size_t bs_buffered(const sy_bstream *s)
+{
+    return sy__conn_buffered((const sy_conn *)s);
+}
+
+static void bs_want_drain(sy_bstream *s)
+{
+    sy__conn_want_drain(sy__conn_of(s));
+}
+
+static void bs_pause_read(sy_bstream *s)
+{
+    sy__conn_pause_read(sy__conn_of(s));
+}
+
+static void bs_resume_read(sy_bstream *s)
+{
+    sy__conn_resume_read(sy__conn_of(s));
+}
+
+static void bs_set_timeout(sy_bstream *s, uint64_t ms)
+{
+    sy__conn_set_timeout(sy__conn_of(s), ms);
+}
+
+static void bs_close(sy_bstream *s, int err, int how)
+{
+    sy__conn_close(sy__conn_of(s), err, how);
+}
+
+static int bs_state(const sy_bstream *s)
+{
+    const sy_conn *c = (const sy_conn *)s;
+    if (!c->closing)
+        return SY_BS_OPEN;
+    return c->close_after_flush ? SY_BS_FLUSHING : SY_BS_CLOSED;
+}
+
+static void bs_set_limits(sy_bstream *s, uint32_t max_pending_input, uint32_t low_water)
+{
+    sy_conn *c = sy__conn_of(s);
+    c->rmax = max_pending_input;
+    c->low_water = low_water;
+}
+
+static uint64_t bs_delivered(const sy_bstream *s)
+{
+    /* Written to the socket minus what the kernel still holds unsent or unacknowledged. */
+    const sy_conn *c = (const sy_conn *)s;
+    int q = 0;
+    if (ioctl(c->io.fd, SIOCOUTQ, &q) < 0 || q < 0)
+        q = 0;
+    return c->bytes_out - SY_MIN(c->bytes_out, (uint64_t)q);
+}
+
+static void bs_counts(const sy_bstream *s, uint64_t *in, uint64_t *out)
+{
+    const sy_conn *c = (const sy_conn *)s;
+    *in = c->bytes_in;
+    *out = c->bytes_out;
+}
+
+static const char *bs_peer(const sy_bstream *s)
+{
+    return sy__conn_peer_str((sy_conn *)s);
+}
+
+static const sy_bstream_ops conn_bs_ops = {
+    bs_write,      bs_write_ref,  bs_reserve,     bs_commit,      bs_buffered,
+    bs_want_drain, bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,
+    bs_state,      bs_set_limits, bs_delivered,   bs_counts,      bs_peer,
+};

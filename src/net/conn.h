@@ -13,6 +13,7 @@
 #define SY_NET_CONN_H
 
 #include "core/loop.h"
+#include "net/bstream.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,24 +21,10 @@
 
 typedef struct sy_conn sy_conn;
 
-/* Upward: what the protocol running on a connection implements. */
-typedef struct sy_conn_proto {
-    const char *name;
-    /* Bytes arrived. Return how many were consumed (the rest is offered again, with more,
-     * later); the protocol may switch c->proto inside, and the rest then goes to the new
-     * protocol at once. Return < 0 to close the connection with that error. */
-    ssize_t (*on_read)(sy_conn *c, uint8_t *data, size_t len);
-    /* The write queue fell to the low-water mark (or emptied) after being above it. */
-    void (*on_drain)(sy_conn *c);
-    /* The peer closed its sending side (read returned 0). Default: close. */
-    void (*on_eof)(sy_conn *c);
-    /* The connection timer fired. */
-    void (*on_timer)(sy_conn *c);
-    /* Server shutdown started: stop soon (finish work, then close). */
-    void (*on_shutdown)(sy_conn *c);
-    /* The connection is going away; free protocol state. err is 0 or why. */
-    void (*on_close)(sy_conn *c, int err);
-} sy_conn_proto;
+/* The protocol on a connection implements sy_bstream_proto (net/bstream.h): its callbacks
+ * receive &c->bs. HTTP/1 works on the connection itself (sy__conn_of); the protocols that
+ * could as well run on an HTTP/2 stream (WebSocket, raw streams) use only the sy_bstream. */
+typedef sy_bstream_proto sy_conn_proto;
 
 /* Downward: the byte transport under the protocols. TLS will implement the same. */
 typedef struct sy_transport_ops {
@@ -65,11 +52,20 @@ typedef struct sy_wq_ent {
 } sy_wq_ent;
 
 struct sy_conn {
+    /* The byte-stream view (&c->bs) that protocols receive, and the same fields under the
+     * names the connection code uses: an anonymous struct of the same members in the same
+     * order (checked below), so neither side needs casts or accessors. */
+    union {
+        sy_bstream bs;
+        struct {
+            const sy_bstream_ops *bs_ops;
+            const sy_conn_proto *proto;
+            void *proto_data;
+            sy_loop *loop;
+        };
+    };
     sy_io io;
-    sy_loop *loop;
     const sy_transport_ops *tp;
-    const sy_conn_proto *proto;
-    void *proto_data;
     void *server;         /* the worker that accepted it (NULL for client connections) */
     sy_conn *prev, *next; /* the worker's list of live connections */
     /* read side */
@@ -100,6 +96,17 @@ struct sy_conn {
     struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
 
+_Static_assert(offsetof(sy_conn, proto) == offsetof(sy_bstream, proto) &&
+                   offsetof(sy_conn, proto_data) == offsetof(sy_bstream, proto_data) &&
+                   offsetof(sy_conn, loop) == offsetof(sy_bstream, loop),
+               "sy_conn's names must alias its sy_bstream");
+
+/* The connection behind a protocol callback's stream (connection-level protocols only). */
+static inline sy_conn *sy__conn_of(sy_bstream *s)
+{
+    return (sy_conn *)s;
+}
+
 enum { SY_CONN_FLUSH = 1, SY_CONN_CLOSE = 2, SY_CONN_RESUME = 4 };
 
 /* Create a connection for an accepted/connected non-blocking fd and start reading. */
@@ -123,7 +130,6 @@ static inline size_t sy__conn_buffered(const sy_conn *c)
     return c->wbytes;
 }
 
-enum { SY_CLOSE_NOW = 0, SY_CLOSE_FLUSH = 1, SY_CLOSE_FLUSH_NO_LINGER = 2 };
 /* Close: flush first when flush is set (then shut down the write side and discard input for
  * a short time so that the peer reads our last response before any RST). */
 void sy__conn_close(sy_conn *c, int err, int flush);
@@ -137,6 +143,9 @@ static inline void sy__conn_want_drain(sy_conn *c)
 {
     c->drain_wanted = 1;
 }
+
+/* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
+const char *sy__conn_peer_str(sy_conn *c);
 
 extern const sy_transport_ops sy__tcp_transport;
 

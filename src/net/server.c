@@ -410,7 +410,7 @@ static void worker_signal(sy_loop *loop, int flags, void *ud)
     }
     for (sy_conn *c = w->conns; c; c = c->next) {
         if (c->proto && c->proto->on_shutdown)
-            c->proto->on_shutdown(c);
+            c->proto->on_shutdown(&c->bs);
         else
             sy__conn_close(c, 0, 1);
     }

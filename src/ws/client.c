@@ -35,26 +35,26 @@ static void client_free(sy_ws *ws)
     ws->client = NULL;
 }
 
-static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len);
-static void hs_on_timer(sy_conn *c);
-static void hs_on_close(sy_conn *c, int err);
-static void hs_on_eof(sy_conn *c)
+static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len);
+static void hs_on_timer(sy_bstream *c);
+static void hs_on_close(sy_bstream *c, int err);
+static void hs_on_eof(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
     ((ws_client *)ws->client)->fail_detail =
         "the server closed the connection during the handshake";
-    sy__conn_close(c, SY_EWS_HANDSHAKE, 0);
+    sy__bs_close(c, SY_EWS_HANDSHAKE, 0);
 }
 
-static const sy_conn_proto hs_proto = {
+static const sy_bstream_proto hs_proto = {
     "websocket-client-handshake", hs_on_read, NULL, hs_on_eof, hs_on_timer, NULL, hs_on_close,
 };
 
-static void hs_fail(sy_conn *c, const char *detail)
+static void hs_fail(sy_bstream *c, const char *detail)
 {
     sy_ws *ws = c->proto_data;
     ((ws_client *)ws->client)->fail_detail = detail;
-    sy__conn_close(c, SY_EWS_HANDSHAKE, 0);
+    sy__bs_close(c, SY_EWS_HANDSHAKE, 0);
 }
 
 static const sy_http1_header *find(const sy_http1_response *r, const char *lname, int *count)
@@ -62,7 +62,7 @@ static const sy_http1_header *find(const sy_http1_response *r, const char *lname
     return sy_field_find(r->headers, r->num_headers, lname, count);
 }
 
-static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
+static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
     ws_client *cl = ws->client;
@@ -145,12 +145,12 @@ static ssize_t hs_on_read(sy_conn *c, uint8_t *data, size_t len)
     return n; /* the rest (frames sent right after the 101) goes to the engine */
 }
 
-static void hs_on_timer(sy_conn *c)
+static void hs_on_timer(sy_bstream *c)
 {
     hs_fail(c, "timed out connecting or waiting for the handshake response");
 }
 
-static void hs_on_close(sy_conn *c, int err)
+static void hs_on_close(sy_bstream *c, int err)
 {
     sy_ws *ws = c->proto_data;
     ws_client *cl = ws->client;
@@ -333,7 +333,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
         return err;
     }
     atomic_init(&ws->refs, 1);
-    ws->c = c;
+    ws->c = &c->bs;
     ws->loop = loop;
     ws->opts = ws->owned_opts;
     ws->client = cl;

@@ -150,7 +150,7 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     return SY_UPGRADE_ACCEPT;
 }
 
-static int ws_open(sy_conn *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
+static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
 {
     ws_nego *ng = r->upgrade_state;
     const sy_ws_opts *o = e->opts;

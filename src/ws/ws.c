@@ -9,20 +9,20 @@
 #include <pthread.h>
 #include <stdio.h>
 
-static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len);
-static void ws_on_drain(sy_conn *c);
-static void ws_on_eof(sy_conn *c);
-static void ws_on_timer(sy_conn *c);
-static void ws_on_shutdown(sy_conn *c);
-static void ws_on_close(sy_conn *c, int err);
+static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len);
+static void ws_on_drain(sy_bstream *c);
+static void ws_on_eof(sy_bstream *c);
+static void ws_on_timer(sy_bstream *c);
+static void ws_on_shutdown(sy_bstream *c);
+static void ws_on_close(sy_bstream *c, int err);
 
-static const sy_conn_proto ws_proto = {
+static const sy_bstream_proto ws_proto = {
     "websocket", ws_on_read, ws_on_drain, ws_on_eof, ws_on_timer, ws_on_shutdown, ws_on_close,
 };
 
 static void schedule_timer(sy_ws *ws);
 
-sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
+sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
 {
     sy_ws *ws = sy__calloc(1, sizeof(*ws));
     if (!ws)
@@ -34,7 +34,7 @@ sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *
     return ws;
 }
 
-void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
+void sy__ws_start(sy_ws *ws, sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
 {
     ws->c = c;
     ws->loop = c->loop;
@@ -48,8 +48,8 @@ void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, 
     ws->close_code = 1006;
     c->proto = &ws_proto;
     c->proto_data = ws;
-    c->rmax = 1 << 16; /* the codec consumes payload as it comes; only headers wait */
-    c->low_water = (size_t)opts->low_water;
+    /* The codec consumes payload as it comes: only frame headers wait, 64 KiB at most. */
+    sy__bs_set_limits(c, 1 << 16, (uint32_t)SY_MIN(opts->low_water, UINT32_MAX));
     schedule_timer(ws);
 }
 
@@ -164,7 +164,7 @@ static void free_owned(const void *data, void *ud)
 static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const uint8_t *payload,
                        size_t len)
 {
-    sy_conn *c = ws->c;
+    sy_bstream *c = ws->c;
     uint8_t key[4];
     const uint8_t *mask = NULL;
     if (ws->is_client) {
@@ -175,7 +175,7 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
     uint8_t hdr[14];
     size_t hl = sy_ws_frame_header(hdr, opcode, fin, rsv, len, mask);
     size_t got;
-    uint8_t *p = sy__conn_reserve(c, hl + len, &got);
+    uint8_t *p = sy__bs_reserve(c, hl + len, &got);
     if (!p)
         return SY_ENOMEM;
     if (got >= hl + len) {
@@ -184,12 +184,12 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
             sy_ws_mask_copy(p + hl, payload, len, mask, 0);
         else if (len)
             memcpy(p + hl, payload, len);
-        sy__conn_commit(c, hl + len);
+        sy__bs_commit(c, hl + len);
         return 0;
     }
     /* Large payload: header first, then the payload. From 64 KiB on, one buffer of its own
      * (a single copy and a single iovec) beats many pooled chunks. */
-    int e = sy__conn_write(c, hdr, hl);
+    int e = sy__bs_write(c, hdr, hl);
     if (e)
         return e;
     if (len >= 65536) {
@@ -206,18 +206,18 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
             sy_ws_mask_copy(own, payload, len, mask, 0);
         else
             memcpy(own, payload, len);
-        return sy__conn_write_ref(c, own, len, free_owned, (void *)(uintptr_t)cap);
+        return sy__bs_write_ref(c, own, len, free_owned, (void *)(uintptr_t)cap);
     }
     if (!mask)
-        return sy__conn_write(c, payload, len);
+        return sy__bs_write(c, payload, len);
     unsigned off = 0;
     while (len) {
-        uint8_t *dst = sy__conn_reserve(c, len, &got);
+        uint8_t *dst = sy__bs_reserve(c, len, &got);
         if (!dst)
             return SY_ENOMEM;
         size_t n = SY_MIN(got, len);
         off = sy_ws_mask_copy(dst, payload, n, mask, off);
-        sy__conn_commit(c, n);
+        sy__bs_commit(c, n);
         payload += n;
         len -= n;
     }
@@ -270,7 +270,7 @@ static int send_close_frame(sy_ws *ws, int code, const char *reason)
  * otherwise the sy_ws_send result to return without queueing. */
 static int bp_gate(sy_ws *ws, size_t len)
 {
-    size_t buffered = sy__conn_buffered(ws->c);
+    size_t buffered = sy__bs_buffered(ws->c);
     const sy_ws_opts *o = ws->opts;
     if (buffered < o->high_water)
         return -1;
@@ -291,9 +291,9 @@ static int bp_gate(sy_ws *ws, size_t len)
 
 static int after_send(sy_ws *ws)
 {
-    if (sy__conn_buffered(ws->c) >= ws->opts->high_water) {
+    if (sy__bs_buffered(ws->c) >= ws->opts->high_water) {
         ws->tx.bp_flagged = 1;
-        sy__conn_want_drain(ws->c);
+        sy__bs_want_drain(ws->c);
         return SY_WS_SEND_BACKPRESSURE;
     }
     return SY_WS_SEND_OK;
@@ -332,7 +332,7 @@ static int is_delivered(const sy_ws *ws, const void *data, size_t len)
  * handle exists before its handshake is done, but nothing may be sent before the 101. */
 static int check_open(const sy_ws *ws)
 {
-    if (ws->dead || ws->close_sent || ws->c->closing)
+    if (ws->dead || ws->close_sent || sy__bs_state(ws->c) != SY_BS_OPEN)
         return SY_ECLOSED;
     if (!ws->open_done)
         return SY_ESTATE;
@@ -375,8 +375,8 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
         size_t cap = ws->rx.msg_cap;
         ws->rx.msg = NULL;
         ws->rx.msg_cap = 0;
-        if ((e = sy__conn_write(ws->c, hdr, hl)) < 0 ||
-            (e = sy__conn_write_ref(ws->c, buf, len, free_owned, (void *)(uintptr_t)cap)) < 0) {
+        if ((e = sy__bs_write(ws->c, hdr, hl)) < 0 ||
+            (e = sy__bs_write_ref(ws->c, buf, len, free_owned, (void *)(uintptr_t)cap)) < 0) {
             fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
             return e;
         }
@@ -410,8 +410,8 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
     }
     uint8_t hdr[14];
     size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
-    if ((e = sy__conn_write(ws->c, hdr, hl)) < 0 ||
-        (e = sy__conn_write_ref(ws->c, data, len, free_fn, free_ud)) < 0)
+    if ((e = sy__bs_write(ws->c, hdr, hl)) < 0 ||
+        (e = sy__bs_write_ref(ws->c, data, len, free_fn, free_ud)) < 0)
         return e;
     return after_send(ws);
 }
@@ -486,7 +486,7 @@ SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
 
 SY_EXPORT size_t sy_ws_buffered(const sy_ws *ws)
 {
-    return ws->dead ? 0 : sy__conn_buffered(ws->c);
+    return ws->dead ? 0 : sy__bs_buffered(ws->c);
 }
 
 SY_EXPORT void sy_ws_set_ud(sy_ws *ws, void *ud)
@@ -603,9 +603,9 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
         set_reason(ws, detail, detail ? strlen(detail) : 0);
         send_close_frame(ws, code, detail);
     }
-    sy__log(SY_LOG_INFO, "websocket %s: closing %d: %s", sy__conn_peer_str(ws->c), code,
+    sy__log(SY_LOG_INFO, "websocket %s: closing %d: %s", sy__bs_peer(ws->c), code,
             detail ? detail : "");
-    sy__conn_close(ws->c, 0, 1);
+    sy__bs_close(ws->c, 0, 1);
 }
 
 static int msg_reserve(sy_ws *ws, size_t extra)
@@ -782,9 +782,9 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
     if (ws->is_client) {
         ws->close_deadline = ws->c->loop->now_ms + 1000;
         schedule_timer(ws);
-        sy__conn_close(ws->c, 0, SY_CLOSE_FLUSH);
+        sy__bs_close(ws->c, 0, SY_CLOSE_FLUSH);
     } else {
-        sy__conn_close(ws->c, 0, SY_CLOSE_FLUSH_NO_LINGER);
+        sy__bs_close(ws->c, 0, SY_CLOSE_FLUSH_NO_LINGER);
     }
 }
 
@@ -795,9 +795,9 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
 static void update_read(sy_ws *ws)
 {
     if (ws->rx.paused_bp || ws->rx.paused_rate)
-        sy__conn_pause_read(ws->c);
+        sy__bs_pause_read(ws->c);
     else
-        sy__conn_resume_read(ws->c);
+        sy__bs_resume_read(ws->c);
 }
 
 /*
@@ -843,7 +843,7 @@ static void rate_resume(sy_ws *ws, uint64_t now)
     update_read(ws);
 }
 
-static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
+static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
     size_t off = 0;
@@ -887,7 +887,7 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
             on_close_frame(ws, &ev);
             return (ssize_t)len;
         }
-        if (c->closing && !c->close_after_flush)
+        if (sy__bs_state(c) == SY_BS_CLOSED)
             return (ssize_t)len;
         if (ws->rx.inflate_credit < 0 && ws->opts->max_inflate_rate) {
             /* The rest stays in the connection's buffer until the bucket has refilled. */
@@ -895,17 +895,17 @@ static ssize_t ws_on_read(sy_conn *c, uint8_t *data, size_t len)
             return (ssize_t)off;
         }
     }
-    if (!ws->rx.paused_bp && sy__conn_buffered(c) >= ws->opts->high_water) {
+    if (!ws->rx.paused_bp && sy__bs_buffered(c) >= ws->opts->high_water) {
         /* Our peer is not reading what we send: stop reading what it sends (TCP flow
          * control pushes back on it) until the queue drains. */
         ws->rx.paused_bp = 1;
         update_read(ws);
-        sy__conn_want_drain(c);
+        sy__bs_want_drain(c);
     }
     return (ssize_t)off;
 }
 
-static void ws_on_drain(sy_conn *c)
+static void ws_on_drain(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
     if (ws->rx.paused_bp) {
@@ -919,14 +919,14 @@ static void ws_on_drain(sy_conn *c)
     }
 }
 
-static void ws_on_eof(sy_conn *c)
+static void ws_on_eof(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
     if (!ws->close_received && !ws->failed) {
         ws->cause = ws->cause ? ws->cause : SY_WS_CAUSE_ABNORMAL;
         ws->close_code = 1006;
     }
-    sy__conn_close(c, 0, 0);
+    sy__bs_close(c, 0, 0);
 }
 
 static void schedule_timer(sy_ws *ws)
@@ -947,12 +947,12 @@ static void schedule_timer(sy_ws *ws)
     if (o->idle_timeout_ms && !ws->close_sent && !paused)
         next = SY_MIN(next, ws->last_rx_ms + o->idle_timeout_ms);
     if (next == UINT64_MAX)
-        sy__conn_set_timeout(ws->c, 0);
+        sy__bs_set_timeout(ws->c, 0);
     else
-        sy__conn_set_timeout(ws->c, next > now ? next - now : 1);
+        sy__bs_set_timeout(ws->c, next > now ? next - now : 1);
 }
 
-static void ws_on_timer(sy_conn *c)
+static void ws_on_timer(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
     const sy_ws_opts *o = ws->opts;
@@ -960,7 +960,7 @@ static void ws_on_timer(sy_conn *c)
     if (ws->close_sent && ws->close_deadline && now >= ws->close_deadline) {
         if (!ws->close_received && ws->cause == SY_WS_CAUSE_LOCAL)
             ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
-        sy__conn_close(c, SY_ETIMEDOUT, 0);
+        sy__bs_close(c, SY_ETIMEDOUT, 0);
         return;
     }
     if (ws->rx.paused_rate) {
@@ -979,7 +979,7 @@ static void ws_on_timer(sy_conn *c)
             ws->cause = SY_WS_CAUSE_PING_TIMEOUT;
             ws->close_code = 1006;
             ws->detail = "no pong within the pong timeout";
-            sy__conn_close(c, SY_ETIMEDOUT, 0);
+            sy__bs_close(c, SY_ETIMEDOUT, 0);
             return;
         }
     } else if (o->ping_interval_ms && !ws->close_sent &&
@@ -991,7 +991,7 @@ static void ws_on_timer(sy_conn *c)
     schedule_timer(ws);
 }
 
-static void ws_on_shutdown(sy_conn *c)
+static void ws_on_shutdown(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
     if (ws->close_sent)
@@ -1004,7 +1004,7 @@ static void ws_on_shutdown(sy_conn *c)
     schedule_timer(ws);
 }
 
-static void ws_on_close(sy_conn *c, int err)
+static void ws_on_close(sy_bstream *c, int err)
 {
     sy_ws *ws = c->proto_data;
     c->proto_data = NULL;

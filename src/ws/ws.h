@@ -65,7 +65,7 @@ typedef struct sy_ws_tx {
 } sy_ws_tx;
 
 struct sy_ws {
-    sy_conn *c;    /* NULL once on_close has run: the connection is freed after it */
+    sy_bstream *c; /* the byte stream; NULL once on_close has run (it is freed after) */
     sy_loop *loop; /* the connection's loop, for calls from other threads */
     const sy_ws_opts *opts;
     sy_ws_opts *owned_opts; /* client: its own copy */
@@ -98,10 +98,10 @@ struct sy_ws {
 };
 
 /* Start the engine on c (the handshake is done). Takes ownership of pmd (may be NULL). */
-sy_ws *sy__ws_attach(sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
+sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
 /* Start the engine on an already allocated handle (the client creates it before its
  * handshake). */
-void sy__ws_start(sy_ws *ws, sy_conn *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
+void sy__ws_start(sy_ws *ws, sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
 /* Drop a reference; the last one frees the handle. */
 void sy__ws_unref(sy_ws *ws);
 char *sy__ws_strdup(const char *s, size_t n);

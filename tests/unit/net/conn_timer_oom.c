@@ -28,17 +28,17 @@ static void *t_realloc(void *p, size_t n)
 
 static int timer_fired;
 
-static ssize_t on_read(sy_conn *c, uint8_t *data, size_t len)
+static ssize_t on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     (void)c;
     (void)data;
     return (ssize_t)len;
 }
 
-static void on_timer(sy_conn *c)
+static void on_timer(sy_bstream *c)
 {
     timer_fired = 1;
-    sy__conn_close(c, SY_ETIMEDOUT, 0);
+    sy__bs_close(c, SY_ETIMEDOUT, 0);
     sy_loop_stop(c->loop);
 }
 
