@@ -1,4 +1,5 @@
-/* The WebSocket client: connect, send the opening handshake, verify the server's answer
+/* The WebSocket client (a composition: TCP, then an HTTP/1.1 opening handshake, then the
+ * WebSocket engine on the connection): connect, send the handshake, verify the answer
  * (RFC 6455 §4.1: status 101, Upgrade, Connection, Sec-WebSocket-Accept, no unsolicited
  * subprotocol or extension), then run the engine with masking on. */
 #include "http1/response.h"
