@@ -44,12 +44,13 @@ enum sy_err {
     SY_EEXIST = -104,    /* already registered */
     SY_ERANGE = -105,    /* value out of the allowed range */
     /* I/O: -200 */
-    SY_EIO = -201,       /* a system call failed; errno has the detail */
-    SY_ECLOSED = -202,   /* the connection is closed or closing */
-    SY_EADDR = -203,     /* an address could not be parsed or resolved */
-    SY_ETIMEDOUT = -204, /* a timer expired */
-    SY_EAGAIN = -205,    /* try again later (backpressure) */
-    SY_ELIMIT = -206,    /* a configured limit was reached */
+    SY_EIO = -201,        /* a system call failed; errno has the detail */
+    SY_ECLOSED = -202,    /* the connection is closed or closing */
+    SY_EADDR = -203,      /* an address could not be parsed or resolved */
+    SY_ETIMEDOUT = -204,  /* a timer expired */
+    SY_EAGAIN = -205,     /* try again later (backpressure) */
+    SY_ELIMIT = -206,     /* a configured limit was reached */
+    SY_EADDRINUSE = -207, /* the address is already in use (another process listens there) */
     /* HTTP/1: -300 */
     SY_EHTTP_SYNTAX = -301,     /* malformed request (400) */
     SY_EHTTP_URI_LONG = -302,   /* request line too long (414) */
@@ -72,7 +73,8 @@ enum sy_err {
     SY_EINTERNAL = -902,
 };
 
-/* A short English sentence for an error code. Never NULL; static storage. */
+/* A short English sentence for an error code (also for the positive results of sy_ws_send
+ * and sy_stream_write). Never NULL; static storage. */
 const char *sy_strerror(int err);
 /* The enum name of an error code ("SY_EINVAL"). Never NULL; static storage. */
 const char *sy_err_name(int err);
@@ -101,7 +103,7 @@ typedef void (*sy_task_fn)(sy_loop *loop, void *ud);
 
 /* Create a loop. On success *out owns a loop that must be released with sy_loop_free. */
 int sy_loop_new(sy_loop **out) SY_WARN_UNUSED;
-/* Run until sy_loop_stop is called or nothing is left to wait for. Returns 0 or -err. */
+/* Run until sy_loop_stop is called (from any thread or a callback). Returns 0 or -err. */
 int sy_loop_run(sy_loop *loop);
 /* Ask the loop to return from sy_loop_run. Thread-safe and async-signal-safe. */
 void sy_loop_stop(sy_loop *loop);
@@ -123,7 +125,7 @@ typedef struct sy_route sy_route;
 typedef struct sy_req sy_req;
 
 /* Create a server with defaults (see sy_server_set_*). *out must be released with
- * sy_server_free after sy_server_run returns (or if it was never run). */
+ * sy_server_free after sy_server_wait returns (or if it was never started). */
 int sy_server_new(sy_server **out) SY_WARN_UNUSED;
 void sy_server_free(sy_server *srv);
 
@@ -167,7 +169,9 @@ typedef struct sy_access_entry {
 typedef void (*sy_access_log_fn)(const sy_access_entry *e, void *ud);
 void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
 
-/* Bind every listen address and start the workers. Returns 0 or -err (SY_EADDR, SY_EIO). */
+/* Bind every listen address and start the workers. Returns 0 or -err: SY_EADDRINUSE when
+ * something else (another process, even another switchyard) listens on an address,
+ * SY_EADDR when an address cannot be bound here, SY_EIO. */
 int sy_server_start(sy_server *srv) SY_WARN_UNUSED;
 /* The port actually bound for listen address number idx (0-based), after sy_server_start. */
 int sy_server_port(const sy_server *srv, size_t idx);
@@ -221,7 +225,9 @@ enum sy_route_flags {
 /* Add a route. method NULL matches every method. The longest matching pattern wins; exact
  * routes beat prefix routes of the same length. handler may be NULL for upgrade-only routes
  * (plain requests then get 404, or 426 with SY_ROUTE_UPGRADE_REQUIRED). The returned route is
- * owned by the server. */
+ * owned by the server. Returns NULL, with a warning in the log saying why, when the pattern
+ * does not start with '/', flags has unknown bits, the same method and pattern (and kind)
+ * is already routed, the server has started, or memory ran out. */
 sy_route *sy_server_route(sy_server *srv, const char *method, const char *pattern, int flags,
                           sy_handler_fn handler, void *ud);
 

@@ -323,7 +323,7 @@ static void usage(FILE *f)
             "  --ws-require-subprotocol  refuse (400) handshakes offering none of them\n"
             "  --ws-origin ORIGIN     allowed Origin (repeatable; default: any)\n"
             "  --ws-idle-timeout MS   close (1001) after this long without traffic (default off)\n"
-            "  --ws-deflate-window N  our deflate window bits 9..15 (default 15)\n"
+            "  --ws-deflate-window N  our deflate window bits 8..15 (default 15)\n"
             "  --ws-deflate-memlevel N  zlib memLevel 1..9 (default 8)\n"
             "  --ws-deflate-budget BYTES  process-wide zlib memory cap (default 256 MiB)\n"
             "  --ws-backpressure P    buffer|drop|close when a client reads too slowly\n"

@@ -9,6 +9,9 @@ struct err_entry {
 
 static const struct err_entry errs[] = {
     {SY_OK, "SY_OK", "success"},
+    /* The positive results of sy_ws_send and sy_stream_write. */
+    {1, "SY_WS_SEND_BACKPRESSURE", "queued, but the send buffer is above its high-water mark"},
+    {2, "SY_WS_SEND_DROPPED", "not queued: dropped by the backpressure policy or closing"},
     {SY_EINVAL, "SY_EINVAL", "invalid argument"},
     {SY_ESTATE, "SY_ESTATE", "operation not allowed in the current state"},
     {SY_ENOTFOUND, "SY_ENOTFOUND", "not found"},
@@ -17,6 +20,7 @@ static const struct err_entry errs[] = {
     {SY_EIO, "SY_EIO", "system call failed"},
     {SY_ECLOSED, "SY_ECLOSED", "connection closed"},
     {SY_EADDR, "SY_EADDR", "invalid or unresolvable address"},
+    {SY_EADDRINUSE, "SY_EADDRINUSE", "address already in use"},
     {SY_ETIMEDOUT, "SY_ETIMEDOUT", "timed out"},
     {SY_EAGAIN, "SY_EAGAIN", "try again later"},
     {SY_ELIMIT, "SY_ELIMIT", "limit reached"},

@@ -1,5 +1,6 @@
 /* The HTTP side of a server: defaults, options, routes and matching (see app.h). */
 #include "http/app.h"
+#include "core/log.h"
 #include "http/upgrade.h"
 
 #include <string.h>
@@ -95,8 +96,27 @@ SY_EXPORT sy_route *sy_server_route(sy_server *srv, const char *method, const ch
                                     int flags, sy_handler_fn handler, void *ud)
 {
     sy_http_app *s = sy__http_app(srv);
-    if (!pattern || pattern[0] != '/' || srv->started)
+    const int known = SY_ROUTE_PREFIX | SY_ROUTE_STREAM_BODY | SY_ROUTE_UPGRADE_REQUIRED;
+    const char *why = NULL;
+    if (!pattern || pattern[0] != '/')
+        why = "the pattern must start with '/'";
+    else if (flags & ~known)
+        why = "unknown route flags";
+    else if (srv->started)
+        why = "routes are added before sy_server_start";
+    for (size_t i = 0; !why && i < s->nroutes; i++) {
+        const sy_route *o = s->routes[i];
+        int same_method =
+            (!o->method && !method) || (o->method && method && strcmp(o->method, method) == 0);
+        if (same_method && strcmp(o->pattern, pattern) == 0 &&
+            (o->flags & SY_ROUTE_PREFIX) == (flags & SY_ROUTE_PREFIX))
+            why = "this method and pattern are already routed";
+    }
+    if (why) {
+        sy__log(SY_LOG_WARN, "sy_server_route(%s %s): %s", method ? method : "*",
+                pattern ? pattern : "(null)", why);
         return NULL;
+    }
     sy_route *r = sy__calloc(1, sizeof(*r));
     if (!r)
         return NULL;

@@ -436,6 +436,27 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Our workers share each port through SO_REUSEPORT, which would as well let a second
+ * process (another switchyard, say) join the port and split the traffic with us, silently.
+ * A socket without SO_REUSEPORT cannot bind a port anyone listens on: try one first. */
+static int port_taken(const sy_listen_addr *a)
+{
+    if (a->port <= 0)
+        return 0; /* the kernel picks a free port */
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* TIME_WAIT is fine */
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    int taken = bind(fd, (const struct sockaddr *)&a->ss, a->sslen) < 0 && errno == EADDRINUSE;
+    close(fd);
+    if (taken)
+        errno = EADDRINUSE;
+    return taken;
+}
+
 static int open_listener(sy_listen_addr *a, int reuse_port)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -532,12 +553,15 @@ SY_EXPORT int sy_server_start(sy_server *s)
             /* SO_REUSEPORT: one socket per worker, the kernel hashes connections across them.
              * Shared: one socket registered with EPOLLEXCLUSIVE in every worker, so an idle
              * worker takes the next connection (better balance for few long connections). */
-            int fd = s->cfg.shared_listener && i > 0
-                         ? s->workers[0].listeners[j].io.fd
+            int fd = s->cfg.shared_listener && i > 0 ? s->workers[0].listeners[j].io.fd
+                     : i == 0 && port_taken(&s->addrs[j])
+                         ? -1
                          : open_listener(&s->addrs[j], nw > 1 && !s->cfg.shared_listener);
             if (fd < 0) {
                 sy__log(SY_LOG_ERROR, "cannot listen on %s: %s", s->addrs[j].text, strerror(errno));
-                err = errno == EADDRINUSE || errno == EADDRNOTAVAIL ? SY_EADDR : SY_EIO;
+                err = errno == EADDRINUSE      ? SY_EADDRINUSE
+                      : errno == EADDRNOTAVAIL ? SY_EADDR
+                                               : SY_EIO;
                 break;
             }
             l->io.fd = fd;
