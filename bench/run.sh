@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make bench`: every comparison in one go, each bounded in time. Quick settings by default
+# (about 5 minutes in all); FULL=1 uses each script's own defaults (three long rounds).
+# Results land in bench/results/. Each script can also be run alone (see bench/README.md).
+set -u
+cd "$(dirname "$0")/.."
+if [ "${FULL:-0}" != 1 ]; then
+  export DURATION=${DURATION:-3} ROUNDS=${ROUNDS:-1}
+fi
+export NO_BUILD=1 # make bench has just built everything
+rc=0
+for s in bench/http_compare.sh bench/ws_compare.sh bench/h2_compare.sh; do
+  [ -x "$s" ] || continue
+  echo "== $s"
+  "$s" || { echo "$s failed (exit $?)"; rc=1; }
+done
+exit $rc
