@@ -31,7 +31,7 @@ void sy__access_log_req(sy_req *r, int status)
         .status = status,
         .upgraded = NULL,
         .bytes_in = r->body_received,
-        .bytes_out = r->resp_bytes,
+        .bytes_out = r->resp_wire_bytes ? r->resp_wire_bytes : r->resp_bytes,
         .duration_us = r->start_us ? sy__now_us() - r->start_us : 0,
         .detail = r->detail,
     };

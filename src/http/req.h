@@ -75,8 +75,9 @@ struct sy_req {
     uint8_t has_content_length; /* the application added Content-Length */
     uint8_t resp_started;
     uint8_t resp_done;
-    uint8_t head_only; /* HEAD request: no body bytes on the wire */
-    uint64_t resp_bytes;
+    uint8_t head_only;        /* HEAD request: no body bytes on the wire */
+    uint64_t resp_bytes;      /* body bytes the application wrote */
+    uint64_t resp_wire_bytes; /* the whole response as sent: head, framing, body */
     uint64_t start_us;
     const char *detail;  /* why an error response was sent */
     void *upgrade_state; /* protocol negotiation results between check and open (WS) */

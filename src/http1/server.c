@@ -39,6 +39,7 @@ typedef struct h1 {
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
     uint64_t last_out;  /* bytes_out at the last write-timeout check */
+    uint64_t resp_mark; /* queue position (bytes_out + buffered) where this response began */
     sy_chunked chunked;
     sy_http1_info info; /* framing and connection semantics of the current request */
 } h1;
@@ -217,6 +218,13 @@ static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t ex
     return 0;
 }
 
+/* Bytes ever queued on the connection: the difference between two positions is what was
+ * queued in between, whether it has left yet or not. */
+static uint64_t queue_pos(const sy_conn *c)
+{
+    return c->bytes_out + sy__conn_buffered(c);
+}
+
 static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len)
 {
     h1 *h = r->proto;
@@ -229,6 +237,7 @@ static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len)
     r->resp_started = 1;
     r->status = status;
     h->resp_left = has_len ? body_len : UINT64_MAX;
+    h->resp_mark = queue_pos(h->c);
     return write_head(h, r, status, NULL, 0, has_len, body_len);
 }
 
@@ -314,6 +323,7 @@ static int h1_end(sy_req *r)
         e = sy__conn_write(h->c, "0\r\n\r\n", 5);
     if (h->resp_left != UINT64_MAX && h->resp_left != 0 && !r->head_only)
         h->keep_alive = 0; /* fewer bytes than announced: the framing is broken, close */
+    r->resp_wire_bytes = queue_pos(h->c) - h->resp_mark;
     sy__access_log_req(r, r->status);
     if (h->state == H1_BODY || (r->body_fn && !h->body_done))
         h->close_after = 1; /* answered before the body was read: don't try to resync */
@@ -389,9 +399,11 @@ static void send_error(h1 *h, int status, const char *detail)
         r->resp_started = 1;
         r->status = status;
         h->resp_left = UINT64_MAX;
+        h->resp_mark = queue_pos(c);
         write_head(h, r, status, NULL, 0, 1, (uint64_t)n);
         sy__conn_write(c, body, (size_t)n);
         r->resp_done = 1;
+        r->resp_wire_bytes = queue_pos(c) - h->resp_mark;
         sy__access_log_req(r, status);
     }
     sy__log(SY_LOG_INFO, "%s: HTTP %d: %s", sy__conn_peer_str(c), status, detail ? detail : "");

@@ -35,5 +35,23 @@ def another_program_on_the_port_says_address_in_use():
         lst.close()
 
 
+@test
+def access_log_out_counts_the_whole_response():
+    with Server(workers=1) as srv:
+        s = harness.connect(srv.port)
+        s.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        wire = harness.recv_all(s)
+        s.close()
+        import re
+        import time
+        deadline = time.time() + 3
+        m = None
+        while time.time() < deadline and not m:
+            m = re.search(r'"GET /hello.txt HTTP/1.1" 200 in=\d+ out=(\d+)', "".join(srv.log_lines))
+            time.sleep(0.05)
+        ok(m is not None, "logged: %r" % srv.log_lines[-3:])
+        eq(int(m.group(1)), len(wire), "out= is the whole response as sent (head and body)")
+
+
 if __name__ == "__main__":
     main()
