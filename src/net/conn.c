@@ -49,7 +49,13 @@ static void tcp_shutdown_write(sy_conn *c)
     shutdown(c->io.fd, SHUT_WR);
 }
 
-const sy_transport_ops sy__tcp_transport = {tcp_read, tcp_writev, tcp_shutdown_write};
+const sy_transport_ops sy__tcp_transport = {
+    .read = tcp_read, .writev = tcp_writev, .shutdown_write = tcp_shutdown_write};
+
+static inline int tp_pending(const sy_conn *c)
+{
+    return c->tp->pending && c->tp->pending(c);
+}
 
 /* ---- lifecycle ---- */
 
@@ -111,6 +117,8 @@ static void conn_free(sy_conn *c)
         c->proto = NULL;
         p->on_close(&c->bs, c->close_err);
     }
+    if (c->tp->destroy)
+        c->tp->destroy(c);
     for (size_t i = 0; i < c->wq_len; i++)
         wq_release(c, &c->wq[(c->wq_head + i) % c->wq_cap]);
     if (c->wq)
@@ -318,8 +326,10 @@ static void do_read(sy_conn *c)
         room = SY_READ_BUF_SIZE;
     }
     ssize_t n = c->tp->read(c, buf, room);
-    if (n == -EAGAIN)
+    if (n == -EAGAIN) {
+        update_events(c); /* the transport may wait for EPOLLOUT (c->tp_wants) */
         return;
+    }
     if (n <= 0) {
         c->eof = 1;
         if (c->lingering || n < 0 || (c->closing && !c->wbytes)) {
@@ -344,28 +354,40 @@ static void do_read(sy_conn *c)
     ssize_t left = deliver(c, data, len);
     if (left < 0)
         return;
-    if (keep_pending(c, data + (len - (size_t)left), (size_t)left) < 0)
+    if (keep_pending(c, data + (len - (size_t)left), (size_t)left) < 0) {
         sy__conn_close(c, SY_ENOMEM, 0);
+        return;
+    }
+    /* The buffer filled while the transport still holds input: read it this iteration. */
+    if (!c->closing && !c->read_paused && tp_pending(c))
+        conn_defer(c, SY_CONN_RESUME);
 }
 
 static void resume_work(sy_conn *c)
 {
-    if (c->closing || c->read_paused || !c->rlen)
+    if (c->closing || c->read_paused)
         return;
-    size_t len = c->rlen;
-    ssize_t left = deliver(c, c->rbuf, len);
-    if (left < 0)
-        return;
-    if (keep_pending(c, c->rbuf + (len - (size_t)left), (size_t)left) < 0)
-        sy__conn_close(c, SY_ENOMEM, 0);
+    if (c->rlen) {
+        size_t len = c->rlen;
+        ssize_t left = deliver(c, c->rbuf, len);
+        if (left < 0)
+            return;
+        if (keep_pending(c, c->rbuf + (len - (size_t)left), (size_t)left) < 0) {
+            sy__conn_close(c, SY_ENOMEM, 0);
+            return;
+        }
+    }
+    if (!c->closing && !c->read_paused && tp_pending(c))
+        do_read(c);
 }
 
 static void update_events(sy_conn *c)
 {
     uint32_t ev = 0;
-    if (!c->read_paused && !c->eof)
+    uint8_t wants = c->tp_wants;
+    if ((!c->read_paused && !c->eof) || (wants & SY_TP_WRITE_WANTS_IN))
         ev |= EPOLLIN;
-    if (c->write_blocked)
+    if ((c->write_blocked && !(wants & SY_TP_WRITE_WANTS_IN)) || (wants & SY_TP_READ_WANTS_OUT))
         ev |= EPOLLOUT;
     if (sy__io_modify(c->loop, &c->io, ev) < 0)
         sy__conn_close(c, SY_EIO, 0);
@@ -385,7 +407,7 @@ void sy__conn_resume_read(sy_conn *c)
         return;
     c->read_paused = 0;
     update_events(c);
-    if (c->rlen)
+    if (c->rlen || tp_pending(c))
         conn_defer(c, SY_CONN_RESUME);
 }
 
@@ -559,74 +581,97 @@ static void wq_pop_done(sy_conn *c)
     c->wq_len--;
 }
 
+/* The file-range path of transports without write_file (TCP): the memory part with writev,
+ * then sendfile(2) straight from the file to the socket. */
+static ssize_t sendfile_range(sy_conn *c, const struct iovec *iov, int iovcnt, size_t head, int fd,
+                              off_t off, size_t flen)
+{
+    ssize_t done = 0;
+    if (iovcnt) {
+        done = c->tp->writev(c, iov, iovcnt);
+        if (done < 0 || (size_t)done < head)
+            return done;
+    }
+    ssize_t n = sendfile(c->io.fd, fd, &off, flen);
+    if (n < 0) {
+        if (done)
+            return done;
+        return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+    }
+    if (n == 0 && flen)
+        return done ? done : -EIO; /* the file shrank under us */
+    return done + n;
+}
+
+/* n bytes left: advance the queue past them (file ranges included). */
+static void wq_consume(sy_conn *c, size_t left)
+{
+    c->wbytes -= left;
+    c->bytes_out += (uint64_t)left;
+    while (c->wq_len) {
+        sy_wq_ent *e = &c->wq[c->wq_head];
+        if (e->len > left) {
+            if (e->kind == 2)
+                e->u.file.off += (off_t)left;
+            else
+                e->ptr += left;
+            e->len -= left;
+            return;
+        }
+        left -= e->len;
+        e->len = 0;
+        /* Keep a partly filled tail chunk only if more may be appended this turn; the
+         * queue is empty after this, so release it: idle connections own nothing. */
+        wq_pop_done(c);
+    }
+}
+
 /* Write as much as the socket takes. Returns 0 (all written or would block) or -err. */
 static int flush_now(sy_conn *c)
 {
     while (c->wq_len) {
-        sy_wq_ent *head = &c->wq[c->wq_head];
-        if (head->kind == 2) {
-            off_t off = head->u.file.off;
-            size_t want = SY_MIN(head->len, (size_t)1 << 30);
-            ssize_t n = sendfile(c->io.fd, head->u.file.fd, &off, want);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    return 0;
-                return SY_EIO;
-            }
-            if (n == 0)
-                return SY_EIO; /* the file shrank under us */
-            head->u.file.off = off;
-            head->len -= (size_t)n;
-            c->wbytes -= (size_t)n;
-            c->bytes_out += (uint64_t)n;
-            if (head->len == 0)
-                wq_pop_done(c);
-            continue;
-        }
+        /* The memory entries at the head, up to a file range (which goes in the same call,
+         * so that a transport can put a response head and the file's start in one record). */
         struct iovec iov[64];
         int cnt = 0;
+        size_t want = 0;
+        sy_wq_ent *file = NULL;
         for (size_t i = 0; i < c->wq_len && cnt < 64; i++) {
             sy_wq_ent *e = &c->wq[(c->wq_head + i) % c->wq_cap];
-            if (e->kind == 2)
+            if (e->kind == 2) {
+                file = e->len ? e : NULL;
                 break;
+            }
             if (!e->len)
                 continue;
             iov[cnt].iov_base = (void *)e->ptr;
             iov[cnt].iov_len = e->len;
+            want += e->len;
             cnt++;
         }
-        if (cnt == 0) {
-            /* only empty entries (e.g. a reserved chunk never committed) */
-            while (c->wq_len && c->wq[c->wq_head].kind != 2 && !c->wq[c->wq_head].len)
+        if (cnt == 0 && !file) {
+            /* only empty entries (e.g. a reserved chunk never committed, an empty range) */
+            while (c->wq_len && !c->wq[c->wq_head].len)
                 wq_pop_done(c);
             continue;
         }
-        ssize_t n = c->tp->writev(c, iov, cnt);
+        ssize_t n;
+        if (file) {
+            size_t flen = SY_MIN(file->len, (size_t)1 << 30);
+            n = c->tp->write_file
+                    ? c->tp->write_file(c, iov, cnt, file->u.file.fd, file->u.file.off, flen)
+                    : sendfile_range(c, iov, cnt, want, file->u.file.fd, file->u.file.off, flen);
+            want += flen;
+        } else {
+            n = c->tp->writev(c, iov, cnt);
+        }
         if (n == -EAGAIN)
             return 0;
         if (n < 0)
             return SY_EIO;
-        c->wbytes -= (size_t)n;
-        c->bytes_out += (uint64_t)n;
-        size_t left = (size_t)n;
-        while (c->wq_len) {
-            sy_wq_ent *e = &c->wq[c->wq_head];
-            if (e->kind == 2)
-                break;
-            if (e->len > left) {
-                e->ptr += left;
-                e->len -= left;
-                left = 0;
-                break;
-            }
-            left -= e->len;
-            e->len = 0;
-            /* Keep a partly filled tail chunk only if more may be appended this turn; the
-             * queue is empty after this, so release it: idle connections own nothing. */
-            wq_pop_done(c);
-        }
-        if (left == 0 && c->wq_len && c->wq[c->wq_head].len)
-            return 0; /* partial write: the socket is full */
+        wq_consume(c, (size_t)n);
+        if ((size_t)n < want)
+            return 0; /* the socket is full (or the transport yields): wait for EPOLLOUT */
     }
     return 0;
 }
@@ -638,7 +683,8 @@ static void after_flush(sy_conn *c, int err)
         return;
     }
     int blocked = c->wq_len != 0;
-    if (blocked != c->write_blocked) {
+    if (blocked != c->write_blocked || blocked) {
+        /* also while blocked: the transport may have changed what it waits for */
         c->write_blocked = (uint8_t)blocked;
         update_events(c);
     }
@@ -673,12 +719,16 @@ static void conn_io_cb(sy_io *io, uint32_t events)
     sy_conn *c = sy_container_of(io, sy_conn, io);
     if (c->closing && !c->close_after_flush && !c->lingering)
         return;
-    if (events & EPOLLOUT) {
+    int in = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0, out = (events & EPOLLOUT) != 0;
+    uint8_t wants = c->tp_wants;
+    if (out || (in && (wants & SY_TP_WRITE_WANTS_IN))) {
+        c->tp_wants &= (uint8_t)~SY_TP_WRITE_WANTS_IN;
         after_flush(c, flush_now(c));
         if (c->closing && !c->close_after_flush && !c->lingering)
             return;
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (in || (out && (wants & SY_TP_READ_WANTS_OUT))) {
+        c->tp_wants &= (uint8_t)~SY_TP_READ_WANTS_OUT;
         if (events & EPOLLERR) {
             sy__conn_close(c, SY_EIO, 0);
             return;

@@ -1,4 +1,4 @@
-/* A connection: a transport (TCP now, TLS later, behind sy_transport_ops) plus the protocol
+/* A connection: a transport (TCP or TLS, behind sy_transport_ops) plus the protocol
  * currently running on it (HTTP/1, WebSocket, a raw stream), behind sy_conn_proto.
  *
  * Reads: bytes are read into the loop's shared buffer and offered to the protocol; whatever
@@ -26,12 +26,35 @@ typedef struct sy_conn sy_conn;
  * could as well run on an HTTP/2 stream (WebSocket, raw streams) use only the sy_bstream. */
 typedef sy_bstream_proto sy_conn_proto;
 
-/* Downward: the byte transport under the protocols. TLS will implement the same. */
+/* Downward: the byte transport under the protocols: TCP (below) and TLS (src/tls). The
+ * first three are required; the rest may be NULL (TCP leaves them NULL). Per-connection
+ * state lives in c->tp_data. A failing transport may store a precise sy_err in c->close_err
+ * before returning < 0 (the connection otherwise closes with SY_EIO). */
 typedef struct sy_transport_ops {
     ssize_t (*read)(sy_conn *c, void *buf, size_t len);                 /* -EAGAIN, 0 eof */
     ssize_t (*writev)(sy_conn *c, const struct iovec *iov, int iovcnt); /* -EAGAIN */
     void (*shutdown_write)(sy_conn *c);
+    /* Write iov[0..iovcnt) (possibly none), then up to flen bytes of file fd from offset off.
+     * Returns the bytes written over both, -EAGAIN or -err; fewer than offered means "wait
+     * for EPOLLOUT". NULL: the memory part goes through writev and the file through
+     * sendfile(2) on the socket. */
+    ssize_t (*write_file)(sy_conn *c, const struct iovec *iov, int iovcnt, int fd, off_t off,
+                          size_t flen);
+    /* Non-zero when bytes already taken off the socket wait inside the transport (decrypted
+     * TLS records): epoll will not report them, so the connection reads again by itself. */
+    int (*pending)(const sy_conn *c);
+    /* The connection is being freed (after the protocol's on_close; the fd is still open). */
+    void (*destroy)(sy_conn *c);
+    /* The application protocol negotiated by the transport (ALPN), or NULL. */
+    const char *(*alpn)(const sy_conn *c, size_t *len);
+    /* Why the transport failed (a sentence), or NULL. */
+    const char *(*error)(const sy_conn *c);
 } sy_transport_ops;
+
+/* c->tp_wants: a transport that needs the opposite readiness sets these before returning
+ * -EAGAIN (a TLS handshake or alert to send while reading, a handshake message to receive
+ * while writing); the connection then waits for that event instead and retries. */
+enum { SY_TP_READ_WANTS_OUT = 1, SY_TP_WRITE_WANTS_IN = 2 };
 
 typedef struct sy_wq_ent {
     const uint8_t *ptr; /* next byte to write (CHUNK, REF) */
@@ -66,6 +89,7 @@ struct sy_conn {
     };
     sy_io io;
     const sy_transport_ops *tp;
+    void *tp_data;        /* the transport's per-connection state (TLS), or NULL */
     void *server;         /* the worker that accepted it (NULL for client connections) */
     sy_conn *prev, *next; /* the worker's list of live connections */
     /* read side */
@@ -93,6 +117,7 @@ struct sy_conn {
     uint8_t no_linger; /* the protocol knows the peer sends nothing more: close after flush */
     uint8_t drain_wanted;
     uint8_t in_read;
+    uint8_t tp_wants;         /* SY_TP_READ_WANTS_OUT | SY_TP_WRITE_WANTS_IN */
     struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
 
@@ -146,6 +171,13 @@ static inline void sy__conn_want_drain(sy_conn *c)
 
 /* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 const char *sy__conn_peer_str(sy_conn *c);
+
+/* The application protocol the transport negotiated (ALPN), or NULL (TCP, none). */
+static inline const char *sy__conn_alpn(const sy_conn *c, size_t *len)
+{
+    *len = 0;
+    return c->tp->alpn ? c->tp->alpn(c, len) : NULL;
+}
 
 extern const sy_transport_ops sy__tcp_transport;
 
