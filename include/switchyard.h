@@ -68,6 +68,10 @@ enum sy_err {
     SY_EWS_HANDSHAKE = -404, /* handshake refused or invalid */
     SY_EWS_EXTENSION = -405, /* extension negotiation or inflate failure (close 1002/1007) */
     SY_EWS_POLICY = -406,    /* policy violation (close 1008) */
+    /* TLS: -600 */
+    SY_ETLS = -601,        /* TLS failed on a connection (handshake or record error) */
+    SY_ETLS_CERT = -602,   /* a certificate or key cannot be used (the message says why) */
+    SY_ETLS_VERIFY = -603, /* client: the server's certificate or name did not verify */
     /* Fatal: the object must be destroyed. */
     SY_ENOMEM = -901,
     SY_EINTERNAL = -902,
@@ -133,6 +137,43 @@ void sy_server_free(sy_server *srv);
  * Port 0 picks a free port, shared by all workers; see sy_server_port. May be called
  * several times. Binding happens in sy_server_start. */
 int sy_server_listen(sy_server *srv, const char *addr);
+
+/* ---------------------------------------------------------------------------------------------
+ * TLS (OpenSSL 3). A context holds certificates (chosen per connection by SNI), the ALPN
+ * list and the policy: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers (ECDHE with AES-GCM
+ * or CHACHA20-POLY1305), the server's cipher order, groups X25519/P-256/P-384, no
+ * compression, no renegotiation, session tickets and a server-side session cache. A TLS
+ * listener serves the same routes as a cleartext one; handlers cannot tell them apart.
+ * The handshake must finish within SY_OPT_HEADER_TIMEOUT_MS, like a request head.
+ */
+typedef struct sy_tls sy_tls;
+
+/* Create an empty context (ALPN "http/1.1"). Release with sy_tls_free. */
+int sy_tls_new(sy_tls **out) SY_WARN_UNUSED;
+/* Release the caller's reference. Listeners given the context keep their own, so it may be
+ * freed right after sy_server_listen_tls; the last user frees it. */
+void sy_tls_free(sy_tls *t);
+/* Add a certificate (PEM; intermediate certificates may follow it in the same file) and its
+ * unencrypted PEM private key. The first one added is the default, sent to clients without
+ * SNI or naming no certificate's host; the others are chosen by the name in their
+ * subjectAltName (or CN), wildcards included. Checks that the files are readable PEM, that
+ * the key matches, and that the certificate is valid now. Returns 0, SY_ETLS_CERT with one
+ * line in err naming the file and the problem (err may be NULL), SY_ESTATE once a listener
+ * uses the context, or SY_ENOMEM. */
+int sy_tls_add_cert(sy_tls *t, const char *cert_pem_file, const char *key_pem_file, char *err,
+                    size_t errlen);
+/* Add a certificate generated in memory for testing: an EC P-256 key, self-signed, for
+ * common_name (NULL: "localhost") with subjectAltName localhost, 127.0.0.1 and ::1. Clients
+ * cannot verify it. Returns 0, SY_EINVAL (name longer than 64 bytes), SY_ESTATE, SY_ENOMEM. */
+int sy_tls_add_self_signed(sy_tls *t, const char *common_name);
+/* Replace the ALPN protocols, most preferred first (NULL-terminated; default {"http/1.1"});
+ * the first of them the client also offers is selected, and a client offering none of them
+ * is refused (RFC 7301). Returns 0, SY_EINVAL, SY_ESTATE or SY_ENOMEM. */
+int sy_tls_set_alpn(sy_tls *t, const char *const *protocols);
+/* Add a listen address (as sy_server_listen) whose connections speak TLS with this context.
+ * The server takes its own reference. Returns 0, SY_EINVAL (no certificate yet), SY_EADDR,
+ * SY_ENOMEM. After this the context can no longer be changed. */
+int sy_server_listen_tls(sy_server *srv, const char *addr, sy_tls *tls);
 
 /* Limits and timeouts. Each returns 0 or SY_ERANGE. Call before sy_server_start. */
 enum sy_server_opt {
@@ -514,14 +555,19 @@ const char *sy_ws_extensions(const sy_ws *ws);
 int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
 int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
 
-/* WebSocket client. Connect to "ws://host:port/path"; callbacks as for the server.
+/* WebSocket client. Connect to "ws://host:port/path" or "wss://host:port/path" (TLS: the
+ * server's certificate is verified against the system's CA store and must name host; SNI and
+ * ALPN http/1.1 are sent); callbacks as for the server. A failed verification ends as a
+ * handshake failure whose detail starts with "TLS: certificate verify failed".
  * headers: NULL-terminated array of "Name: value" strings (may be NULL). */
 typedef struct sy_ws_client_cfg {
     const char *url;
     const char *const *headers;
     const char *const *subprotocols; /* NULL-terminated, may be NULL */
     const sy_ws_opts *opts;          /* may be NULL for defaults */
-    uint32_t connect_timeout_ms;     /* 0 = 10000 */
+    uint32_t connect_timeout_ms;     /* 0 = 10000; includes the TLS handshake */
+    const char *tls_ca_file; /* wss: trust these PEM certificates instead of the system store */
+    int tls_insecure;        /* wss: 1 = skip certificate and name verification (testing) */
 } sy_ws_client_cfg;
 int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy_ws_cbs *cbs, void *ud,
                   sy_ws **out) SY_WARN_UNUSED;

@@ -333,6 +333,11 @@ static void usage(FILE *f)
             "                         either way, 0 = off (default 60000)\n"
             "  --raw-high-water BYTES raw echo stops reading above this (default 1 MiB)\n"
             "  --raw-max-buffer BYTES hard cap of queued bytes per raw stream (default 16 MiB)\n"
+            "  --tls-listen ADDR:PORT TLS listen address (repeatable; HTTPS and wss://)\n"
+            "  --tls-cert FILE        PEM certificate (chain may follow), with --tls-key FILE\n"
+            "  --tls-key FILE         its PEM private key; repeat the pair for more names (SNI;\n"
+            "                         the first pair is the default)\n"
+            "  --tls-self-signed      generate a certificate for localhost at start (testing)\n"
             "  --no-access-log        no access log on stdout\n"
             "  --verbose              log protocol errors on stderr\n"
             "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
@@ -376,7 +381,11 @@ int sy_cli_serve(int argc, char **argv)
         O_SHARED,
         O_RAWIDLE,
         O_RAWHIGH,
-        O_RAWMAXBUF
+        O_RAWMAXBUF,
+        O_TLSLISTEN, /* the four TLS options, in this order (src/cli/tls.c) */
+        O_TLSCERT,
+        O_TLSKEY,
+        O_TLSSELF
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -411,10 +420,15 @@ int sy_cli_serve(int argc, char **argv)
         {"raw-idle-timeout", required_argument, 0, O_RAWIDLE},
         {"raw-high-water", required_argument, 0, O_RAWHIGH},
         {"raw-max-buffer", required_argument, 0, O_RAWMAXBUF},
+        {"tls-listen", required_argument, 0, O_TLSLISTEN},
+        {"tls-cert", required_argument, 0, O_TLSCERT},
+        {"tls-key", required_argument, 0, O_TLSKEY},
+        {"tls-self-signed", no_argument, 0, O_TLSSELF},
         {0, 0, 0, 0},
     };
     const char *listens[16];
     size_t nlisten = 0;
+    sy_cli_tls tls = {0};
     const char *root = NULL;
     int access = 1, deflate = 1;
     uint64_t ws_max = 1u << 20, ws_ping = 30000, ws_pong = 10000;
@@ -536,6 +550,12 @@ int sy_cli_serve(int argc, char **argv)
             raw_limits.max_buffer = v;
             err = v ? 0 : SY_ERANGE;
             break;
+        case O_TLSLISTEN:
+        case O_TLSCERT:
+        case O_TLSKEY:
+        case O_TLSSELF:
+            err = sy_cli_tls_opt(&tls, c - O_TLSLISTEN, optarg);
+            break;
         case O_VERBOSE:
             sy_set_log(error_log, SY_LOG_INFO, NULL);
             break;
@@ -555,7 +575,7 @@ int sy_cli_serve(int argc, char **argv)
             return 2;
         }
     }
-    if (nlisten == 0)
+    if (nlisten == 0 && tls.nlisten == 0)
         listens[nlisten++] = "127.0.0.1:8080";
     for (size_t i = 0; i < nlisten; i++) {
         int err = sy_server_listen(srv, listens[i]);
@@ -565,6 +585,10 @@ int sy_cli_serve(int argc, char **argv)
             sy_server_free(srv);
             return 2;
         }
+    }
+    if (sy_cli_tls_listen(srv, &tls) != 0) {
+        sy_server_free(srv);
+        return 2;
     }
     if (!root && access_ok("demo/index.html"))
         root = "demo";
@@ -619,9 +643,10 @@ int sy_cli_serve(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    for (size_t i = 0; i < nlisten; i++)
-        fprintf(stderr, "switchyard: listening on %s (port %d)%s%s\n", listens[i],
-                sy_server_port(srv, i), st ? ", root " : "", st ? root : "");
+    for (size_t i = 0; i < nlisten + tls.nlisten; i++)
+        fprintf(stderr, "switchyard: listening on %s (port %d)%s%s%s\n",
+                i < nlisten ? listens[i] : tls.listens[i - nlisten], sy_server_port(srv, i),
+                i < nlisten ? "" : ", TLS", st ? ", root " : "", st ? root : "");
     fflush(stderr);
     sy_server_wait(srv);
     sy_server_stats stats;

@@ -112,7 +112,7 @@ static void on_close(sy_ws *ws, const sy_ws_close_info *info, void *ud)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: switchyard ws ws://HOST[:PORT]/PATH [options]\n"
+    fprintf(f, "usage: switchyard ws ws[s]://HOST[:PORT]/PATH [options]\n"
                "  -H, --header 'Name: value'  extra request header (repeatable)\n"
                "  --subprotocol NAME          offer a subprotocol (repeatable)\n"
                "  --binary                    send stdin lines as binary messages\n"
@@ -121,6 +121,9 @@ static void usage(FILE *f)
                "  --linger MS                 after stdin ends, close once no message arrived\n"
                "                              for MS milliseconds (default 500)\n"
                "  --quiet                     no status lines on stderr\n"
+               "  --cacert FILE               wss: trust the PEM certificates in FILE instead\n"
+               "                              of the system's CA store\n"
+               "  --insecure                  wss: do not verify the server's certificate\n"
                "Exit status: 0 normal close, 1 connect/handshake failure, 2 usage,\n"
                "3 abnormal close or error close code.\n");
 }
@@ -135,13 +138,16 @@ int sy_cli_ws(int argc, char **argv)
         {"count", required_argument, 0, 'n'},
         {"quiet", no_argument, 0, 'q'},
         {"linger", required_argument, 0, 'l'},
+        {"cacert", required_argument, 0, 'C'},
+        {"insecure", no_argument, 0, 'k'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *headers[33] = {0}, *subs[17] = {0};
     size_t nh = 0, ns = 0;
     ws_cli c = {.linger_ms = 500};
-    int deflate = 1, opt;
+    int deflate = 1, opt, insecure = 0;
+    const char *cacert = NULL;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -168,6 +174,12 @@ int sy_cli_ws(int argc, char **argv)
         case 'l':
             c.linger_ms = strtol(optarg, NULL, 10);
             break;
+        case 'C':
+            cacert = optarg;
+            break;
+        case 'k':
+            insecure = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -180,6 +192,10 @@ int sy_cli_ws(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (cacert && !access_ok(cacert)) {
+        fprintf(stderr, "switchyard ws: --cacert %s: cannot read it\n", cacert);
+        return 2;
+    }
     if (sy_loop_new(&c.loop) < 0)
         return 1;
     sy_ws_opts *o;
@@ -187,8 +203,12 @@ int sy_cli_ws(int argc, char **argv)
         return 1;
     sy_ws_opts_set(o, SY_WS_OPT_DEFLATE, (uint64_t)deflate);
     sy_ws_opts_set(o, SY_WS_OPT_PING_INTERVAL_MS, 0);
-    sy_ws_client_cfg cfg = {
-        .url = argv[optind], .headers = headers, .subprotocols = subs, .opts = o};
+    sy_ws_client_cfg cfg = {.url = argv[optind],
+                            .headers = headers,
+                            .subprotocols = subs,
+                            .opts = o,
+                            .tls_ca_file = cacert,
+                            .tls_insecure = insecure};
     sy_ws_cbs cbs = {.on_open = on_open, .on_message = on_message, .on_close = on_close};
     int err = sy_ws_connect(c.loop, &cfg, &cbs, &c, &c.ws);
     sy_ws_opts_free(o);

@@ -3,6 +3,7 @@
  * (RFC 6455 §4.1: status 101, Upgrade, Connection, Sec-WebSocket-Accept, no unsolicited
  * subprotocol or extension), then run the engine with masking on. */
 #include "http1/response.h"
+#include "tls/tls.h"
 #include "ws/handshake.h"
 #include "ws/ws.h"
 
@@ -156,8 +157,11 @@ static void hs_on_close(sy_bstream *c, int err)
     sy_ws *ws = c->proto_data;
     ws_client *cl = ws->client;
     ws->dead = 1;
+    const sy_conn *conn = sy__conn_of(c);
+    const char *tp_err = conn->tp->error ? conn->tp->error(conn) : NULL; /* e.g. TLS */
     sy_ws_close_info info = {1006, "", SY_WS_CAUSE_HANDSHAKE,
                              cl->fail_detail ? cl->fail_detail
+                             : tp_err        ? tp_err
                                              : (err == SY_EIO ? "connection failed" : "closed")};
     if (ws->cbs->on_close)
         ws->cbs->on_close(ws, &info, ws->ud);
@@ -166,15 +170,18 @@ static void hs_on_close(sy_bstream *c, int err)
     sy__ws_unref(ws);
 }
 
-/* ws://host[:port][/path] */
-static int parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap,
+/* ws[s]://host[:port][/path] */
+static int parse_url(const char *url, int *tls, char *host, size_t hcap, char *port, size_t pcap,
                      const char **path)
 {
     const char *p;
+    *tls = !strncasecmp(url, "wss://", 6);
     if (!strncasecmp(url, "ws://", 5))
         p = url + 5;
+    else if (*tls)
+        p = url + 6;
     else
-        return SY_EINVAL; /* wss:// arrives with TLS */
+        return SY_EINVAL;
     const char *hs = p, *he;
     if (*p == '[') {
         hs = p + 1;
@@ -191,7 +198,7 @@ static int parse_url(const char *url, char *host, size_t hcap, char *port, size_
         return SY_EINVAL;
     memcpy(host, hs, (size_t)(he - hs));
     host[he - hs] = 0;
-    snprintf(port, pcap, "80");
+    snprintf(port, pcap, *tls ? "443" : "80");
     if (*p == ':') {
         const char *ps = ++p;
         while (*p >= '0' && *p <= '9')
@@ -240,7 +247,9 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
 {
     char host[256], port[8];
     const char *path;
-    if (!cfg || !cfg->url || parse_url(cfg->url, host, sizeof(host), port, sizeof(port), &path))
+    int tls;
+    if (!cfg || !cfg->url ||
+        parse_url(cfg->url, &tls, host, sizeof(host), port, sizeof(port), &path))
         return SY_EINVAL;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
@@ -271,7 +280,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     size_t rl = 0;
     if (!err) {
         char hostport[300];
-        if (strcmp(port, "80") != 0)
+        if (strcmp(port, tls ? "443" : "80") != 0)
             snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
                      port);
         else
@@ -314,10 +323,15 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     if (!err)
         err = append(req, sizeof(req), &rl, "\r\n%s%s", "", "");
     sy_conn *c = NULL;
+    sy_tls_conn *tc = NULL; /* wss:// */
+    if (!err && tls)
+        err = sy__tls_client_new(fd, host, cfg->tls_ca_file, cfg->tls_insecure, &tc);
     if (!err) {
         c = sy__conn_new(loop, fd, &sy__tcp_transport, &hs_proto, ws);
         if (!c)
             err = SY_ENOMEM;
+        else if (tc)
+            sy__tls_attach(c, tc);
     }
     if (err) {
         if (ws) {
@@ -330,6 +344,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
         } else {
             sy__free(cl);
         }
+        sy__tls_conn_free(tc);
         close(fd);
         return err;
     }

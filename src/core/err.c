@@ -40,6 +40,9 @@ static const struct err_entry errs[] = {
     {SY_EWS_HANDSHAKE, "SY_EWS_HANDSHAKE", "WebSocket handshake failed"},
     {SY_EWS_EXTENSION, "SY_EWS_EXTENSION", "WebSocket extension error"},
     {SY_EWS_POLICY, "SY_EWS_POLICY", "WebSocket policy violation"},
+    {SY_ETLS, "SY_ETLS", "TLS handshake or record error"},
+    {SY_ETLS_CERT, "SY_ETLS_CERT", "certificate or key cannot be used"},
+    {SY_ETLS_VERIFY, "SY_ETLS_VERIFY", "the server's certificate did not verify"},
     {SY_ENOMEM, "SY_ENOMEM", "out of memory"},
     {SY_EINTERNAL, "SY_EINTERNAL", "internal error"},
 };

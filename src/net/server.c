@@ -48,8 +48,11 @@ SY_EXPORT void sy_server_free(sy_server *s)
     int spare = atomic_load(&s->spare_fd);
     if (spare >= 0)
         close(spare);
-    for (size_t i = 0; i < s->naddrs; i++)
+    for (size_t i = 0; i < s->naddrs; i++) {
         sy__free(s->addrs[i].text);
+        if (s->addrs[i].tp)
+            s->addrs[i].tp->release(s->addrs[i].tp_ctx);
+    }
     sy__free(s->addrs);
     if (s->hooks && s->hooks->server_free)
         s->hooks->server_free(s);
@@ -365,7 +368,9 @@ static void accept_cb(sy_io *io, uint32_t events)
             memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
             c->flush_timeout_ms = (uint32_t)SY_MIN(s->cfg.flush_timeout_ms, UINT32_MAX);
         }
-        if (!c || s->hooks->accept(c, w, l->addr_idx) < 0) {
+        const sy_listen_addr *a = &s->addrs[l->addr_idx];
+        if (!c || (a->tp && a->tp->attach(c, a->tp_ctx) < 0) ||
+            s->hooks->accept(c, w, l->addr_idx) < 0) {
             if (c)
                 sy__conn_close(c, SY_ENOMEM, 0);
             else

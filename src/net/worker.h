@@ -12,11 +12,21 @@
 
 typedef struct sy_worker sy_worker;
 
+/* A listener's transport plug-in (TLS, from src/tls), for listeners that are not plain TCP. */
+typedef struct sy_listen_tp {
+    /* Put an accepted connection under the transport, before any protocol. 0 or -err. */
+    int (*attach)(sy_conn *c, void *ctx);
+    /* The server is being freed: release ctx. */
+    void (*release)(void *ctx);
+} sy_listen_tp;
+
 typedef struct sy_listen_addr {
     char *text;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    int port; /* bound port */
+    int port;               /* bound port */
+    const sy_listen_tp *tp; /* NULL: plain TCP */
+    void *tp_ctx;           /* tp's state (a TLS context) */
 } sy_listen_addr;
 
 typedef struct sy_listener {
