@@ -58,13 +58,8 @@ int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o)
     for (size_t i = 0; i < o->ncert; i++)
         if (sy_tls_add_cert(t, o->certs[i], o->keys[i], err, sizeof(err)) < 0)
             return fail(t, err);
-    if (o->self_signed) {
-        if (sy_tls_add_self_signed(t, "localhost") < 0)
-            return fail(t, "--tls-self-signed: cannot generate a certificate");
-        fprintf(stderr, "switchyard: warning: --tls-self-signed: serving a certificate generated "
-                        "at start-up for localhost, 127.0.0.1 and ::1; clients cannot verify "
-                        "it (for testing only)\n");
-    }
+    if (o->self_signed && sy_tls_add_self_signed(t, "localhost") < 0)
+        return fail(t, "--tls-self-signed: cannot generate a certificate");
     for (size_t i = 0; i < o->nlisten; i++) {
         int e = sy_server_listen_tls(srv, o->listens[i], t);
         if (e < 0) {
@@ -74,5 +69,9 @@ int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o)
         }
     }
     sy_tls_free(t); /* the listeners keep their references */
+    if (o->self_signed)
+        fprintf(stderr, "switchyard: warning: --tls-self-signed: serving a certificate generated "
+                        "at start-up for localhost, 127.0.0.1 and ::1; clients cannot verify "
+                        "it (for testing only)\n");
     return 0;
 }

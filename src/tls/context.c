@@ -107,7 +107,12 @@ static int add_cert(sy_tls *t, sy_tls_cert *c, const char *what, char *err, size
     if (ok && t->ncerts == 0)
         ok = SSL_CTX_use_cert_and_key(t->ctx, c->x509, c->key, c->chain, 1) == 1;
     if (!ok) {
-        const char *why = ERR_reason_error_string(ERR_peek_last_error());
+        unsigned long e = ERR_peek_last_error();
+        const char *why = ERR_GET_REASON(e) == SSL_R_EE_KEY_TOO_SMALL
+                              ? "its key is too small (RSA needs 2048 bits or more)"
+                          : ERR_GET_REASON(e) == SSL_R_CA_KEY_TOO_SMALL
+                              ? "a key in its chain is too small (RSA needs 2048 bits or more)"
+                              : ERR_reason_error_string(e);
         snprintf(err, errlen, "%s: OpenSSL refuses the certificate: %s", what,
                  why ? why : "unknown reason");
         ERR_clear_error();
