@@ -587,6 +587,7 @@ int sy_cli_serve(int argc, char **argv)
         }
     }
     if (sy_cli_tls_listen(srv, &tls) != 0) {
+        sy_ws_opts_free(wo);
         sy_server_free(srv);
         return 2;
     }

@@ -34,6 +34,7 @@
 
 struct sy_tls_conn {
     SSL *ssl;
+    sy_conn *c;
     sy_tls *server;   /* the listener's context (a reference), or NULL for clients */
     const char *why;  /* what failed (static text), or NULL */
     long verify;      /* client: the certificate verification result, when it failed */
@@ -45,12 +46,16 @@ struct sy_tls_conn {
     uint8_t failed;  /* fatal: no more SSL calls that write, no close_notify */
 };
 
+static void info_cb(const SSL *ssl, int where, int ret);
+
 sy_tls_conn *sy__tls_conn_new(SSL *ssl, sy_tls *server_ctx)
 {
     sy_tls_conn *t = sy__calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     t->ssl = ssl;
+    SSL_set_app_data(ssl, t);
+    SSL_set_info_callback(ssl, info_cb);
     t->server = server_ctx;
     if (server_ctx)
         sy__tls_ref(server_ctx);
@@ -69,6 +74,7 @@ void sy__tls_conn_free(sy_tls_conn *t)
 
 void sy__tls_attach(sy_conn *c, sy_tls_conn *t)
 {
+    t->c = c;
     c->tp = &sy__tls_transport;
     c->tp_data = t;
 }
@@ -93,11 +99,18 @@ int sy__tls_accept(sy_conn *c, sy_tls *tls)
 
 /* ---- failures ---- */
 
-static void note_handshake(sy_conn *c, sy_tls_conn *t)
+/* The handshake is done the moment OpenSSL says so, inside SSL_read: a record error in the
+ * same read must be reported as such, not as a failed handshake. */
+static void info_cb(const SSL *ssl, int where, int ret)
 {
-    if (t->hs_done || !SSL_is_init_finished(t->ssl))
+    (void)ret;
+    sy_tls_conn *t = SSL_get_app_data(ssl);
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || !t || t->hs_done)
         return;
     t->hs_done = 1;
+    sy_conn *c = t->c;
+    if (!c)
+        return;
     const unsigned char *alpn;
     unsigned int alen;
     SSL_get0_alpn_selected(t->ssl, &alpn, &alen);
@@ -224,7 +237,6 @@ static ssize_t tls_read(sy_conn *c, void *buf, size_t len)
             fail(c, t, e);
         break;
     }
-    note_handshake(c, t);
     if (got == len && !t->end)
         t->more = SSL_has_pending(t->ssl) != 0;
     if (got)
@@ -346,7 +358,6 @@ static ssize_t tls_send(sy_conn *c, const struct iovec *iov, int cnt, int fd, of
     }
     if (stage)
         sy__chunk_put(c->loop, stage);
-    note_handshake(c, t);
     return total ? (ssize_t)total : ret;
 }
 

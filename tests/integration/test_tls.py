@@ -331,6 +331,17 @@ def session_resumption():
         shutil.rmtree(d)
 
 
+@test
+def renegotiation_refused():
+    p = srv().tls_port
+    r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p, "-tls1_2"],
+            inp=b"R\n", timeout=20)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    ok("RENEGOTIATING" in out, "s_client tried: " + out[-400:])
+    ok("no renegotiation" in out, "refused: " + out[-400:])
+    hello_ok(p)
+
+
 # ---- clean ends and bad input ----
 
 @test
