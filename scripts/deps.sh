@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages that building and testing Switchyard need, only when missing.
 set -euo pipefail
-need=(build-essential pkg-config libssl-dev zlib1g-dev curl python3 python3-websockets nodejs
-      node-ws chromium)
+# openssl: the CLI makes certificates for the TLS tests and plays s_client in them.
+need=(build-essential pkg-config libssl-dev openssl zlib1g-dev curl python3 python3-websockets
+      nodejs node-ws chromium)
 # npm comes with the machine's Node.js; Debian's npm package only when it is missing.
 command -v npm >/dev/null 2>&1 || need+=(npm)
 missing=()

@@ -259,10 +259,16 @@ TEST(reads_and_stalled_writes_keep_every_byte)
 static size_t server_got, client_got;
 static int client_closed_err = 1;
 
+static char server_alpn[16];
+
 static ssize_t early_srv_read(sy_bstream *s, uint8_t *data, size_t len)
 {
     sy_conn *c = sy__conn_of(s);
     (void)data;
+    size_t alen;
+    const char *alpn = sy__conn_alpn(c, &alen);
+    if (alpn && alen < sizeof(server_alpn))
+        memcpy(server_alpn, alpn, alen);
     server_got += len;
     if (server_got == EARLY) {
         (void)sy__conn_write(c, "done", 4);
@@ -320,6 +326,7 @@ TEST(client_writes_before_its_handshake)
     sy_loop_free(loop);
     CHECK_EQ(server_got, EARLY);
     CHECK_EQ(client_got, 4);
+    CHECK(!strcmp(server_alpn, "http/1.1")); /* the selected protocol, per connection */
     CHECK_EQ(client_closed_err, 0);
 }
 
