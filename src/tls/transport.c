@@ -126,11 +126,11 @@ static void fail(sy_conn *c, sy_tls_conn *t, int e)
 {
     unsigned long code = ERR_peek_last_error();
     int reason = ERR_GET_REASON(code);
+    int err = SY_ETLS;
     t->failed = 1;
     t->end = -1;
-    c->close_err = SY_ETLS;
     if (!t->server && (t->verify = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
-        c->close_err = SY_ETLS_VERIFY;
+        err = SY_ETLS_VERIFY;
         t->why = "certificate verify failed";
     } else if (e == SSL_ERROR_SYSCALL) {
         /* A reset or a broken pipe: the TCP path does not log those either. */
@@ -140,7 +140,7 @@ static void fail(sy_conn *c, sy_tls_conn *t, int e)
          * record boundary after the handshake it is a peer that skipped close_notify, which
          * HTTP's own framing makes harmless: a plain EOF then. */
         if (t->hs_done && !SSL_has_pending(t->ssl)) {
-            c->close_err = 0;
+            err = 0;
             t->end = 1;
             t->why = NULL;
         } else if (t->hs_done) {
@@ -154,6 +154,8 @@ static void fail(sy_conn *c, sy_tls_conn *t, int e)
         t->why = r ? r : "TLS protocol error";
     }
     ERR_clear_error();
+    if (err && !c->close_err)
+        c->close_err = err; /* the connection closes with it (not a bare SY_EIO) */
     if (t->why && t->server && e != SSL_ERROR_SYSCALL)
         sy__log(SY_LOG_INFO, "%s: TLS %s: %s", sy__conn_peer_str(c),
                 t->hs_done ? "error" : "handshake failed", t->why);
