@@ -1,7 +1,10 @@
 /* `switchyard ws URL`: a WebSocket client for the terminal. Lines from stdin are sent as text
- * (or binary with --binary); what arrives is printed, one message per line. At the end of
- * stdin it closes with 1000 and waits for the server's close. The exit status says how the
- * connection ended: 0 normal close, 1 connect/handshake failure, 3 abnormal or error close. */
+ * (or binary with --binary); what arrives is printed, one message per line ("< " in front on
+ * a terminal, so it does not look like what was typed). On a terminal (or with --commands),
+ * lines starting with '/' are commands: /ping [data], /close [code [reason]], and //text
+ * sends "/text". At the end of stdin it closes with 1000 and waits for the server's close.
+ * The exit status says how the connection ended: 0 normal close, 1 connect/handshake
+ * failure, 3 abnormal or error close. */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct ws_cli {
     sy_loop *loop;
@@ -22,6 +26,8 @@ typedef struct ws_cli {
     long max_messages; /* exit after this many received messages (0 = no limit) */
     long received;
     long linger_ms;           /* after stdin ends, close once nothing arrived for this long */
+    int commands;             /* lines starting with '/' are commands */
+    int tty_out;              /* stdout is a terminal: mark received messages */
     _Atomic uint64_t last_rx; /* CLOCK_MONOTONIC ms of the last message */
 } ws_cli;
 
@@ -30,6 +36,53 @@ static uint64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+typedef struct ping_task {
+    sy_ws *ws;
+    size_t len;
+    char data[126];
+} ping_task;
+
+static void ping_run(sy_loop *loop, void *ud)
+{
+    ping_task *t = ud;
+    (void)loop;
+    int e = sy_ws_ping(t->ws, t->data, t->len);
+    if (e < 0)
+        fprintf(stderr, "ping: %s\n", sy_strerror(e));
+    free(t);
+}
+
+/* /ping [data] or /close [code [reason]]. Returns -1 when reading should stop. */
+static int run_command(ws_cli *c, const char *line)
+{
+    if (strncmp(line, "/ping", 5) == 0 && (line[5] == 0 || line[5] == ' ')) {
+        ping_task *t = malloc(sizeof(*t));
+        if (!t)
+            return 0;
+        const char *d = line[5] ? line + 6 : "";
+        t->ws = c->ws;
+        t->len = strnlen(d, 125);
+        memcpy(t->data, d, t->len);
+        /* The ws handle is only used on its loop: the task runs the ping there. */
+        if (sy_loop_post(c->loop, ping_run, t) < 0)
+            free(t);
+        return 0;
+    }
+    if (strncmp(line, "/close", 6) == 0 && (line[6] == 0 || line[6] == ' ')) {
+        char *end = NULL;
+        long code = line[6] ? strtol(line + 7, &end, 10) : 1000;
+        const char *reason = end && *end == ' ' ? end + 1 : NULL;
+        if (line[6] && end == line + 7)
+            code = 1000;
+        int e = sy_ws_close_async(c->ws, (int)code, reason);
+        if (e < 0)
+            fprintf(stderr, "close: %s\n", sy_strerror(e));
+        return e < 0 ? 0 : -1;
+    }
+    fprintf(stderr, "commands: /ping [data], /close [code [reason]], //text sends /text\n");
+    return 0;
 }
 
 static void *stdin_reader(void *arg)
@@ -41,7 +94,18 @@ static void *stdin_reader(void *arg)
     while ((n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n')
             line[--n] = 0;
-        if (sy_ws_send_async(c->ws, c->binary ? SY_WS_BINARY : SY_WS_TEXT, line, (size_t)n) < 0)
+        char *msg = line;
+        if (c->commands && line[0] == '/') {
+            if (line[1] == '/') {
+                msg++; /* "//text" sends "/text" */
+                n--;
+            } else {
+                if (run_command(c, line) < 0)
+                    break;
+                continue;
+            }
+        }
+        if (sy_ws_send_async(c->ws, c->binary ? SY_WS_BINARY : SY_WS_TEXT, msg, (size_t)n) < 0)
             break;
     }
     free(line);
@@ -75,6 +139,10 @@ static void on_message(sy_ws *ws, int opcode, const void *data, size_t len, void
 {
     ws_cli *c = ud;
     c->last_rx = mono_ms();
+    if (c->max_messages && c->received >= c->max_messages)
+        return; /* more arrived in the same read after our close: --count is exact */
+    if (c->tty_out)
+        fputs("\033[36m< \033[0m", stdout);
     if (opcode == SY_WS_TEXT) {
         fwrite(data, 1, len, stdout);
     } else {
@@ -121,6 +189,9 @@ static void usage(FILE *f)
                "  --linger MS                 after stdin ends, close once no message arrived\n"
                "                              for MS milliseconds (default 500)\n"
                "  --quiet                     no status lines on stderr\n"
+               "  --commands                  lines starting with '/' are commands (the\n"
+               "                              default when stdin is a terminal): /ping [data],\n"
+               "                              /close [code [reason]], //text sends /text\n"
                "  --cacert FILE               wss: trust the PEM certificates in FILE instead\n"
                "                              of the system's CA store\n"
                "  --insecure                  wss: do not verify the server's certificate\n"
@@ -131,17 +202,12 @@ static void usage(FILE *f)
 int sy_cli_ws(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"header", required_argument, 0, 'H'},
-        {"subprotocol", required_argument, 0, 's'},
-        {"binary", no_argument, 0, 'b'},
-        {"no-deflate", no_argument, 0, 'd'},
-        {"count", required_argument, 0, 'n'},
-        {"quiet", no_argument, 0, 'q'},
-        {"linger", required_argument, 0, 'l'},
-        {"cacert", required_argument, 0, 'C'},
-        {"insecure", no_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"header", required_argument, 0, 'H'}, {"subprotocol", required_argument, 0, 's'},
+        {"binary", no_argument, 0, 'b'},       {"no-deflate", no_argument, 0, 'd'},
+        {"count", required_argument, 0, 'n'},  {"quiet", no_argument, 0, 'q'},
+        {"linger", required_argument, 0, 'l'}, {"cacert", required_argument, 0, 'C'},
+        {"insecure", no_argument, 0, 'k'},     {"commands", no_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     const char *headers[33] = {0}, *subs[17] = {0};
     size_t nh = 0, ns = 0;
@@ -149,6 +215,8 @@ int sy_cli_ws(int argc, char **argv)
     int deflate = 1, opt, insecure = 0;
     const char *cacert = NULL;
     optind = 1;
+    c.commands = isatty(STDIN_FILENO);
+    c.tty_out = isatty(STDOUT_FILENO);
     while ((opt = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'H':
@@ -179,6 +247,9 @@ int sy_cli_ws(int argc, char **argv)
             break;
         case 'k':
             insecure = 1;
+            break;
+        case 'M':
+            c.commands = 1;
             break;
         case 'h':
             usage(stdout);

@@ -22,6 +22,7 @@ typedef struct ws_client {
     int pmd_offered;
     size_t pmd_reserved; /* deflate budget held for our offer until the server answers */
     const char *fail_detail;
+    char target[280]; /* "host:port", for messages */
 } ws_client;
 
 static void client_free(sy_ws *ws)
@@ -80,8 +81,18 @@ static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len)
     }
     int cnt;
     if (resp.status != 101) {
-        static __thread char msg[96];
-        snprintf(msg, sizeof(msg), "the server answered %d instead of 101", resp.status);
+        /* Say what the server said: its status line and the first line of its body, which
+         * usually names the reason (a missing header, an origin, a route). */
+        static __thread char msg[320];
+        const char *b = (const char *)data + n, *end = (const char *)data + len;
+        size_t bl = 0;
+        while (b + bl < end && bl < 200 && b[bl] != '\n' && b[bl] != '\r')
+            bl++;
+        for (size_t i = 0; i < bl; i++)
+            if ((unsigned char)b[i] < 0x20 || (unsigned char)b[i] == 0x7f)
+                bl = i; /* stop at control bytes: this goes to a terminal */
+        snprintf(msg, sizeof(msg), "the server answered %d %.*s instead of 101%s%.*s", resp.status,
+                 (int)SY_MIN(resp.reason_len, 64), resp.reason, bl ? ": " : "", (int)bl, b);
         hs_fail(c, msg);
         return (ssize_t)len;
     }
@@ -159,6 +170,15 @@ static void hs_on_close(sy_bstream *c, int err)
     ws->dead = 1;
     const sy_conn *conn = sy__conn_of(c);
     const char *tp_err = conn->tp->error ? conn->tp->error(conn) : NULL; /* e.g. TLS */
+    static __thread char sock_err[400];
+    int so = 0;
+    socklen_t sl = sizeof(so);
+    if (!tp_err && !cl->fail_detail && err == SY_EIO &&
+        getsockopt(conn->io.fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 && so) {
+        /* The socket knows why (connection refused, no route, reset): say it. */
+        snprintf(sock_err, sizeof(sock_err), "cannot connect to %s: %s", cl->target, strerror(so));
+        tp_err = sock_err;
+    }
     sy_ws_close_info info = {1006, "", SY_WS_CAUSE_HANDSHAKE,
                              cl->fail_detail ? cl->fail_detail
                              : tp_err        ? tp_err
@@ -276,6 +296,9 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
         ws && cl ? sy__ws_opts_copy(&ws->owned_opts, cfg->opts ? cfg->opts : &defaults) : SY_ENOMEM;
     if (!err)
         err = sy_ws_make_key(cl->key);
+    if (cl)
+        snprintf(cl->target, sizeof(cl->target), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host,
+                 port);
     char req[8192];
     size_t rl = 0;
     if (!err) {

@@ -53,5 +53,46 @@ def access_log_out_counts_the_whole_response():
         eq(int(m.group(1)), len(wire), "out= is the whole response as sent (head and body)")
 
 
+def ws_cli(args, stdin):
+    return subprocess.run([harness.ARGS.bin, "ws"] + args, input=stdin, capture_output=True,
+                          text=True, timeout=20)
+
+
+@test
+def ws_count_is_exact():
+    with Server(workers=1) as srv:
+        # All four echoes can arrive in one read; --count 2 prints two.
+        r = ws_cli([srv.url("/echo", "ws"), "--count", "2"], "a\nb\nc\nd\n")
+        eq(r.stdout.splitlines(), ["a", "b"], "exactly two messages printed")
+
+
+@test
+def ws_commands_ping_and_close_with_code():
+    with Server(workers=1) as srv:
+        r = ws_cli([srv.url("/echo", "ws"), "--commands"], "hi\n/ping x\n//slash\n/close 4001 bye\n")
+        eq(r.stdout.splitlines(), ["hi", "/slash"], "messages, with //text sent as /text")
+        ok("code 4001 bye" in r.stderr, "closed with the code and reason given: %r" % r.stderr)
+
+
+@test
+def ws_refused_connection_says_why():
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    port = lst.getsockname()[1]
+    lst.close()  # nothing listens there now
+    r = ws_cli(["ws://127.0.0.1:%d/x" % port], "")
+    eq(r.returncode, 1, "exit 1")
+    ok("refused" in r.stderr.lower(), "names the refusal: %r" % r.stderr)
+
+
+@test
+def ws_failed_handshake_shows_server_reason():
+    with Server(workers=1) as srv:
+        r = ws_cli([srv.url("/echo", "ws"), "-H", "Sec-WebSocket-Version: 8"], "")
+        eq(r.returncode, 1, "exit 1")
+        ok("400" in r.stderr or "426" in r.stderr, "status shown: %r" % r.stderr)
+        ok("Sec-WebSocket-Version" in r.stderr, "the server's reason shown: %r" % r.stderr)
+
+
 if __name__ == "__main__":
     main()
