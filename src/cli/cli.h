@@ -11,6 +11,12 @@ int sy_cli_ws(int argc, char **argv);
 
 #define SY_ARRAY_LEN_CLI(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Read a flag's value strictly (src/cli/values.c): SY_CLI_COUNT a whole number, SY_CLI_SIZE
+ * bytes with an optional k/KiB/M/MiB/G/GiB unit (powers of 1024), SY_CLI_TIME milliseconds
+ * with an optional ms/s/m/h unit. Returns 0, or -1 after one line on stderr naming the flag. */
+enum { SY_CLI_COUNT = 1, SY_CLI_SIZE, SY_CLI_TIME };
+int sy_cli_value(const char *flag, const char *text, int kind, uint64_t *out);
+
 /* `serve` TLS options (src/cli/tls.c). */
 typedef struct sy_cli_tls {
     const char *listens[16], *certs[16], *keys[16];

@@ -16,9 +16,18 @@
 static sy_server *g_srv;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static volatile sig_atomic_t g_signals;
+
 static void on_signal(int sig)
 {
     (void)sig;
+    if (++g_signals > 1) {
+        /* A second Ctrl-C: the user does not want to wait for the drain. */
+        static const char msg[] = "switchyard: second signal, exiting now\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(130);
+    }
     if (g_srv)
         sy_server_stop(g_srv); /* async-signal-safe */
 }
@@ -440,10 +449,30 @@ int sy_cli_serve(int argc, char **argv)
         fprintf(stderr, "switchyard: out of memory\n");
         return 1;
     }
+    /* Numeric flags and their units; every other flag takes text or nothing. */
+    static const struct {
+        int opt, kind;
+    } kinds[] = {
+        {O_WORKERS, SY_CLI_COUNT}, {O_MAXCONNS, SY_CLI_COUNT}, {O_WSWIN, SY_CLI_COUNT},
+        {O_WSMEM, SY_CLI_COUNT},   {O_HTO, SY_CLI_TIME},       {O_WTO, SY_CLI_TIME},
+        {O_KATO, SY_CLI_TIME},     {O_BTO, SY_CLI_TIME},       {O_DTO, SY_CLI_TIME},
+        {O_WSPING, SY_CLI_TIME},   {O_WSPONG, SY_CLI_TIME},    {O_WSIDLE, SY_CLI_TIME},
+        {O_RAWIDLE, SY_CLI_TIME},  {O_MAXBODY, SY_CLI_SIZE},   {O_WSMAX, SY_CLI_SIZE},
+        {O_WSBUDGET, SY_CLI_SIZE}, {O_WSHIGH, SY_CLI_SIZE},    {O_WSMAXBUF, SY_CLI_SIZE},
+        {O_RAWHIGH, SY_CLI_SIZE},  {O_RAWMAXBUF, SY_CLI_SIZE},
+    };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        uint64_t v = optarg ? strtoull(optarg, NULL, 10) : 0;
+        uint64_t v = 0;
+        int kind = 0;
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+            if (kinds[k].opt == c)
+                kind = kinds[k].kind;
+        if (kind && sy_cli_value(longopts[c - 1].name, optarg, kind, &v) < 0) {
+            sy_server_free(srv);
+            return 2;
+        }
         int err = 0;
         switch (c) {
         case O_LISTEN:
@@ -564,7 +593,8 @@ int sy_cli_serve(int argc, char **argv)
             sy_server_free(srv);
             return 0;
         default:
-            usage(stderr);
+            /* getopt said what was wrong; the whole help would bury it. */
+            fprintf(stderr, "see switchyard serve --help\n");
             sy_server_free(srv);
             return 2;
         }
@@ -574,6 +604,13 @@ int sy_cli_serve(int argc, char **argv)
             sy_server_free(srv);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr,
+                "switchyard serve: unexpected argument '%s' (see switchyard serve --help)\n",
+                argv[optind]);
+        sy_server_free(srv);
+        return 2;
     }
     if (nlisten == 0 && tls.nlisten == 0)
         listens[nlisten++] = "127.0.0.1:8080";
@@ -644,10 +681,22 @@ int sy_cli_serve(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    for (size_t i = 0; i < nlisten + tls.nlisten; i++)
-        fprintf(stderr, "switchyard: listening on %s (port %d)%s%s%s\n",
-                i < nlisten ? listens[i] : tls.listens[i - nlisten], sy_server_port(srv, i),
-                i < nlisten ? "" : ", TLS", st ? ", root " : "", st ? root : "");
+    for (size_t i = 0; i < nlisten + tls.nlisten; i++) {
+        /* The URLs a person can open (a wildcard address is reachable as localhost). */
+        const char *addr = i < nlisten ? listens[i] : tls.listens[i - nlisten];
+        char host[128];
+        const char *colon = strrchr(addr, ':');
+        size_t hl = colon ? (size_t)(colon - addr) : 0;
+        snprintf(host, sizeof(host), "%.*s", (int)(hl < sizeof(host) - 1 ? hl : sizeof(host) - 1),
+                 addr);
+        if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+            snprintf(host, sizeof(host), "localhost");
+        int secure = i >= nlisten, port = sy_server_port(srv, i);
+        fprintf(stderr,
+                "switchyard: listening on %s://%s:%d/ (port %d), WebSocket echo %s://%s:%d%s%s%s\n",
+                secure ? "https" : "http", host, port, port, secure ? "wss" : "ws", host, port,
+                ws_paths[0], st ? ", files from " : "", st ? root : "");
+    }
     fflush(stderr);
     sy_server_wait(srv);
     sy_server_stats stats;

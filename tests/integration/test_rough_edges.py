@@ -53,6 +53,43 @@ def access_log_out_counts_the_whole_response():
         eq(int(m.group(1)), len(wire), "out= is the whole response as sent (head and body)")
 
 
+def serve_args(*args):
+    return subprocess.run([harness.ARGS.bin, "serve", "--listen", "127.0.0.1:0"] + list(args),
+                          capture_output=True, text=True, timeout=10)
+
+
+@test
+def bad_flag_values_are_refused_with_one_line():
+    for args, want in [(["--workers", "abc"], "--workers abc"),
+                       (["--max-body", "12xyz"], "--max-body 12xyz"),
+                       (["--ws-max-message", "64 MiB"], "--ws-max-message"),
+                       (["--header-timeout", "soon"], "--header-timeout soon"),
+                       (["stray"], "unexpected argument 'stray'"),
+                       (["--bogus"], "see switchyard serve --help")]:
+        r = serve_args(*args)
+        eq(r.returncode, 2, "exit 2 for %r" % args)
+        ok(want in r.stderr, "%r names the problem: %r" % (args, r.stderr))
+        ok(len(r.stderr.splitlines()) <= 2, "short message, not the whole help: %r" % r.stderr)
+
+
+@test
+def size_and_time_units_are_understood():
+    # 1k of body is 1024 bytes: a 1000-byte body passes, a 2000-byte one gets 413.
+    with Server("--max-body", "1k", "--header-timeout", "10s", "--ws-max-message", "64MiB",
+                workers=1) as srv:
+        for n, status in [(1000, 200), (2000, 413)]:
+            s = harness.connect(srv.port)
+            s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n" % n + b"x" * n)
+            data = harness.recv_all(s)
+            s.close()
+            ok(data.startswith(b"HTTP/1.1 %d" % status), "%d-byte body: %r" % (n, data[:40]))
+        ok(any("http://127.0.0.1:%d/" % srv.port in l for l in srv.err_lines),
+           "start-up names the URL: %r" % srv.err_lines[:2])
+        ok(any("ws://127.0.0.1:%d/echo" % srv.port in l for l in srv.err_lines),
+           "and the WebSocket URL")
+
+
 def ws_cli(args, stdin):
     return subprocess.run([harness.ARGS.bin, "ws"] + args, input=stdin, capture_output=True,
                           text=True, timeout=20)
