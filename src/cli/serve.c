@@ -20,10 +20,10 @@ static volatile sig_atomic_t g_signals;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (++g_signals > 1) {
-        /* A second Ctrl-C: the user does not want to wait for the drain. */
-        static const char msg[] = "switchyard: second signal, exiting now\n";
+    if (sig == SIGINT && ++g_signals > 1) {
+        /* A second Ctrl-C: the person at the terminal does not want to wait for the drain.
+         * (A repeated SIGTERM from a supervisor still waits: it asked for a clean stop.) */
+        static const char msg[] = "switchyard: second Ctrl-C, exiting now\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
         (void)w;
         _exit(130);

@@ -90,6 +90,25 @@ def size_and_time_units_are_understood():
            "and the WebSocket URL")
 
 
+@test
+def second_ctrl_c_exits_at_once():
+    import signal
+    import time
+    srv = Server("--drain-timeout", "20000", workers=1)
+    s = harness.connect(srv.port)
+    s.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")  # in flight
+    time.sleep(0.2)
+    srv.proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    ok(srv.proc.poll() is None, "the first Ctrl-C drains (the request is in flight)")
+    t0 = time.time()
+    srv.proc.send_signal(signal.SIGINT)
+    srv.proc.wait(5)
+    ok(time.time() - t0 < 3, "the second Ctrl-C exits at once")
+    eq(srv.proc.returncode, 130, "exit status 130")
+    s.close()
+
+
 def ws_cli(args, stdin):
     return subprocess.run([harness.ARGS.bin, "ws"] + args, input=stdin, capture_output=True,
                           text=True, timeout=20)
