@@ -26,6 +26,7 @@ allowed() { # layer -> the src/ folders its files may include
     http1) echo "core net http http1" ;;
     http2) echo "core net http http2" ;;
     ws) echo "core net http ws" ;;
+    probe) echo "core http ws probe" ;;
     *) echo "*" ;;
   esac
 }

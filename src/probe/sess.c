@@ -1,0 +1,191 @@
+/* After the 101: the probe's side of a WebSocket (RFC 6455 §5), reduced to what a check needs.
+ * The probe sends a text message, a ping and a close; this module builds those frames and
+ * follows what comes back through the codec's parser in client mode (server frames must not
+ * be masked): the echo, the pong, the close, server pings to answer, and everything that is
+ * not a valid frame. Only the first 256 bytes of each message are kept. */
+#include "probe/probe.h"
+#include "ws/utf8.h"
+
+#include <stdio.h>
+#include <zlib.h>
+
+size_t sy_probe_ws_frame(uint8_t *out, size_t cap, int opcode, const void *payload, size_t len,
+                         const uint8_t mask[4])
+{
+    if (len > 125 || cap < 14 + len)
+        return 0;
+    size_t h = sy_ws_frame_header(out, (uint8_t)opcode, 1, 0, len, mask);
+    const uint8_t *p = payload;
+    for (size_t i = 0; i < len; i++)
+        out[h + i] = mask ? (uint8_t)(p[i] ^ mask[i & 3]) : p[i];
+    return h + len;
+}
+
+void sy_probe_ws_sess_init(sy_probe_ws_sess *s, int deflate)
+{
+    memset(s, 0, sizeof(*s));
+    s->deflate = deflate;
+    sy_ws_parser_init(&s->parser, 0, deflate ? SY_WS_RSV1 : 0);
+}
+
+void sy_probe_ws_sess_sent(sy_probe_ws_sess *s, int opcode, const void *payload, size_t len)
+{
+    if (opcode == SY_WS_OP_TEXT || opcode == SY_WS_OP_BINARY) {
+        s->msg_len = len < sizeof(s->msg) ? len : sizeof(s->msg);
+        memcpy(s->msg, payload, s->msg_len);
+        s->msg_sent = 1;
+    } else if (opcode == SY_WS_OP_PING) {
+        s->ping_len = len < sizeof(s->ping) ? len : sizeof(s->ping);
+        memcpy(s->ping, payload, s->ping_len);
+        s->ping_sent = 1;
+    } else if (opcode == SY_WS_OP_CLOSE) {
+        s->close_sent = 1;
+    }
+}
+
+static void *z_alloc(void *ud, unsigned n, unsigned size)
+{
+    (void)ud;
+    return sy__calloc(n, size);
+}
+
+static void z_free(void *ud, void *p)
+{
+    (void)ud;
+    sy__free(p);
+}
+
+/* Inflate a whole small compressed message (RFC 7692 §7.2.2: append 00 00 ff ff). Returns
+ * the length, or -1 when it does not decode on its own (context takeover from earlier
+ * messages, or garbage). */
+static ssize_t inflate_small(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+    uint8_t buf[sizeof(((sy_probe_ws_sess *)0)->cur) + 4];
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    z.zalloc = z_alloc;
+    z.zfree = z_free;
+    if (len > sizeof(buf) - 4 || inflateInit2(&z, -15) != Z_OK)
+        return -1;
+    memcpy(buf, in, len);
+    memcpy(buf + len, tail, 4);
+    z.next_in = buf;
+    z.avail_in = (uInt)(len + 4);
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = inflate(&z, Z_SYNC_FLUSH);
+    ssize_t n = (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) && z.avail_in == 0
+                    ? (ssize_t)(cap - z.avail_out)
+                    : -1;
+    inflateEnd(&z);
+    return n;
+}
+
+static void fail(sy_probe_ws_sess *s, uint16_t code, const char *fmt, const char *arg)
+{
+    s->error = 1;
+    s->error_code = code;
+    snprintf(s->error_detail, sizeof(s->error_detail), fmt, arg);
+}
+
+static void message_end(sy_probe_ws_sess *s)
+{
+    s->rx_messages++;
+    if (!s->msg_sent || s->got_echo)
+        return; /* unsolicited, or after the echo */
+    s->got_echo = 1;
+    const uint8_t *body = s->cur;
+    size_t len = s->cur_len;
+    uint8_t plain[sizeof(s->cur)];
+    if (s->cur_compressed) {
+        s->echo_compressed = 1;
+        ssize_t n = s->cur_total <= sizeof(s->cur)
+                        ? inflate_small(s->cur, s->cur_len, plain, sizeof(plain))
+                        : -1;
+        if (n < 0)
+            return; /* cannot tell: not a mismatch */
+        body = plain;
+        len = (size_t)n;
+        if (s->cur_opcode == SY_WS_OP_TEXT && !sy_utf8_valid(body, len)) {
+            fail(s, 1007, "%s", "a compressed text message is not valid UTF-8");
+            return;
+        }
+    } else if (s->cur_total != s->cur_len) {
+        return; /* longer than what we keep: not our short message */
+    }
+    s->echo_match = len == s->msg_len && !memcmp(body, s->msg, len);
+}
+
+static void on_data(sy_probe_ws_sess *s, const sy_ws_event *ev)
+{
+    if (ev->msg_start) {
+        s->cur_len = 0;
+        s->cur_total = 0;
+        s->cur_opcode = ev->opcode;
+        s->cur_compressed = ev->compressed;
+        s->utf8_state = 0;
+    }
+    size_t room = sizeof(s->cur) - s->cur_len, n = ev->len < room ? ev->len : room;
+    memcpy(s->cur + s->cur_len, ev->data, n);
+    s->cur_len += n;
+    s->cur_total += ev->len;
+    if (ev->opcode == SY_WS_OP_TEXT && !ev->compressed) {
+        sy_utf8 u = {s->utf8_state};
+        if (sy_utf8_feed(&u, ev->data, ev->len) >= 0 || (ev->msg_end && !sy_utf8_complete(&u))) {
+            fail(s, 1007, "%s", "a text message is not valid UTF-8");
+            return;
+        }
+        s->utf8_state = u.state;
+    }
+    if (ev->msg_end)
+        message_end(s);
+}
+
+size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
+{
+    size_t used = 0;
+    s->rx_bytes += len;
+    if (!s->msg_sent && !s->ping_sent)
+        s->rx_unasked += len;
+    if (s->rx_bytes > SY_PROBE_FLOOD_BYTES)
+        s->flood = 1;
+    while (used < len && !s->error && !s->got_close) {
+        sy_ws_event ev;
+        uint16_t code = 0;
+        const char *detail = NULL;
+        ssize_t n = sy_ws_parse(&s->parser, in + used, len - used, &ev, &code, &detail);
+        if (n < 0) {
+            fail(s, code, "%s", detail ? detail : "invalid frame");
+            break;
+        }
+        used += (size_t)n;
+        switch (ev.type) {
+        case SY_WS_EV_DATA:
+            on_data(s, &ev);
+            break;
+        case SY_WS_EV_PING:
+            s->rx_pings++;
+            s->pong_due = 1;
+            s->pong_payload_len = ev.len;
+            memcpy(s->pong_payload, ev.data, ev.len);
+            break;
+        case SY_WS_EV_PONG:
+            if (s->ping_sent && !s->got_pong) {
+                s->got_pong = 1;
+                s->pong_match = ev.len == s->ping_len && !memcmp(ev.data, s->ping, ev.len);
+            }
+            break;
+        case SY_WS_EV_CLOSE:
+            s->got_close = 1;
+            s->close_code = ev.close_code;
+            sy_probe_quote(s->close_reason, sizeof(s->close_reason), ev.reason, ev.reason_len);
+            break;
+        case SY_WS_EV_NONE:
+            break;
+        }
+        if (n == 0 && ev.type == SY_WS_EV_NONE)
+            break;
+    }
+    return s->error ? used : len;
+}
