@@ -22,7 +22,7 @@ endif
 
 CFLAGS_ALL := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-fPIC -fvisibility=hidden -Iinclude -Isrc -D_GNU_SOURCE -pthread $(CFLAGS)
-LIBS := -lssl -lcrypto -lz -pthread
+LIBS := -lssl -lcrypto -lz -lnghttp2 -pthread
 LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 LIB_SRCS := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))

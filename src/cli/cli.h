@@ -8,6 +8,7 @@
 
 int sy_cli_serve(int argc, char **argv);
 int sy_cli_ws(int argc, char **argv);
+int sy_cli_probe(int argc, char **argv);
 
 #define SY_ARRAY_LEN_CLI(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -11,6 +11,8 @@ static void usage(FILE *f)
             "usage:\n"
             "  switchyard serve [options]   run the server (see: switchyard serve --help)\n"
             "  switchyard ws URL [options]  WebSocket client (see: switchyard ws --help)\n"
+            "  switchyard probe URL [opts]  diagnose a protocol upgrade end to end\n"
+            "                               (see: switchyard probe --help)\n"
             "  switchyard version\n",
             SY_VERSION);
 }
@@ -26,6 +28,8 @@ int main(int argc, char **argv)
         return sy_cli_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "ws"))
         return sy_cli_ws(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "probe"))
+        return sy_cli_probe(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("switchyard %s\n", SY_VERSION);
         return 0;

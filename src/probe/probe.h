@@ -198,7 +198,7 @@ const char *sy_probe_classify_bytes(const uint8_t *data, size_t len);
 
 /* A bounded reader for the body of a non-101 response: keeps the first bytes as a snippet,
  * decodes chunked framing, and says when the body ended. */
-#define SY_PROBE_SNIPPET 512
+#define SY_PROBE_SNIPPET 8192 /* enough for a reflected request head */
 typedef struct sy_probe_body {
     uint8_t mode; /* none, length, chunked, close-delimited */
     uint8_t cstate;
@@ -346,7 +346,7 @@ typedef struct sy_probe_tls_info {
     sy_probe_tls_verify verify;
     char verify_text[128]; /* the verifier's own words */
     int host_ok;           /* the certificate names the host */
-    char host[256];
+    char host[300];
     int insecure; /* --insecure: certificate problems are reported as info */
 } sy_probe_tls_info;
 

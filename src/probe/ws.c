@@ -224,16 +224,21 @@ static void wire_hints(const sy_probe_head *h, const sy_probe_body *b, char *out
             sy_probe_quote(q, 64, via->value, via->value_len));
     if (h->major == 1 && h->minor == 0)
         put(&o, "the answer is HTTP/1.0, typical of a proxy with an HTTP/1.0 upstream; ");
+    const sy_field *ct = get(h, "content-type", NULL);
+    if (h->status < 300 && ct)
+        put(&o, "the path serves %s content; ", sy_probe_quote(q, 48, ct->value, ct->value_len));
     if (b && b->snip_len) {
         const char *s = b->snippet;
-        size_t n = b->snip_len;
+        size_t n = b->snip_len < 1024 ? b->snip_len : 1024;
+        /* Only a refusal's short explanation is read for words; a page is just quoted. */
         if (contains_ci(s, n, "plain http request was sent to https"))
             put(&o, "the body says the port expects TLS: use wss://; ");
-        else if (contains_ci(s, n, "upgrade") || contains_ci(s, n, "connection") ||
-                 contains_ci(s, n, "sec-websocket") || contains_ci(s, n, "websocket"))
-            put(&o, "the body speaks of the WebSocket fields the probe did send, so a hop in "
-                    "between probably removed them; ");
-        put(&o, "body: \"%s\"", sy_probe_quote(q, 160, s, n));
+        else if (h->status >= 400 && b->total < 1024 &&
+                 (contains_ci(s, n, "upgrade") || contains_ci(s, n, "connection") ||
+                  contains_ci(s, n, "sec-websocket") || contains_ci(s, n, "websocket")))
+            put(&o, "the refusal speaks of the WebSocket fields, which the probe did send: a "
+                    "hop in between probably removed them; ");
+        put(&o, "body: \"%s\"", sy_probe_quote(q, 120, s, n));
     }
     while (o.len >= 2 && out[o.len - 2] == ';') /* drop a trailing "; " */
         out[o.len -= 2] = 0;
