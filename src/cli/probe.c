@@ -298,18 +298,19 @@ int sy_cli_probe(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     P.t_start = probe_now_ms();
-    int reachable = 1;
     if (P.do_ws) {
-        reachable = probe_walk_ws(&P) == 0;
-        if (reachable && !P.path_only) {
+        probe_walk_ws(&P);
+        /* After a fatal step (a black hole, a dead port) every other walk would only wait
+         * out its own timeout: stop there. */
+        if (sy_probe_exit_code(&P.rep) == 2)
+            P.unreachable = 1;
+        if (!P.unreachable && !P.path_only) {
             if (P.ws_switched)
                 probe_walk_security(&P);
             probe_walk_reflect(&P);
         }
-    } else {
-        reachable = probe_resolve(&P) == 0;
     }
-    if (reachable && (!P.path_only || !P.do_ws)) {
+    if (!P.unreachable && (!P.path_only || !P.do_ws)) {
         if (P.do_h2c)
             probe_walk_h2c(&P);
         if (P.do_h2)

@@ -43,6 +43,8 @@ typedef struct probe {
     int ws_switched;
     sy_probe_tls_info tls_info;
     int have_tls_info;
+    int connected;   /* a connection got through (TCP, and TLS when asked) */
+    int unreachable; /* the first connection failed: nothing else is tried */
     char server_field[128]; /* Server of the main answer, names hops */
     double t_start;
 } probe;
@@ -70,7 +72,8 @@ ssize_t probe_read(pconn *c, void *buf, size_t cap, double deadline);
 int probe_write(pconn *c, const void *buf, size_t len, double deadline);
 const char *probe_err_text(void); /* the last error of probe_read/probe_write (static) */
 
-/* Read a response head into buf (cap bytes, at most SY_PROBE_MAX_HEAD + a bit). Returns 1
+/* Read a response head into buf (cap bytes, at most SY_PROBE_MAX_HEAD + a bit; *len bytes
+ * already there are kept: set *len = 0 first unless the caller peeked). Returns 1
  * with the head parsed (*len bytes in buf, h->head_len of them the head), or 0 after adding
  * the finding (timeout, close, not HTTP, malformed, too large). main: a timeout or a close
  * before any byte is fatal. what: the step's name for messages. */

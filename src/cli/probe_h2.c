@@ -277,10 +277,24 @@ void probe_walk_h2c(probe *P)
         uint8_t raw[6] = {0, 3, 0, 0, 0, 100};
         char b64[32];
         sy_probe_h2_settings_b64(b64, sizeof(b64), ids, vals, 1);
-        size_t n = sy_probe_h2c_request(req, sizeof(req), P->hostport, P->target, b64, 1), len;
+        size_t n = sy_probe_h2c_request(req, sizeof(req), P->hostport, P->target, b64, 1), len = 0;
         double t0 = probe_now_ms();
-        if (probe_write(&c, req, n, t0 + P->timeout_ms) == 0 &&
-            probe_read_head(P, path, &c, buf, sizeof(buf), &len, &h, 0, "h2c upgrade")) {
+        int ok = probe_write(&c, req, n, t0 + P->timeout_ms) == 0;
+        /* A server that speaks only HTTP/2 sends its SETTINGS at once, whatever the request
+         * says: that is an ignored upgrade, not a broken HTTP/1 answer. */
+        ssize_t got = ok ? probe_read(&c, buf, sizeof(buf), t0 + P->timeout_ms) : PN_ERR;
+        if (got > 0)
+            len = (size_t)got;
+        const char *kind = got > 0 ? sy_probe_classify_bytes((uint8_t *)buf, len) : NULL;
+        if (kind && strstr(kind, "HTTP/2")) {
+            sy_probe_finding *f = sy_probe_add(&P->rep, path, SY_PF_H2C_UPGRADE_IGNORED,
+                                               "The server answered the h2c upgrade with HTTP/2 "
+                                               "frames instead of an HTTP/1.1 response.");
+            sy_probe_hint(f, "%s", kind);
+            sy_probe_step_add(&P->rep, path, "upgrade", 0, probe_now_ms() - t0,
+                              "HTTP/2 frames, no 101");
+        } else if (ok && probe_read_head(P, path, &c, buf, sizeof(buf), &len, &h, 0,
+                                         "h2c upgrade")) {
             int sw = sy_probe_h2c_check_101(&P->rep, path, &h, 0, 0);
             sy_probe_step_add(&P->rep, path, "upgrade", sw, probe_now_ms() - t0,
                               "Upgrade: h2c -> %d", h.status);
@@ -352,7 +366,7 @@ void probe_walk_h2(probe *P)
     const char *path = "h2";
     static const char alpn[] = "\x02h2\x08http/1.1";
     pconn c;
-    if (probe_open(P, path, &c, alpn, sizeof(alpn) - 1, 0, 0) == 0) {
+    if (probe_open(P, path, &c, alpn, sizeof(alpn) - 1, 0, 1) == 0) {
         double t0 = probe_now_ms();
         if (strcmp(c.alpn, "h2") != 0) {
             sy_probe_add(&P->rep, path, SY_PF_H2_ALPN_NOT_H2,

@@ -71,8 +71,8 @@ int probe_resolve(probe *P)
         char msg[400];
         snprintf(msg, sizeof(msg), "Could not resolve \"%s\" (step: dns): %s.", P->host,
                  gai_strerror(rc));
-        fail(P, "websocket", 1, SY_PF_NET_DNS_FAILED, msg);
-        sy_probe_step_add(&P->rep, "websocket", "dns", 0, ms, "%s", gai_strerror(rc));
+        fail(P, "net", 1, SY_PF_NET_DNS_FAILED, msg);
+        sy_probe_step_add(&P->rep, "net", "dns", 0, ms, "%s", gai_strerror(rc));
         return -1;
     }
     memcpy(&P->addr, res->ai_addr, res->ai_addrlen);
@@ -86,7 +86,7 @@ int probe_resolve(probe *P)
              P->port);
     freeaddrinfo(res);
     P->resolved = 1;
-    sy_probe_step_add(&P->rep, "websocket", "dns", 1, ms, "%s -> %s", P->host, ip);
+    sy_probe_step_add(&P->rep, "net", "dns", 1, ms, "%s -> %s", P->host, ip);
     return 0;
 }
 
@@ -278,15 +278,16 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
     unsigned sel_len = 0;
     SSL_get0_alpn_selected(c->ssl, &sel, &sel_len);
     snprintf(c->alpn, sizeof(c->alpn), "%.*s", (int)sel_len, sel ? (const char *)sel : "");
-    if (main) {
+    int first = !P->have_tls_info; /* the certificate is checked once, on the first */
+    if (first) {
         tls_facts(P, c, alpn, alpn_len);
         sy_probe_tls_check(&P->rep, "tls", &P->tls_info);
     }
     if (steps)
         sy_probe_step_add(&P->rep, path, "tls", 1, probe_now_ms() - t0, "%s, ALPN %s%s%s",
                           SSL_get_version(c->ssl), c->alpn[0] ? c->alpn : "none",
-                          main && P->tls_info.subject[0] ? ", certificate " : "",
-                          main ? P->tls_info.subject : "");
+                          first && P->tls_info.subject[0] ? ", certificate " : "",
+                          first ? P->tls_info.subject : "");
     return 0;
 }
 
@@ -295,10 +296,16 @@ int probe_open(probe *P, const char *path, pconn *c, const char *alpn, size_t al
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
-    if (probe_resolve(P) < 0 || tcp_connect(P, path, c, main, steps) < 0)
+    /* The first connection of a run decides "could not connect" (exit 2), whichever walk
+     * opens it; once one got through, a later failure is an error of that walk. */
+    main = main || !P->connected;
+    if (P->unreachable || probe_resolve(P) < 0 || tcp_connect(P, path, c, main, steps) < 0 ||
+        (P->tls && tls_handshake(P, path, c, alpn, alpn_len, main, steps) < 0)) {
+        if (main)
+            P->unreachable = 1;
         return -1;
-    if (P->tls && tls_handshake(P, path, c, alpn, alpn_len, main, steps) < 0)
-        return -1;
+    }
+    P->connected = 1;
     return 0;
 }
 
@@ -404,8 +411,7 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
 {
     double t0 = probe_now_ms(), deadline = t0 + P->timeout_ms;
     char msg[400], q[120];
-    *len = 0;
-    for (;;) {
+    for (;;) { /* *len bytes may be there already (a caller that peeked) */
         const char *detail = NULL;
         if (*len) {
             ssize_t n = sy_probe_head_parse(buf, *len, 0, h, &detail);
