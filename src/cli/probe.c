@@ -41,7 +41,8 @@ static void usage(FILE *f)
            "  --reflect PATH      the reflect route to compare against (default /reflect)\n"
            "  --reflect-token T   token for a reflect route that requires one\n"
            "  --no-color          plain output even on a terminal\n"
-           "  --list-findings     print every finding ID with its severity and title\n"
+           "  --list-findings     print every finding ID with its severity and title (with\n"
+           "                      --json: the whole catalogue, causes and fixes included)\n"
            "exit status: 0 all good (info notes only), 1 problems found (warnings or errors),\n"
            "             2 could not connect or got no answer (the step is named), usage errors\n");
 }
@@ -111,9 +112,11 @@ static int parse_url(probe *P, const char *url)
     return 0;
 }
 
-static void list_findings(void)
+static void list_findings(int json)
 {
-    for (int i = 0; i < SY_PF__COUNT; i++) {
+    if (json)
+        probe_print_catalogue_json();
+    for (int i = 0; i < SY_PF__COUNT && !json; i++) {
         const sy_probe_def *d = sy_probe_def_of((sy_probe_id)i);
         printf("%-32s %-8s %s\n", d->id, sy_probe_sev_name(d->sev), d->title);
     }
@@ -179,7 +182,7 @@ int sy_cli_probe(int argc, char **argv)
     P.reflect_path = "/reflect";
     P.color = isatty(1) && !getenv("NO_COLOR");
     const char *proto = NULL;
-    int c;
+    int c, list = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "H:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -256,8 +259,8 @@ int sy_cli_probe(int argc, char **argv)
             P.color = 0;
             break;
         case O_LIST:
-            list_findings();
-            return 0;
+            list = 1;
+            break;
         case O_VERBOSE:
             P.verbose = 1;
             break;
@@ -269,6 +272,10 @@ int sy_cli_probe(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (list) {
+        list_findings(P.json);
+        return 0;
     }
     if (optind + 1 != argc) {
         usage(stderr);

@@ -43,8 +43,8 @@ typedef struct probe {
     int ws_switched;
     sy_probe_tls_info tls_info;
     int have_tls_info;
-    int connected;   /* a connection got through (TCP, and TLS when asked) */
-    int unreachable; /* the first connection failed: nothing else is tried */
+    int connected;          /* a connection got through (TCP, and TLS when asked) */
+    int unreachable;        /* the first connection failed: nothing else is tried */
     char server_field[128]; /* Server of the main answer, names hops */
     double t_start;
 } probe;
@@ -92,5 +92,6 @@ void probe_walk_h2(probe *P);
 
 void probe_print_human(probe *P, const char *url);
 void probe_print_json(probe *P, const char *url);
+void probe_print_catalogue_json(void);
 
 #endif

@@ -293,8 +293,8 @@ void probe_walk_h2c(probe *P)
             sy_probe_hint(f, "%s", kind);
             sy_probe_step_add(&P->rep, path, "upgrade", 0, probe_now_ms() - t0,
                               "HTTP/2 frames, no 101");
-        } else if (ok && probe_read_head(P, path, &c, buf, sizeof(buf), &len, &h, 0,
-                                         "h2c upgrade")) {
+        } else if (ok &&
+                   probe_read_head(P, path, &c, buf, sizeof(buf), &len, &h, 0, "h2c upgrade")) {
             int sw = sy_probe_h2c_check_101(&P->rep, path, &h, 0, 0);
             sy_probe_step_add(&P->rep, path, "upgrade", sw, probe_now_ms() - t0,
                               "Upgrade: h2c -> %d", h.status);

@@ -197,3 +197,21 @@ void probe_print_json(probe *P, const char *url)
     }
     printf("]}\n");
 }
+
+void probe_print_catalogue_json(void)
+{
+    printf("[");
+    for (int i = 0; i < SY_PF__COUNT; i++) {
+        const sy_probe_def *d = sy_probe_def_of((sy_probe_id)i);
+        printf("%s{\"id\":", i ? ",\n" : "");
+        json_str(d->id);
+        printf(",\"severity\":\"%s\",\"title\":", sy_probe_sev_name(d->sev));
+        json_str(d->title);
+        printf(",\"causes\":");
+        json_lines(d->causes);
+        printf(",\"fix\":");
+        json_lines(d->fix);
+        putchar('}');
+    }
+    printf("]\n");
+}

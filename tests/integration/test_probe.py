@@ -1,0 +1,570 @@
+"""`switchyard probe` end to end: against our own server, a fixture that misbehaves in 22 ways
+(tests/fixtures/probe_fixture.py), TLS peers with bad certificates, third-party servers from
+Debian (Python websockets, Node ws, nghttpd, h2o) and nginx as a correct, a stripping, an
+HTTP/1.0 and a short-timeout reverse proxy in front of our server. Tests that need a missing
+package say "skip" and pass (scripts/deps.sh installs them for CI)."""
+import datetime
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Server, eq, ok, test  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURE = os.path.join(HERE, "..", "fixtures", "probe_fixture.py")
+PY = "/usr/bin/python3"
+TMP = tempfile.mkdtemp(prefix="sy-probe-")
+
+
+def probe(url, *args, timeout=30):
+    t0 = time.time()
+    p = subprocess.run([harness.ARGS.bin, "probe", url, "--json"] + list(args),
+                       capture_output=True, timeout=timeout)
+    harness.check_sanitizer([p.stderr.decode(errors="replace")])
+    try:
+        d = json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError("probe printed no JSON (exit %d): %r %r" %
+                             (p.returncode, p.stdout[:500], p.stderr[:500]))
+    d["_rc"], d["_t"] = p.returncode, time.time() - t0
+    eq(d["exit"], p.returncode, "exit in the JSON")
+    return d
+
+
+def ids(d, min_sev=None):
+    order = ["info", "warning", "error", "fatal"]
+    return [f["id"] for f in d["findings"]
+            if min_sev is None or order.index(f["severity"]) >= order.index(min_sev)]
+
+
+def find(d, fid):
+    for f in d["findings"]:
+        if f["id"] == fid:
+            return f
+    raise AssertionError("no %s in %s" % (fid, [(f["id"], f["message"]) for f in d["findings"]]))
+
+
+def step(d, path, name):
+    for s in d["steps"]:
+        if s["path"] == path and s["name"] == name:
+            return s
+    raise AssertionError("no step %s/%s in %s" % (path, name, d["steps"]))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Proc:
+    """A helper process that prints 'port N' (and maybe 'tls-port N') when it is ready."""
+
+    def __init__(self, cmd, want=("port",), cwd=None, wait_port=None):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     cwd=cwd, start_new_session=True)
+        self.ports = {}
+        deadline = time.time() + 10
+        if wait_port:  # a server that prints nothing: wait until it accepts
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", wait_port), 0.2).close()
+                    self.ports["port"] = wait_port
+                    return
+                except OSError:
+                    if self.proc.poll() is not None:
+                        break
+                    time.sleep(0.05)
+            self.stop()
+            raise RuntimeError("%s did not start: %s" % (cmd[0], self.proc.stdout.read()[-2000:]))
+        while len(self.ports) < len(want) and time.time() < deadline:
+            line = self.proc.stdout.readline().decode(errors="replace")
+            if not line:
+                break
+            m = re.match(r"(\S+) (\d+)$", line.strip())
+            if m:
+                self.ports[m.group(1)] = int(m.group(2))
+        if len(self.ports) < len(want):
+            self.stop()
+            raise RuntimeError("%s did not start" % cmd)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def skip(why):
+    print("skip: %s" % why)
+
+
+# ---- our own server ----
+
+@test
+def own_server_all_green():
+    with Server("--no-access-log") as s:
+        d = probe(s.url("/echo", "ws"))
+        eq(d["_rc"], 0, "exit (%s)" % d["findings"])
+        eq(ids(d, "warning"), [], "problems")
+        for name in ("connect", "handshake", "round-trip", "ping", "close"):
+            ok(step(d, "websocket", name)["ok"], name)
+        ok("echo matched" in step(d, "websocket", "round-trip")["detail"], "echo")
+        for name in ("bad-version", "unmasked", "h2c-smuggle"):
+            ok(step(d, "security", name)["ok"], name)
+        ok(step(d, "reflect", "reflect")["ok"], "the reflect route answered")
+        ok(d["_t"] < 5, "the whole walk took %.1f s" % d["_t"])
+
+
+@test
+def own_server_subprotocol_and_plain_output():
+    with Server("--no-access-log", "--ws-subprotocol", "chat") as s:
+        d = probe(s.url("/echo", "ws"), "--subprotocol", "chat", "--origin", "http://x.test")
+        eq(d["_rc"], 0, "exit (%s)" % d["findings"])
+        ok("subprotocol chat" in step(d, "websocket", "handshake")["detail"], "chat selected")
+        p = subprocess.run([harness.ARGS.bin, "probe", s.url("/echo", "ws")],
+                           capture_output=True, timeout=30)
+        out = p.stdout.decode()
+        eq(p.returncode, 0, "exit")
+        ok("\033[" not in out, "no colours when piped")
+        ok("all good" in out and "handshake" in out, out)
+
+
+@test
+def own_server_not_a_websocket_path():
+    with Server("--no-access-log") as s:
+        d = probe(s.url("/hello.txt", "ws"))
+        eq(d["_rc"], 1, "exit")
+        f = find(d, "WS_NOT_SWITCHED_200")
+        ok("text/plain" in f["wire"], f["wire"])
+        ok(f["causes"] and f["fix"], "causes and fix")
+
+
+@test
+def own_server_idle_kept_alive_by_pings():
+    with Server("--no-access-log", "--ws-ping-interval", "300") as s:
+        d = probe(s.url("/echo", "ws"), "--idle", "1", "--path-only")
+        eq(d["_rc"], 0, "exit (%s)" % d["findings"])
+        ok("WS_IDLE_SURVIVED" in ids(d), ids(d))
+        ok("WS_IDLE_PINGS" in ids(d), ids(d))
+        ok(step(d, "websocket", "idle")["ok"], "idle step")
+
+
+@test
+def reflect_route_token():
+    with Server("--no-access-log", "--reflect-token", "s3cret") as s:
+        r = harness.request(s.port, b"GET /reflect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        eq(r[0].status, 403, "without the token")
+        r = harness.request(s.port, b"POST /reflect?q=1 HTTP/1.1\r\nHost: x\r\nX-Switchyard-Reflect-"
+                            b"Token: s3cret\r\nX-Odd:  spaced \r\nContent-Length: 4\r\n"
+                            b"Connection: close\r\n\r\nbody")
+        eq(r[0].status, 200, "with the token")
+        ok(r[0].body.startswith(b"POST /reflect?q=1 HTTP/1.1\r\nHost: x\r\n"), r[0].body)
+        ok(b"X-Odd: spaced\r\n" in r[0].body and r[0].body.endswith(b"\r\n\r\nbody"), r[0].body)
+        d = probe(s.url("/echo", "ws"), "--reflect-token", "s3cret")
+        ok(step(d, "reflect", "reflect")["ok"], "reflected with the token")
+        d = probe(s.url("/echo", "ws"))
+        eq(step(d, "reflect", "reflect")["ok"], None, "no reflection without the token")
+    with Server("--no-access-log", "--no-reflect") as s:
+        r = harness.request(s.port, b"GET /reflect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        eq(r[0].status, 404, "--no-reflect")
+
+
+@test
+def help_and_findings_documented():
+    p = subprocess.run([harness.ARGS.bin, "probe", "--help"], capture_output=True, timeout=10)
+    eq(p.returncode, 0, "--help")
+    text = p.stdout.decode()
+    for opt in ("--protocol", "--path-only", "--json", "--header", "--origin", "--subprotocol",
+                "--timeout", "--idle", "--insecure", "--cacert", "--reflect", "--reflect-token",
+                "--no-color", "--list-findings", "exit status"):
+        ok(opt in text, "--help mentions %s" % opt)
+    p = subprocess.run([harness.ARGS.bin, "probe", "--list-findings"], capture_output=True,
+                       timeout=10)
+    found = [l.split()[0] for l in p.stdout.decode().splitlines() if l.strip()]
+    ok(len(found) >= 60, "finding count %d" % len(found))
+    doc = open(os.path.join(HERE, "..", "..", "docs", "probe.md")).read()
+    missing = [i for i in found if "`%s`" % i not in doc]
+    eq(missing, [], "finding IDs missing from docs/probe.md")
+    eq(subprocess.run([harness.ARGS.bin, "probe", "nope://x"], capture_output=True).returncode,
+       2, "bad URL")
+
+
+# ---- the misbehaving fixture ----
+
+FIX = {}
+
+
+def fixture():
+    if "p" not in FIX:
+        FIX["p"] = Proc([PY, FIXTURE])
+    return FIX["p"].ports["port"]
+
+
+# path, extra probe options, the finding that must be named, exit status
+FAULTS = [
+    ("bad-accept", [], "WS_ACCEPT_MISMATCH", 1),
+    ("hex-accept", [], "WS_ACCEPT_MISMATCH", 1),
+    ("no-upgrade", [], "WS_UPGRADE_MISSING", 1),
+    ("no-connection", [], "WS_CONNECTION_MISSING", 1),
+    ("ok-200", [], "WS_NOT_SWITCHED_200", 1),
+    ("proxy-400", [], "WS_REFUSED_400", 1),
+    ("unsolicited-subprotocol", [], "WS_SUBPROTOCOL_UNSOLICITED", 1),
+    ("unechoed-subprotocol", ["--subprotocol", "chat"], "WS_SUBPROTOCOL_NOT_SELECTED", 1),
+    ("bad-extension", [], "WS_EXTENSION_INVALID", 1),
+    ("unsolicited-extension", [], "WS_EXTENSION_UNSOLICITED", 1),
+    ("unmasked-ok", [], "SEC_UNMASKED_ACCEPTED", 1),
+    ("any-version", [], "SEC_BAD_VERSION_ACCEPTED", 1),
+    ("flood", [], "WS_FLOOD", 1),
+    ("garbage", [], "HTTP_NOT_HTTP", 1),
+    ("endless-header", [], "HTTP_HEAD_TOO_LARGE", 1),
+    ("endless-chunked", [], "HTTP_BODY_UNBOUNDED", 1),
+    ("h2c-lenient", [], "SEC_H2C_WITHOUT_SETTINGS_TOKEN", 1),
+    ("close-after-101", [], "WS_CLOSED_AFTER_UPGRADE", 1),
+    ("no-pong", ["--timeout", "1"], "WS_NO_PONG", 1),
+    ("masked-server", [], "WS_FRAME_INVALID", 1),
+    ("no-close-reply", [], "WS_CLOSE_NO_REPLY", 1),
+    ("black-hole", ["--timeout", "1"], "NET_TIMEOUT", 2),
+]
+
+
+def fault_test(path, extra, fid, code):
+    def t():
+        d = probe("ws://127.0.0.1:%d/%s" % (fixture(), path), *extra)
+        f = find(d, fid)
+        eq(d["_rc"], code, "exit (%s)" % ids(d))
+        ok(f["message"] and f["fix"], "a sentence and a fix")
+        ok(d["_t"] < 6, "bounded in time: %.1f s" % d["_t"])
+        if path == "black-hole":
+            ok("step: handshake" in f["message"], f["message"])
+        if path == "hex-accept":
+            ok("hex" in f["wire"], f["wire"])
+        if path == "proxy-400":
+            ok("nginx" in f["wire"] and "WebSocket fields" in f["wire"], f["wire"])
+        if path == "garbage":
+            ok("garbage" in f["message"], f["message"])
+        if path == "ok-200":
+            eq(ids(d, "warning"), ["WS_NOT_SWITCHED_200"], "only the real problem")
+    t.__name__ = "fixture_" + path.replace("-", "_")
+    return t
+
+
+for _f in FAULTS:
+    test(fault_test(*_f))
+
+
+@test
+def fixture_memory_bounded():
+    """A flood, an endless head and an endless body cost the probe bounded memory."""
+    port = fixture()
+    for path in ("flood", "endless-header", "endless-chunked"):
+        probe("ws://127.0.0.1:%d/%s" % (port, path), "--path-only")
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ok(rss_kb < 80 * 1024, "max RSS of a child %d KiB" % rss_kb)
+
+
+# ---- TLS ----
+
+def make_cert(name, cn, sans, days_from, days_to):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(subj).issuer_name(subj)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now + datetime.timedelta(days=days_from))
+            .not_valid_after(now + datetime.timedelta(days=days_to))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), False)
+            .sign(key, hashes.SHA256()))
+    c, k = os.path.join(TMP, name + ".crt"), os.path.join(TMP, name + ".key")
+    with open(c, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(k, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return c, k
+
+
+def tls_fixture(name, cn, sans, days_from, days_to):
+    c, k = make_cert(name, cn, sans, days_from, days_to)
+    return Proc([PY, FIXTURE, "--tls-cert", c, "--tls-key", k], want=("port", "tls-port")), c
+
+
+@test
+def tls_good_certificate():
+    fx, ca = tls_fixture("good", "localhost", ["localhost"], -1, 30)
+    with fx:
+        d = probe("wss://localhost:%d/echo" % fx.ports["tls-port"], "--cacert", ca)
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        eq(d["tls"]["alpn"], "http/1.1", "ALPN")
+        ok(d["tls"]["host_ok"] and "localhost" in d["tls"]["subject"], d["tls"])
+        ok(step(d, "websocket", "tls")["ok"], "tls step")
+        d = probe("wss://localhost:%d/echo" % fx.ports["tls-port"])
+        eq(d["_rc"], 1, "self-signed without --cacert")
+        ok("self-signed" in find(d, "TLS_CERT_UNTRUSTED")["message"], "named")
+        d = probe("wss://localhost:%d/echo" % fx.ports["tls-port"], "--insecure")
+        eq(d["_rc"], 0, "--insecure turns certificate problems into notes")
+        # A cleartext server that waits for a request line never answers a ClientHello...
+        d = probe("wss://localhost:%d/echo" % fx.ports["port"], "--timeout", "1")
+        eq(d["_rc"], 2, "TLS to a cleartext port")
+        f = find(d, "NET_TIMEOUT")
+        ok("step: tls" in f["message"] and "cleartext" in f["wire"], f)
+    # ... and one that answers the bytes with an HTTP error fails the handshake at once.
+    with Server("--no-access-log") as s:
+        d = probe(s.url("/echo", "wss"), "--timeout", "2")
+        eq(d["_rc"], 2, "TLS to our cleartext port")
+        ok("cleartext" in find(d, "TLS_HANDSHAKE_FAILED")["wire"], "cause named")
+
+
+@test
+def tls_expired_and_wrong_host():
+    fx, ca = tls_fixture("expired", "localhost", ["localhost"], -30, -2)
+    with fx:
+        d = probe("wss://localhost:%d/echo" % fx.ports["tls-port"], "--cacert", ca)
+        eq(d["_rc"], 1, "exit")
+        ok("expired" in find(d, "TLS_CERT_EXPIRED")["message"], "expired")
+        ok(step(d, "websocket", "round-trip")["ok"], "the rest is still checked")
+    fx, ca = tls_fixture("other", "other.test", ["other.test"], -1, 30)
+    with fx:
+        d = probe("wss://localhost:%d/echo" % fx.ports["tls-port"], "--cacert", ca)
+        eq(d["_rc"], 1, "exit")
+        ok("localhost" in find(d, "TLS_CERT_NAME_MISMATCH")["message"], "named")
+
+
+@test
+def tls_soon_expiring_and_h2c_over_tls_check():
+    fx, ca = tls_fixture("soon", "localhost", ["localhost"], -1, 3)
+    with fx:
+        d = probe("wss://localhost:%d/h2c-lenient" % fx.ports["tls-port"], "--cacert", ca)
+        find(d, "TLS_CERT_EXPIRES_SOON")
+        find(d, "SEC_H2C_OVER_TLS")
+        eq(d["_rc"], 1, "exit")
+
+
+# ---- third-party WebSocket servers ----
+
+PYWS = r'''
+import asyncio, websockets
+async def echo(ws, path=None):
+    async for m in ws:
+        await ws.send(m)
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0) as srv:
+        print("port", srv.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+'''
+
+NODEWS = r'''
+const WebSocket = require(process.argv[process.argv.length - 1]);
+const wss = new WebSocket.Server({host: '127.0.0.1', port: 0});
+wss.on('listening', () => console.log('port ' + wss.address().port));
+wss.on('connection', ws => { ws.on('error', () => {});
+  ws.on('message', (m, bin) => ws.send(m, {binary: bin})); });
+'''
+
+
+@test
+def python_websockets_server():
+    try:
+        import websockets  # noqa: F401
+    except ImportError:
+        return skip("python3-websockets")
+    with Proc([PY, "-c", PYWS]) as p:
+        d = probe("ws://127.0.0.1:%d/" % p.ports["port"])
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok("echo matched" in step(d, "websocket", "round-trip")["detail"], "echo")
+
+
+@test
+def node_ws_server():
+    mod = "/usr/share/nodejs/ws"
+    if not shutil.which("node") or not os.path.isdir(mod):
+        return skip("node-ws")
+    with Proc(["node", "-e", NODEWS, mod]) as p:
+        d = probe("ws://127.0.0.1:%d/" % p.ports["port"], "--subprotocol", "chat")
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok("subprotocol chat" in step(d, "websocket", "handshake")["detail"], "chat")
+
+
+# ---- nginx in front of our server ----
+
+NGINX_CONF = """worker_processes 1;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %(d)s/b; proxy_temp_path %(d)s/p; fastcgi_temp_path %(d)s/f;
+  uwsgi_temp_path %(d)s/u; scgi_temp_path %(d)s/s;
+  server {
+    listen 127.0.0.1:%(port)d;
+    location / {
+      proxy_pass http://127.0.0.1:%(up)d;
+%(extra)s
+    }
+  }
+}
+"""
+
+WS_LINES = """      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";"""
+
+
+def nginx(up, extra):
+    if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+        return None
+    d = tempfile.mkdtemp(prefix="nginx-", dir=TMP)
+    port = free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF % {"d": d, "port": port, "up": up, "extra": extra})
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    return Proc([exe, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e",
+                 os.path.join(d, "error.log"), "-g", "daemon off; pid %s/nginx.pid;" % d],
+                wait_port=port)
+
+
+@test
+def nginx_correct_proxy():
+    with Server("--no-access-log") as s:
+        n = nginx(s.port, WS_LINES)
+        if not n:
+            return skip("nginx")
+        with n:
+            d = probe("ws://127.0.0.1:%d/echo" % n.ports["port"])
+            eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+            ok(step(d, "reflect", "reflect")["ok"], "reflected through nginx")
+            ok("Host" in find(d, "PROXY_REWROTE_HEADERS")["message"], "Host rewritten")
+
+
+@test
+def nginx_stripping_proxy_named():
+    """HTTP/1.1 upstream but without the Upgrade/Connection lines."""
+    with Server("--no-access-log") as s:
+        n = nginx(s.port, "      proxy_http_version 1.1;")
+        if not n:
+            return skip("nginx")
+        with n:
+            d = probe("ws://127.0.0.1:%d/echo" % n.ports["port"])
+            eq(d["_rc"], 1, "exit")
+            got = ids(d)
+            ok("PROXY_STRIPPED_UPGRADE" in got and "PROXY_STRIPPED_CONNECTION" in got, got)
+            ok("PROXY_HTTP10_UPSTREAM" not in got, got)
+            f = find(d, "PROXY_STRIPPED_UPGRADE")
+            ok("nginx" in f["wire"], f["wire"])
+            ok(any("proxy_set_header Upgrade" in l for l in f["fix"]), f["fix"])
+            main = [x for x in d["findings"] if x["path"] == "websocket"]
+            ok(main and main[0]["severity"] == "error", main)
+
+
+@test
+def nginx_http10_proxy_named():
+    """nginx's defaults: HTTP/1.0 upstream, no Upgrade/Connection."""
+    with Server("--no-access-log") as s:
+        n = nginx(s.port, "")
+        if not n:
+            return skip("nginx")
+        with n:
+            d = probe("ws://127.0.0.1:%d/echo" % n.ports["port"])
+            eq(d["_rc"], 1, "exit")
+            f = find(d, "PROXY_HTTP10_UPSTREAM")
+            ok(any("proxy_http_version 1.1" in l for l in f["fix"]), f["fix"])
+            find(d, "PROXY_STRIPPED_UPGRADE")
+
+
+@test
+def nginx_idle_timeout_cut():
+    with Server("--no-access-log", "--ws-ping-interval", "0") as s:
+        n = nginx(s.port, WS_LINES + "\n      proxy_read_timeout 1s;")
+        if not n:
+            return skip("nginx")
+        with n:
+            d = probe("ws://127.0.0.1:%d/echo" % n.ports["port"], "--idle", "4", "--path-only")
+            eq(d["_rc"], 1, "exit")
+            f = find(d, "WS_IDLE_CUT")
+            ok("proxy_read_timeout" in f["wire"], f["wire"])
+            secs = float(re.search(r"after ([\d.]+) s", f["message"]).group(1))
+            ok(0.5 < secs < 3.5, "cut after %.1f s" % secs)
+
+
+# ---- HTTP/2 servers ----
+
+@test
+def nghttpd_h2c_and_h2():
+    exe = shutil.which("nghttpd")
+    if not exe:
+        return skip("nghttp2-server")
+    root = tempfile.mkdtemp(prefix="h2root-", dir=TMP)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("hi\n")
+    port = free_port()
+    with Proc([exe, "--no-tls", "-d", root, "-a", "127.0.0.1", str(port)], wait_port=port):
+        d = probe("http://127.0.0.1:%d/" % port)
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok(step(d, "h2c-prior", "request")["ok"], "prior knowledge GET")
+        find(d, "H2_WS_NOT_ADVERTISED")
+    c, k = make_cert("nghttpd", "localhost", ["localhost"], -1, 30)
+    port = free_port()
+    with Proc([exe, "-d", root, "-a", "127.0.0.1", str(port), k, c], wait_port=port):
+        d = probe("https://localhost:%d/" % port, "--cacert", c)
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok(step(d, "h2", "alpn")["ok"] and step(d, "h2", "request")["ok"], "h2 via ALPN")
+
+
+@test
+def h2o_h2c_upgrade():
+    exe = shutil.which("h2o")
+    if not exe:
+        return skip("h2o")
+    d0 = tempfile.mkdtemp(prefix="h2o-", dir=TMP)
+    with open(os.path.join(d0, "index.html"), "w") as f:
+        f.write("hi\n")
+    port = free_port()
+    conf = os.path.join(d0, "h2o.conf")
+    with open(conf, "w") as f:
+        # As root h2o would switch to "nobody"; stay who we are.
+        user = "user: root\n" if os.geteuid() == 0 else ""
+        f.write("listen:\n  host: 127.0.0.1\n  port: %d\n%s"
+                "hosts:\n  default:\n    paths:\n      /:\n        file.dir: %s\n"
+                % (port, user, d0))
+    with Proc([exe, "-c", conf], wait_port=port):
+        d = probe("http://127.0.0.1:%d/" % port)
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok(step(d, "h2c-upgrade", "upgrade")["ok"], "h2c upgrade: %s" % d["steps"])
+        ok(step(d, "h2c-upgrade", "response")["ok"], "response on stream 1")
+
+
+def teardown():
+    if "p" in FIX:
+        FIX["p"].stop()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        harness.main()
+    finally:
+        teardown()
