@@ -1,0 +1,35 @@
+/* The probe's answer checks on arbitrary bytes: the head parser, the handshake checks, the
+ * body reader, the frame session after a 101, and the reflect comparison. */
+#include "probe/probe.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static sy_probe_report r;
+    static sy_probe_head h;
+    static sy_probe_ws_sess s;
+    static uint8_t copy[1 << 17];
+    const char *why;
+    sy_probe_ws_req rq = {.host = "h",
+                          .target = "/",
+                          .offer_deflate = 1,
+                          .nsub = 1,
+                          .subprotocols = {"chat"},
+                          .key = "dGhlIHNhbXBsZSBub25jZQ=="};
+    sy_probe_body b;
+    sy_probe_ws_result res;
+    if (size > sizeof(copy))
+        return 0;
+    memcpy(copy, data, size);
+    sy_probe_report_init(&r);
+    ssize_t n = sy_probe_head_parse((const char *)copy, size, 0, &h, &why);
+    if (n > 0) {
+        sy_probe_body_init(&b, &h, 0);
+        sy_probe_body_feed(&b, copy + n, size - (size_t)n);
+        sy_probe_ws_check(&r, "f", &rq, &h, &b, &res);
+        sy_probe_ws_sess_init(&s, res.deflate);
+        sy_probe_ws_sess_feed(&s, copy + n, size - (size_t)n);
+        sy_probe_h2c_check_101(&r, "f", &h, 1, 0);
+    }
+    sy_probe_reflect_check(&r, "f", (const char *)data, size, (const char *)data, size, "m", "x");
+    return 0;
+}

@@ -1,0 +1,228 @@
+/* The catalogue and report (src/probe/findings.c), the reflect comparison (reflect.c), and
+ * the TLS and HTTP/2 rules (tls.c, h2.c). */
+#include "harness.h"
+#include "probe/probe.h"
+
+#include <stdio.h>
+
+static sy_probe_report rep;
+
+TEST(catalogue_complete)
+{
+    for (int i = 0; i < SY_PF__COUNT; i++) {
+        const sy_probe_def *d = sy_probe_def_of((sy_probe_id)i);
+        CHECK(d->id && d->title && d->causes && d->fix && d->fix[0]);
+        CHECK(sy_probe_def_find(d->id) == d); /* unique */
+        for (const char *c = d->id; *c; c++)
+            CHECK((*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_');
+    }
+    CHECK(sy_probe_def_find("NOPE") == NULL);
+    CHECK(!strcmp(sy_probe_def_of(SY_PF_WS_ACCEPT_MISMATCH)->id, "WS_ACCEPT_MISMATCH"));
+}
+
+TEST(report_and_exit_codes)
+{
+    sy_probe_report_init(&rep);
+    CHECK_EQ(sy_probe_exit_code(&rep), 0);
+    sy_probe_add(&rep, "x", SY_PF_WS_NO_ECHO, "note");
+    CHECK_EQ(sy_probe_exit_code(&rep), 0);
+    sy_probe_add(&rep, "x", SY_PF_WS_NO_PONG, "warn");
+    CHECK_EQ(sy_probe_exit_code(&rep), 1);
+    sy_probe_add(&rep, "x", SY_PF_NET_TIMEOUT, "fatal");
+    CHECK_EQ(sy_probe_exit_code(&rep), 2);
+    CHECK(sy_probe_has(&rep, "x", SY_PF_WS_NO_PONG) && !sy_probe_has(&rep, "y", SY_PF_WS_NO_PONG));
+    for (int i = 0; i < 100; i++)
+        sy_probe_add(&rep, "x", SY_PF_WS_NO_ECHO, "%d", i);
+    CHECK_EQ(rep.nfindings, SY_PROBE_MAX_FINDINGS);
+    CHECK(rep.dropped > 0);
+    for (int i = 0; i < 100; i++)
+        sy_probe_step_add(&rep, "x", "s", 1, 1.0, "%d", i);
+    CHECK_EQ(rep.nsteps, SY_PROBE_MAX_STEPS);
+}
+
+static const char sent[] = "GET /echo HTTP/1.1\r\nHost: front.test\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: k\r\n"
+                           "Sec-WebSocket-Version: 13\r\nX-Switchyard-Probe: m1\r\n"
+                           "X-Switchyard-Reflect-Token: t\r\n\r\n";
+
+TEST(reflect_identical_is_silent)
+{
+    sy_probe_report_init(&rep);
+    CHECK_EQ(sy_probe_reflect_check(&rep, "reflect", sent, sizeof(sent) - 1, sent, sizeof(sent) - 1,
+                                    "m1", NULL),
+             1);
+    CHECK_EQ(rep.nfindings, 0);
+    /* a reflection of some other request says nothing */
+    CHECK_EQ(sy_probe_reflect_check(&rep, "reflect", sent, sizeof(sent) - 1, sent, sizeof(sent) - 1,
+                                    "m2", NULL),
+             0);
+    CHECK_EQ(rep.nfindings, 0);
+}
+
+TEST(reflect_names_the_stripping_hop)
+{
+    static const char got[] = "GET /echo HTTP/1.0\r\nHost: backend:8080\r\nConnection: close\r\n"
+                              "Sec-WebSocket-Key: k\r\nX-Switchyard-Probe: m1\r\n"
+                              "X-Forwarded-For: 10.0.0.1\r\n\r\n";
+    sy_probe_report_init(&rep);
+    CHECK_EQ(sy_probe_reflect_check(&rep, "reflect", got, sizeof(got) - 1, sent, sizeof(sent) - 1,
+                                    "m1", "nginx/1.22.1"),
+             1);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_HTTP10_UPSTREAM));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_STRIPPED_UPGRADE));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_STRIPPED_CONNECTION));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_STRIPPED_HEADERS));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_REWROTE_HEADERS));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_PROXY_ADDED_HEADERS));
+    for (size_t i = 0; i < rep.nfindings; i++) {
+        const sy_probe_finding *f = &rep.findings[i];
+        if (f->id == SY_PF_PROXY_STRIPPED_UPGRADE)
+            CHECK(strstr(f->hint, "nginx"));
+        if (f->id == SY_PF_PROXY_STRIPPED_HEADERS)
+            CHECK(strstr(f->msg, "Sec-WebSocket-Version") && !strstr(f->msg, "Token"));
+        if (f->id == SY_PF_PROXY_ADDED_HEADERS)
+            CHECK(strstr(f->msg, "X-Forwarded-For"));
+        if (f->id == SY_PF_PROXY_REWROTE_HEADERS)
+            CHECK(strstr(f->msg, "front.test -> backend:8080"));
+    }
+}
+
+static sy_probe_tls_info tls_ok(void)
+{
+    sy_probe_tls_info t;
+    memset(&t, 0, sizeof(t));
+    t.version = 0x0304;
+    snprintf(t.host, sizeof(t.host), "example.test");
+    snprintf(t.subject, sizeof(t.subject), "/CN=example.test");
+    snprintf(t.alpn_offered, sizeof(t.alpn_offered), "h2,http/1.1");
+    snprintf(t.alpn, sizeof(t.alpn), "h2");
+    t.now = 1700000000;
+    t.not_after = t.now + 90 * 86400;
+    t.host_ok = 1;
+    return t;
+}
+
+TEST(tls_rules)
+{
+    sy_probe_tls_info t = tls_ok();
+    sy_probe_report_init(&rep);
+    sy_probe_tls_check(&rep, "tls", &t);
+    CHECK_EQ(rep.nfindings, 0);
+    t.verify = SY_PROBE_TLS_EXPIRED;
+    t.not_after = t.now - 3 * 86400;
+    t.host_ok = 0;
+    sy_probe_tls_check(&rep, "tls", &t);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_CERT_EXPIRED));
+    CHECK(strstr(rep.findings[0].msg, "3 days"));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_CERT_NAME_MISMATCH));
+    CHECK_EQ(sy_probe_exit_code(&rep), 1);
+    sy_probe_report_init(&rep);
+    t = tls_ok();
+    t.verify = SY_PROBE_TLS_SELF_SIGNED;
+    t.insecure = 1;
+    sy_probe_tls_check(&rep, "tls", &t);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_CERT_UNTRUSTED));
+    CHECK_EQ(sy_probe_exit_code(&rep), 0); /* --insecure: a note */
+    sy_probe_report_init(&rep);
+    t = tls_ok();
+    t.not_after = t.now + 5 * 86400;
+    t.version = 0x0301;
+    snprintf(t.alpn, sizeof(t.alpn), "spdy/3");
+    sy_probe_tls_check(&rep, "tls", &t);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_CERT_EXPIRES_SOON));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_OLD_VERSION));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_ALPN_UNEXPECTED));
+}
+
+TEST(h2_settings_and_upgrade_request)
+{
+    char b64[64], req[512];
+    static const uint16_t ids[] = {3, 4};
+    static const uint32_t vals[] = {100, 65535};
+    /* 00 03 00 00 00 64 00 04 00 00 ff ff */
+    CHECK(sy_probe_h2_settings_b64(b64, sizeof(b64), ids, vals, 2) == 16);
+    CHECK(!strcmp(b64, "AAMAAABkAAQAAP__"));
+    CHECK_EQ(sy_probe_h2_settings_b64(b64, 10, ids, vals, 2), 0);
+    CHECK(sy_probe_h2_settings_b64(b64, sizeof(b64), ids, vals, 1) == 8);
+    CHECK(!strcmp(b64, "AAMAAABk"));
+    CHECK(sy_probe_h2c_request(req, sizeof(req), "h", "/", b64, 1));
+    CHECK(strstr(req, "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"));
+    CHECK(sy_probe_h2c_request(req, sizeof(req), "h", "/", b64, 0));
+    CHECK(strstr(req, "Connection: Upgrade\r\nUpgrade: h2c\r\n"));
+}
+
+static int check_101(const char *resp, int security, int tls)
+{
+    static sy_probe_head h;
+    const char *detail;
+    if (sy_probe_head_parse(resp, strlen(resp), 0, &h, &detail) <= 0)
+        abort();
+    return sy_probe_h2c_check_101(&rep, "h2c", &h, security, tls);
+}
+
+TEST(h2c_101_rules)
+{
+    static const char ok101[] =
+        "HTTP/1.1 101 Switching\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    sy_probe_report_init(&rep);
+    CHECK_EQ(check_101(ok101, 0, 0), 1);
+    CHECK_EQ(rep.nfindings, 0);
+    CHECK_EQ(check_101("HTTP/1.1 200 OK\r\n\r\n", 0, 0), 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2C_UPGRADE_IGNORED));
+    sy_probe_report_init(&rep);
+    CHECK_EQ(check_101("HTTP/1.1 400 No\r\n\r\n", 1, 0), 0);
+    CHECK_EQ(rep.nfindings, 0); /* a refused smuggling attempt is how it should be */
+    check_101(ok101, 1, 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_SEC_H2C_WITHOUT_SETTINGS_TOKEN));
+    check_101(ok101, 1, 1);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_SEC_H2C_OVER_TLS));
+    sy_probe_report_init(&rep);
+    check_101("HTTP/1.1 101 X\r\nUpgrade: h2c\r\n\r\n", 0, 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2C_UPGRADE_INVALID));
+}
+
+TEST(h2_event_rules)
+{
+    sy_probe_h2 h;
+    sy_probe_report_init(&rep);
+    sy_probe_h2_init(&h);
+    CHECK_EQ(sy_probe_h2_check(&rep, "h2c-prior", SY_PROBE_H2_PRIOR, &h), 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2_PRIOR_KNOWLEDGE_REFUSED));
+    sy_probe_h2_init(&h);
+    h.got_settings = 1;
+    h.status = 200;
+    CHECK_EQ(sy_probe_h2_check(&rep, "h2", SY_PROBE_H2_ALPN, &h), 1);
+    CHECK_EQ(sy_probe_h2_check(&rep, "ws", SY_PROBE_H2_WS, &h), 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2_WS_NOT_ADVERTISED));
+    sy_probe_h2_setting(&h, SY_PROBE_H2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1);
+    h.status = 0;
+    h.rst = 1;
+    h.rst_code = 7;
+    sy_probe_report_init(&rep);
+    CHECK_EQ(sy_probe_h2_check(&rep, "ws", SY_PROBE_H2_WS, &h), 0);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2_WS_REJECTED));
+    CHECK(strstr(rep.findings[0].msg, "REFUSED_STREAM"));
+    sy_probe_h2_init(&h);
+    h.got_settings = 1;
+    h.goaway = 1;
+    h.goaway_code = 1;
+    sy_probe_report_init(&rep);
+    sy_probe_h2_check(&rep, "h2", SY_PROBE_H2_ALPN, &h);
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2_GOAWAY));
+    CHECK(sy_probe_has(&rep, NULL, SY_PF_H2_NO_RESPONSE));
+    CHECK(!strcmp(sy_probe_h2_error_name(13), "HTTP_1_1_REQUIRED"));
+    CHECK(!strcmp(sy_probe_h2_error_name(99), "unknown error code"));
+}
+
+int main(void)
+{
+    RUN(catalogue_complete);
+    RUN(report_and_exit_codes);
+    RUN(reflect_identical_is_silent);
+    RUN(reflect_names_the_stripping_hop);
+    RUN(tls_rules);
+    RUN(h2_settings_and_upgrade_request);
+    RUN(h2c_101_rules);
+    RUN(h2_event_rules);
+    return sy_t_summary();
+}
