@@ -122,6 +122,34 @@ static void list_findings(int json)
     }
 }
 
+/* When the handshake failed and the reflect route shows a hop that stripped the upgrade,
+ * say so on the handshake's finding too: that is the cause. */
+static void explain_by_reflect(probe *P)
+{
+    sy_probe_finding *main = NULL;
+    for (size_t i = 0; i < P->rep.nfindings && !main; i++)
+        if (!strcmp(P->rep.findings[i].path, "websocket") &&
+            P->rep.findings[i].sev >= SY_PROBE_ERROR)
+            main = &P->rep.findings[i];
+    if (!main)
+        return;
+    const char *why = sy_probe_has(&P->rep, "reflect", SY_PF_PROXY_HTTP10_UPSTREAM)
+                          ? "a hop forwards HTTP/1.0 upstream (PROXY_HTTP10_UPSTREAM)"
+                      : sy_probe_has(&P->rep, "reflect", SY_PF_PROXY_STRIPPED_UPGRADE)
+                          ? "a hop removed Upgrade (PROXY_STRIPPED_UPGRADE)"
+                      : sy_probe_has(&P->rep, "reflect", SY_PF_PROXY_STRIPPED_CONNECTION)
+                          ? "a hop replaced Connection (PROXY_STRIPPED_CONNECTION)"
+                          : NULL;
+    if (!why)
+        return;
+    char hint[sizeof(main->hint) + 128];
+    int n = snprintf(hint, sizeof(hint), "the reflect route shows the cause: %s%s%s", why,
+                     main->hint[0] ? "; " : "", main->hint);
+    if (n > 0 && (size_t)n >= sizeof(main->hint)) /* cut the quoted wire, keep the cause */
+        memcpy(hint + sizeof(main->hint) - 4, "...", 4);
+    memcpy(main->hint, hint, sizeof(main->hint));
+}
+
 static int valid_field_line(const char *s)
 {
     const char *colon = strchr(s, ':');
@@ -315,6 +343,7 @@ int sy_cli_probe(int argc, char **argv)
             if (P.ws_switched)
                 probe_walk_security(&P);
             probe_walk_reflect(&P);
+            explain_by_reflect(&P);
         }
     }
     if (!P.unreachable && (!P.path_only || !P.do_ws)) {

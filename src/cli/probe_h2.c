@@ -291,13 +291,17 @@ void probe_walk_h2c(probe *P)
                                                "The server answered the h2c upgrade with HTTP/2 "
                                                "frames instead of an HTTP/1.1 response.");
             sy_probe_hint(f, "%s", kind);
-            sy_probe_step_add(&P->rep, path, "upgrade", 0, probe_now_ms() - t0,
+            sy_probe_step_add(&P->rep, path, "upgrade", -1, probe_now_ms() - t0,
                               "HTTP/2 frames, no 101");
         } else if (ok &&
                    probe_read_head(P, path, &c, buf, sizeof(buf), &len, &h, 0, "h2c upgrade")) {
             int sw = sy_probe_h2c_check_101(&P->rep, path, &h, 0, 0);
-            sy_probe_step_add(&P->rep, path, "upgrade", sw, probe_now_ms() - t0,
-                              "Upgrade: h2c -> %d", h.status);
+            /* not switching is a choice (a note); only a broken 101 is a failed step */
+            sy_probe_step_add(&P->rep, path, "upgrade",
+                              sw                ? 1
+                              : h.status == 101 ? 0
+                                                : -1,
+                              probe_now_ms() - t0, "Upgrade: h2c -> %d", h.status);
             if (sw) {
                 h2run r = {.P = P, .stream = 1};
                 sy_probe_h2_init(&r.ev);
@@ -337,7 +341,7 @@ void probe_walk_h2c(probe *P)
         if (got > 0 && got >= 5 && !memcmp(buf, "HTTP/", 5)) {
             sy_probe_add(&P->rep, path, SY_PF_H2_PRIOR_KNOWLEDGE_REFUSED,
                          "The server answered the HTTP/2 preface in HTTP/1 (\"%.12s\").", buf);
-            sy_probe_step_add(&P->rep, path, "preface", 0, probe_now_ms() - t0, "HTTP/1 answer");
+            sy_probe_step_add(&P->rep, path, "preface", -1, probe_now_ms() - t0, "HTTP/1 answer");
         } else if (got > 0) {
             if (nghttp2_session_mem_recv(s, (uint8_t *)buf, (size_t)got) < 0)
                 r.ev.proto_error = 1;
@@ -372,7 +376,7 @@ void probe_walk_h2(probe *P)
             sy_probe_add(&P->rep, path, SY_PF_H2_ALPN_NOT_H2,
                          "The probe offered h2 and http/1.1 with ALPN; the server selected %s.",
                          c.alpn[0] ? c.alpn : "none");
-            sy_probe_step_add(&P->rep, path, "alpn", 0, -1, "selected %s",
+            sy_probe_step_add(&P->rep, path, "alpn", -1, -1, "selected %s",
                               c.alpn[0] ? c.alpn : "none");
         } else {
             sy_probe_step_add(&P->rep, path, "alpn", 1, -1, "selected h2");

@@ -503,6 +503,7 @@ def nginx_stripping_proxy_named():
             ok(any("proxy_set_header Upgrade" in l for l in f["fix"]), f["fix"])
             main = [x for x in d["findings"] if x["path"] == "websocket"]
             ok(main and main[0]["severity"] == "error", main)
+            ok("reflect route shows the cause" in main[0]["wire"], main[0]["wire"])
 
 
 @test
@@ -580,6 +581,33 @@ def h2o_h2c_upgrade():
         eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
         ok(step(d, "h2c-upgrade", "upgrade")["ok"], "h2c upgrade: %s" % d["steps"])
         ok(step(d, "h2c-upgrade", "response")["ok"], "response on stream 1")
+
+
+H2FIX = os.path.join(HERE, "..", "fixtures", "probe_h2_fixture.py")
+
+
+def have_h2():
+    try:
+        import h2  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+@test
+def rfc8441_websocket_over_h2():
+    if not have_h2():
+        return skip("python3-h2")
+    with Proc([PY, H2FIX]) as p:
+        d = probe("http://127.0.0.1:%d/" % p.ports["port"])
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        s = step(d, "rfc8441", "connect")
+        ok(s["ok"] and "a frame came back" in s["detail"], s)
+        ok("H2_WS_NOT_ADVERTISED" not in ids(d), ids(d))
+    with Proc([PY, H2FIX, "--reject"]) as p:
+        d = probe("http://127.0.0.1:%d/" % p.ports["port"])
+        eq(d["_rc"], 1, "exit")
+        ok("501" in find(d, "H2_WS_REJECTED")["message"], "status named")
 
 
 def teardown():
