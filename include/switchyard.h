@@ -199,13 +199,18 @@ typedef struct sy_access_entry {
     const char *peer;     /* "127.0.0.1:51234" */
     const char *method;   /* request method */
     const char *target;   /* request target */
-    int version;          /* 10 or 11 */
-    int status;           /* response status (101 for upgrades) */
+    int version;          /* 10, 11 or 20 */
+    int status;           /* response status (101 for upgrades; 200 for RFC 8441 tunnels) */
     const char *upgraded; /* protocol token switched to, or NULL */
     uint64_t bytes_in;    /* body bytes received (whole connection for upgrades) */
     uint64_t bytes_out;   /* bytes sent (whole connection for upgrades) */
     uint64_t duration_us; /* request: head received -> response done; upgrade: connection life */
     const char *detail;   /* why an error happened, or NULL */
+    /* How the request reached us: "http/1.0", "http/1.1", "h2" (TLS, ALPN), "h2c" (cleartext
+     * HTTP/2 with prior knowledge), "h2c-upgrade" (cleartext, after "Upgrade: h2c"), or for an
+     * upgrade line the protocol carrying it ("ws-over-h2": a WebSocket on an HTTP/2 stream,
+     * RFC 8441). Never NULL. */
+    const char *protocol;
 } sy_access_entry;
 typedef void (*sy_access_log_fn)(const sy_access_entry *e, void *ud);
 void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
@@ -278,7 +283,7 @@ const char *sy_req_method(const sy_req *req, size_t *len);
 const char *sy_req_target(const sy_req *req, size_t *len); /* as sent: path + query */
 const char *sy_req_path(const sy_req *req, size_t *len);   /* percent-decoded path, NUL-term. */
 const char *sy_req_query(const sy_req *req, size_t *len);  /* after '?', or NULL */
-int sy_req_version(const sy_req *req);                     /* 10 or 11 (20 later) */
+int sy_req_version(const sy_req *req);                     /* 10, 11 or 20 */
 /* First header with this name (case-insensitive), or NULL. */
 const char *sy_req_header(const sy_req *req, const char *name, size_t *len);
 /* Iterate headers: i from 0 while it returns 0. */

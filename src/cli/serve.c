@@ -37,10 +37,10 @@ static void access_log(const sy_access_entry *e, void *ud)
     FILE *f = ud;
     char line[1024];
     int n = snprintf(line, sizeof(line),
-                     "%s \"%s %s HTTP/%d.%d\" %d in=%llu out=%llu %.3fms%s%s%s%s%s\n", e->peer,
-                     e->method, e->target, e->version / 10, e->version % 10, e->status,
+                     "%s \"%s %s HTTP/%d.%d\" %d in=%llu out=%llu %.3fms proto=%s%s%s%s%s%s\n",
+                     e->peer, e->method, e->target, e->version / 10, e->version % 10, e->status,
                      (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-                     (double)e->duration_us / 1000.0, e->upgraded ? " upgraded=" : "",
+                     (double)e->duration_us / 1000.0, e->protocol, e->upgraded ? " upgraded=" : "",
                      e->upgraded ? e->upgraded : "", e->detail ? " detail=\"" : "",
                      e->detail ? e->detail : "", e->detail ? "\"" : "");
     if (n < 0)

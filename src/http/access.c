@@ -34,6 +34,7 @@ void sy__access_log_req(sy_req *r, int status)
         .bytes_out = r->resp_wire_bytes ? r->resp_wire_bytes : r->resp_bytes,
         .duration_us = r->start_us ? sy__now_us() - r->start_us : 0,
         .detail = r->detail,
+        .protocol = r->protocol ? r->protocol : "http/1.1",
     };
     s->access_log(&e, s->access_log_ud);
 }
@@ -42,6 +43,8 @@ struct sy_uplog {
     const sy_http_app *app;
     uint64_t start_us;
     int version;
+    int status;           /* 101, or 200 for an HTTP/2 extended CONNECT */
+    const char *protocol; /* static string */
     char *method, *target, *token;
     char buf[];
 };
@@ -60,6 +63,8 @@ sy_uplog *sy__uplog_begin(sy_req *r, const char *token, size_t token_len)
     u->app = s;
     u->start_us = r->start_us;
     u->version = r->version;
+    u->status = r->version >= 20 ? 200 : 101;
+    u->protocol = r->protocol ? r->protocol : "http/1.1";
     u->method = u->buf;
     memcpy(u->method, r->method, ml);
     u->method[ml] = 0;
@@ -85,12 +90,13 @@ void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *detail)
             .method = u->method,
             .target = u->target,
             .version = u->version,
-            .status = 101,
+            .status = u->status,
             .upgraded = u->token,
             .bytes_in = in,
             .bytes_out = out,
             .duration_us = sy__now_us() - u->start_us,
             .detail = detail,
+            .protocol = u->protocol,
         };
         s->access_log(&e, s->access_log_ud);
     }

@@ -21,15 +21,20 @@ sy_http_app *sy__http_app_new(void)
     return a;
 }
 
-static void route_free(sy_route *r)
+static void entries_free(sy_upgrade_entry *list, size_t n)
 {
-    for (size_t i = 0; i < r->nupgrades; i++) {
-        sy_upgrade_entry *e = &r->upgrades[i];
+    for (size_t i = 0; i < n; i++) {
+        sy_upgrade_entry *e = &list[i];
         sy__free(e->token);
         if (e->opts && e->proto && e->proto->free_opts)
             e->proto->free_opts(e->opts);
     }
-    sy__free(r->upgrades);
+    sy__free(list);
+}
+
+static void route_free(sy_route *r)
+{
+    entries_free(r->upgrades, r->nupgrades);
     sy__free(r->method);
     sy__free(r->pattern);
     sy__free(r);
@@ -42,6 +47,7 @@ void sy__http_app_free(sy_http_app *a)
     for (size_t i = 0; i < a->nroutes; i++)
         route_free(a->routes[i]);
     sy__free(a->routes);
+    entries_free(a->upgrades, a->nupgrades);
     sy__free(a);
 }
 

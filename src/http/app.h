@@ -47,6 +47,10 @@ typedef struct sy_http_app {
     size_t nroutes;
     sy_access_log_fn access_log;
     void *access_log_ud;
+    /* Server-wide protocols (h2c), tried when none of the route's entries matched a token
+     * of the request's Upgrade. Registered by the composition layer. */
+    sy_upgrade_entry *upgrades;
+    size_t nupgrades;
 } sy_http_app;
 
 static inline sy_http_app *sy__http_app(const sy_server *s)
@@ -62,6 +66,9 @@ int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v);
 
 /* Find the route for the request path and method. *method_mismatch is set when a route
  * matched the path but not the method. */
+/* Add a server-wide upgrade entry (the token is copied). */
+int sy__http_app_add_upgrade(sy_http_app *a, const sy_upgrade_entry *tmpl);
+
 const sy_route *sy__route_match(const sy_http_app *a, const char *path, size_t path_len,
                                 const char *method, size_t method_len, int *method_mismatch);
 

@@ -6,12 +6,26 @@
 #define SY_HTTP_UPGRADE_H
 
 #include "http/access.h"
+#include "http/req.h"
 
 /* Non-zero when the client's Upgrade element (token or token/version) names entry e. */
 int sy__upgrade_matches(const sy_upgrade_entry *e, const char *tok, size_t len);
 
 /* Add a protocol to a route (the token is copied). */
 int sy__route_add_upgrade(sy_route *route, const sy_upgrade_entry *tmpl);
+
+/* The entries a request may switch to, in order: the route's, then the server-wide ones
+ * (sy_http_app.upgrades). Returns entry i, or NULL past the end. route and a may be NULL. */
+const sy_upgrade_entry *sy__upgrade_entry_at(const sy_http_app *a, const sy_route *route, size_t i);
+
+/* Ask e's check hook about switching r to token tok. Returns SY_UPGRADE_ACCEPT, a refusal
+ * status 400..599 (with *reason, may be NULL), or SY_UPGRADE_DECLINE (then whatever the hook
+ * added to the response and r->upgrade_state is dropped). */
+int sy__upgrade_check(sy_req *r, const sy_upgrade_entry *e, const char *tok, size_t tl,
+                      const char **reason);
+
+/* Answer a refused upgrade: status, reason as a text body (and in the access log). */
+void sy__upgrade_refuse(sy_req *r, int status, const char *reason);
 
 /* A switchable protocol. */
 struct sy_upgrade_proto {

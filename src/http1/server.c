@@ -9,6 +9,7 @@
 #include "http1/server.h"
 #include "http1/parse.h"
 #include "core/log.h"
+#include "http/dispatch.h"
 #include "http/upgrade.h"
 
 #include <inttypes.h>
@@ -31,10 +32,9 @@ typedef struct h1 {
     uint8_t body_done;
     uint8_t in_dispatch;
     uint8_t draining;
-    uint8_t got_bytes;    /* some bytes of the current head arrived */
-    uint8_t peer_eof;     /* the client finished sending: answer what is pending, then close */
-    uint8_t closed;       /* the connection is being freed (on_close is running) */
-    uint8_t upgrade_hint; /* this response lists protocols: send "Connection: Upgrade" */
+    uint8_t got_bytes; /* some bytes of the current head arrived */
+    uint8_t peer_eof;  /* the client finished sending: answer what is pending, then close */
+    uint8_t closed;    /* the connection is being freed (on_close is running) */
     size_t prev_len;
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
@@ -176,7 +176,7 @@ static int write_head(h1 *h, sy_req *r, int status, const char *extra, size_t ex
     const char *conn_hdr = "";
     if (status == 101)
         conn_hdr = "";
-    else if (h->upgrade_hint)
+    else if (r->upgrade_hint)
         conn_hdr = h->keep_alive ? "Connection: Upgrade\r\n" : "Connection: Upgrade, close\r\n";
     else if (!h->keep_alive)
         conn_hdr = "Connection: close\r\n";
@@ -341,7 +341,6 @@ static void next_request(h1 *h)
     h->state = H1_HEAD;
     h->prev_len = 0;
     h->got_bytes = 0;
-    h->upgrade_hint = 0;
     if (!h->keep_alive || h->close_after || h->draining) {
         sy__conn_close(c, 0, 1);
         return;
@@ -443,11 +442,12 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
     return 1;
 }
 
-/* Returns 1 switched, 2 responded (refused), 0 not upgraded, < 0 error. */
+/* Returns 1 switched, 2 responded (refused), 0 not upgraded, < 0 error. The client's tokens
+ * are tried in its order, each against the route's protocols, then the server-wide ones. */
 static int try_upgrade(h1 *h, sy_req *r)
 {
-    const sy_route *route = r->route;
-    if (!route || !route->nupgrades || !r->upgrade)
+    const sy_http_app *app = sy__http_app(h->w->srv);
+    if (!r->upgrade || !sy__upgrade_entry_at(app, r->route, 0))
         return 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const sy_field *hd = &r->headers[i];
@@ -458,35 +458,21 @@ static int try_upgrade(h1 *h, sy_req *r)
         size_t tl;
         int rc;
         while ((rc = sy_field_next_token(hd->value, hd->value_len, &pos, &tok, &tl, 1)) == 1) {
-            for (size_t k = 0; k < route->nupgrades; k++) {
-                const sy_upgrade_entry *e = &route->upgrades[k];
+            const sy_upgrade_entry *e;
+            for (size_t k = 0; (e = sy__upgrade_entry_at(app, r->route, k)) != NULL; k++) {
                 if (!sy__upgrade_matches(e, tok, tl))
                     continue;
-                char tokz[96];
-                size_t tn = SY_MIN(tl, sizeof(tokz) - 1);
-                memcpy(tokz, tok, tn);
-                tokz[tn] = 0;
-                size_t rh_before = r->rh_len;
                 const char *reason = NULL;
-                int v = e->check ? e->check(r, tokz, &reason, e->ud) : SY_UPGRADE_ACCEPT;
+                int v = sy__upgrade_check(r, e, tok, tl, &reason);
                 if (v == SY_UPGRADE_ACCEPT)
                     return do_switch(h, r, e, tok, tl);
-                if (v >= 400 && v <= 599) {
+                if (v != SY_UPGRADE_DECLINE) {
                     /* A refused upgrade ends the connection: a proxy that does not check
                      * the status would otherwise tunnel whatever the client sends next
                      * to us as if the switch had happened ("WebSocket smuggling"). */
                     h->close_after = 1;
-                    char body[320];
-                    int bn =
-                        snprintf(body, sizeof(body), "%s\n", reason ? reason : sy__status_text(v));
-                    r->detail = reason;
-                    sy_respond(r, v, "text/plain; charset=utf-8", body, (size_t)bn);
+                    sy__upgrade_refuse(r, v, reason);
                     return 2;
-                }
-                r->rh_len = rh_before; /* declined: drop what the hook added */
-                if (r->upgrade_state && r->upgrade_state_free) {
-                    r->upgrade_state_free(r->upgrade_state);
-                    r->upgrade_state = NULL;
                 }
             }
         }
@@ -494,27 +480,6 @@ static int try_upgrade(h1 *h, sy_req *r)
             return 0; /* a malformed Upgrade list: ignore the upgrade, serve normally */
     }
     return 0;
-}
-
-static void respond_426(sy_req *r)
-{
-    const sy_route *route = r->route;
-    char list[256];
-    size_t o = 0;
-    for (size_t k = 0; k < route->nupgrades && o < sizeof(list) - 2; k++) {
-        int n =
-            snprintf(list + o, sizeof(list) - o, "%s%s", k ? ", " : "", route->upgrades[k].token);
-        if (n < 0 || (size_t)n >= sizeof(list) - o)
-            break;
-        o += (size_t)n;
-    }
-    list[o] = 0;
-    sy_resp_header(r, "Upgrade", list);
-    static const char body[] = "426 Upgrade Required: this resource needs a protocol upgrade\n";
-    r->detail = "upgrade required";
-    /* "Connection: Upgrade" marks the Upgrade header hop-by-hop (RFC 9110 §7.8). */
-    ((h1 *)r->proto)->upgrade_hint = 1;
-    sy_respond(r, 426, "text/plain; charset=utf-8", body, sizeof(body) - 1);
 }
 
 /* ---- requests ---- */
@@ -534,26 +499,8 @@ static int dispatch(h1 *h)
         return 1; /* the connection is closing */
     if (h->info.upgrade)
         h->close_after = 1; /* asked to switch but did not: see try_upgrade */
-    if (up == 0) {
-        const sy_route *route = r->route;
-        if (route && (route->flags & SY_ROUTE_UPGRADE_REQUIRED)) {
-            respond_426(r);
-        } else if (r->path[0] == '*' && r->method_len == 7 &&
-                   memcmp(r->method, "OPTIONS", 7) == 0) {
-            sy_resp_header(r, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
-            sy_respond(r, 200, NULL, NULL, 0);
-        } else if (route && route->handler) {
-            sy__req_hand_out(r);
-            route->handler(r, route->ud);
-            /* A streamed-body handler on a request without a body (Content-Length: 0): the
-             * end is known now, so say it at once. */
-            if (h->req == r && r->body_complete)
-                sy__req_body_end(r);
-        } else {
-            static const char nf[] = "404 Not Found\n";
-            sy_respond(r, 404, "text/plain; charset=utf-8", nf, sizeof(nf) - 1);
-        }
-    }
+    if (up == 0)
+        sy__http_dispatch(r);
     h->in_dispatch = 0;
     if (h->req && h->req->resp_done) {
         next_request(h);
@@ -568,12 +515,6 @@ static int dispatch(h1 *h)
         h->last_out = c->bytes_out;
     }
     return 0;
-}
-
-static void method_not_allowed(sy_req *r)
-{
-    static const char body[] = "405 Method Not Allowed\n";
-    sy_respond(r, 405, "text/plain; charset=utf-8", body, sizeof(body) - 1);
 }
 
 /* Head parsed: validate, route, set up the body. Returns 0 to continue, < 0 when an error
@@ -596,6 +537,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     r->head_len = head_len;
     r->start_us = sy__now_us();
     r->head_only = pr->method_len == 4 && memcmp(pr->method, "HEAD", 4) == 0;
+    r->secure = h->c->secure;
+    r->protocol = pr->minor_version ? "http/1.1" : "http/1.0";
     int e = sy_http1_analyze(pr, &h->info, &detail);
     if (e < 0) {
         send_error(h, sy_http1_error_status(e), detail);
@@ -608,9 +551,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         send_error(h, e == SY_ENOMEM ? 500 : 400, detail);
         return e;
     }
-    int mismatch = 0;
-    r->route = sy__route_match(sy__http_app(h->w->srv), r->path, r->path_len, r->method,
-                               r->method_len, &mismatch);
+    int mismatch = sy__http_route(r);
     h->body_done = 0;
     h->body_left = 0;
     if (h->info.body == SY_HTTP1_BODY_LENGTH) {
@@ -628,7 +569,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         if (has_body)
             h->close_after = 1;
         h->in_dispatch = 1;
-        method_not_allowed(r);
+        sy__http_respond_405(r);
         h->in_dispatch = 0;
         next_request(h);
         return -1;
@@ -644,12 +585,11 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     }
     h->state = H1_BODY;
     sy__conn_set_timeout(h->c, cfg->body_timeout_ms);
-    if (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) && !r->route->nupgrades) {
+    if (sy__http_streams_body(r)) {
         /* Streamed: the handler runs now and receives the body through sy_req_on_body. */
         h->state = H1_HANDLER;
         h->in_dispatch = 1;
-        sy__req_hand_out(r);
-        r->route->handler(r, r->route->ud);
+        sy__http_call_handler(r);
         h->in_dispatch = 0;
         if (r->resp_done) {
             /* Answered before reading the body: the rest of the body is not read. */
@@ -665,8 +605,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
 static int body_append(h1 *h, sy_req *r, const char *p, size_t n)
 {
     r->body_received += n;
-    if (r->body_fn ||
-        (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) && !r->route->nupgrades)) {
+    if (r->body_fn || sy__http_streams_body(r)) {
         if (r->body_fn && n)
             r->body_fn(r, p, n, 0, 0, r->body_ud);
         return 0;
@@ -793,8 +732,7 @@ static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len)
             if (!h->body_done)
                 break;
             sy_req *r = h->req;
-            int streamed = r->body_fn || (r->route && (r->route->flags & SY_ROUTE_STREAM_BODY) &&
-                                          !r->route->nupgrades);
+            int streamed = r->body_fn || sy__http_streams_body(r);
             if (streamed) {
                 h->state = H1_HANDLER;
                 h->in_dispatch = 1;

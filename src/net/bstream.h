@@ -13,6 +13,17 @@
 
 typedef struct sy_bstream sy_bstream;
 
+/* A file shared by several queued ranges (HTTP/2 sends one file as many DATA frames, each
+ * its own range): the descriptor is closed when the last reference goes. */
+typedef struct sy_fileref {
+    int fd;
+    uint32_t refs;
+} sy_fileref;
+
+/* A new reference to fd (refs = 1), or NULL without memory (fd is then left open). */
+sy_fileref *sy__fileref_new(int fd);
+void sy__fileref_unref(sy_fileref *f);
+
 /* Upward: the protocol running on a stream. */
 typedef struct sy_bstream_proto {
     const char *name;
@@ -54,6 +65,9 @@ typedef struct sy_bstream_ops {
     uint64_t (*delivered)(const sy_bstream *s);
     void (*counts)(const sy_bstream *s, uint64_t *in, uint64_t *out);
     const char *(*peer)(const sy_bstream *s);
+    /* Optional (NULL: copy the bytes instead): queue len bytes of f from off without copying
+     * them; takes a reference on f until they are written or dropped. */
+    int (*write_file)(sy_bstream *s, sy_fileref *f, off_t off, size_t len);
 } sy_bstream_ops;
 
 struct sy_bstream {
@@ -132,6 +146,11 @@ static inline uint64_t sy__bs_delivered(const sy_bstream *s)
 static inline void sy__bs_counts(const sy_bstream *s, uint64_t *in, uint64_t *out)
 {
     s->ops->counts(s, in, out);
+}
+/* Queue a file range by reference (see write_file); SY_EINVAL when the stream cannot. */
+static inline int sy__bs_write_file(sy_bstream *s, sy_fileref *f, off_t off, size_t len)
+{
+    return s->ops->write_file ? s->ops->write_file(s, f, off, len) : SY_EINVAL;
 }
 /* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 static inline const char *sy__bs_peer(const sy_bstream *s)

@@ -104,7 +104,10 @@ static void wq_release(sy_conn *c, sy_wq_ent *e)
             e->u.ref.fn(e->u.ref.data, e->u.ref.ud);
         break;
     case 2: /* file */
-        close(e->u.file.fd);
+        if (e->u.file.ref)
+            sy__fileref_unref(e->u.file.ref);
+        else
+            close(e->u.file.fd);
         break;
     }
 }
@@ -573,6 +576,42 @@ int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len)
     return 0;
 }
 
+int sy__conn_write_fileref(sy_conn *c, sy_fileref *f, off_t off, size_t len)
+{
+    if (c->closing && !c->close_after_flush)
+        return SY_ECLOSED;
+    sy_wq_ent *e = wq_push(c);
+    if (!e)
+        return SY_ENOMEM;
+    f->refs++;
+    e->kind = 2;
+    e->u.file.fd = f->fd;
+    e->u.file.off = off;
+    e->u.file.ref = f;
+    e->len = len;
+    c->wbytes += len;
+    schedule_flush(c);
+    return 0;
+}
+
+sy_fileref *sy__fileref_new(int fd)
+{
+    sy_fileref *f = sy__malloc(sizeof(*f));
+    if (f) {
+        f->fd = fd;
+        f->refs = 1;
+    }
+    return f;
+}
+
+void sy__fileref_unref(sy_fileref *f)
+{
+    if (--f->refs == 0) {
+        close(f->fd);
+        sy__free(f);
+    }
+}
+
 static void wq_pop_done(sy_conn *c)
 {
     sy_wq_ent *e = &c->wq[c->wq_head];
@@ -848,8 +887,13 @@ static const char *bs_peer(const sy_bstream *s)
     return sy__conn_peer_str((sy_conn *)s);
 }
 
+static int bs_write_file(sy_bstream *s, sy_fileref *f, off_t off, size_t len)
+{
+    return sy__conn_write_fileref(sy__conn_of(s), f, off, len);
+}
+
 static const sy_bstream_ops conn_bs_ops = {
-    bs_write,      bs_write_ref,  bs_reserve,     bs_commit,      bs_buffered,
-    bs_want_drain, bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,
-    bs_state,      bs_set_limits, bs_delivered,   bs_counts,      bs_peer,
+    bs_write,      bs_write_ref,   bs_reserve,     bs_commit,     bs_buffered, bs_want_drain,
+    bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,      bs_state,    bs_set_limits,
+    bs_delivered,  bs_counts,      bs_peer,        bs_write_file,
 };

@@ -69,7 +69,8 @@ typedef struct sy_wq_ent {
         } ref;
         struct {
             int fd;
-            off_t off; /* next offset */
+            off_t off;       /* next offset */
+            sy_fileref *ref; /* shared descriptor (unreferenced, not closed), or NULL */
         } file;
     } u;
 } sy_wq_ent;
@@ -118,6 +119,7 @@ struct sy_conn {
     uint8_t drain_wanted;
     uint8_t in_read;
     uint8_t tp_wants;         /* SY_TP_READ_WANTS_OUT | SY_TP_WRITE_WANTS_IN */
+    uint8_t secure;           /* the transport encrypts (set by whoever installs TLS) */
     struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
 };
 
@@ -145,6 +147,8 @@ int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
                        void (*free_fn)(const void *data, void *ud), void *ud);
 /* Queue a file range; the fd is closed when done or on close. */
 int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len);
+/* Queue a range of a shared file: a reference is taken until it is written or dropped. */
+int sy__conn_write_fileref(sy_conn *c, sy_fileref *f, off_t off, size_t len);
 /* Reserve up to `want` contiguous writable bytes at the tail of the queue (at least
  * min(want, SY_CHUNK_SIZE)); commit what was written with sy__conn_commit. Lets callers build
  * frames/heads in place without an extra copy. */
