@@ -191,6 +191,10 @@ enum sy_server_opt {
     SY_OPT_SHARED_LISTENER,      /* 1 = one listening socket shared by all workers (woken one
                                     at a time: idle workers take new connections); 0 = one
                                     SO_REUSEPORT socket per worker (default 0) */
+    SY_OPT_H2C,                  /* 1 = cleartext listeners speak HTTP/2 too: with prior
+                                    knowledge (a connection that starts with the HTTP/2
+                                    preface) and after "Upgrade: h2c" (default 1); 0 = they
+                                    speak HTTP/1.1 only (the preface is refused, h2c ignored) */
 };
 int sy_server_set(sy_server *srv, enum sy_server_opt opt, uint64_t value);
 

@@ -397,6 +397,8 @@ static void usage(FILE *f)
             "  --tls-key FILE         its PEM private key; repeat the pair for more names (SNI;\n"
             "                         the first pair is the default)\n"
             "  --tls-self-signed      generate a certificate for localhost at start (testing)\n"
+            "  --no-h2c               cleartext listeners speak HTTP/1.1 only (no HTTP/2 with\n"
+            "                         prior knowledge, Upgrade: h2c ignored)\n"
             "  --no-access-log        no access log on stdout\n"
             "  --reflect-token T      serve /reflect (see below) to requests that carry\n"
             "                         X-Switchyard-Reflect-Token: T, on any listener\n"
@@ -451,7 +453,8 @@ int sy_cli_serve(int argc, char **argv)
         O_TLSKEY,
         O_TLSSELF,
         O_RTOKEN,
-        O_NOREFLECT
+        O_NOREFLECT,
+        O_NOH2C
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -492,6 +495,7 @@ int sy_cli_serve(int argc, char **argv)
         {"tls-self-signed", no_argument, 0, O_TLSSELF},
         {"reflect-token", required_argument, 0, O_RTOKEN},
         {"no-reflect", no_argument, 0, O_NOREFLECT},
+        {"no-h2c", no_argument, 0, O_NOH2C},
         {0, 0, 0, 0},
     };
     const char *listens[16];
@@ -651,6 +655,9 @@ int sy_cli_serve(int argc, char **argv)
             break;
         case O_NOREFLECT:
             reflect = 0;
+            break;
+        case O_NOH2C:
+            err = sy_server_set(srv, SY_OPT_H2C, 0);
             break;
         case O_VERBOSE:
             sy_set_log(error_log, SY_LOG_INFO, NULL);

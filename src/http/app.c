@@ -18,6 +18,7 @@ sy_http_app *sy__http_app_new(void)
     a->cfg.max_headers = 100;
     a->cfg.max_body = 8u << 20;
     a->cfg.write_timeout_ms = 30000;
+    a->cfg.h2c = 1;
     return a;
 }
 
@@ -83,6 +84,11 @@ int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v)
         return 0;
     case SY_OPT_WRITE_TIMEOUT_MS:
         a->cfg.write_timeout_ms = v;
+        return 0;
+    case SY_OPT_H2C:
+        if (v > 1)
+            return SY_ERANGE;
+        a->cfg.h2c = v;
         return 0;
     default:
         return SY_EINVAL;

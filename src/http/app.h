@@ -39,6 +39,7 @@ typedef struct sy_http_cfg {
     uint64_t max_headers;
     uint64_t max_body;
     uint64_t write_timeout_ms;
+    uint64_t h2c; /* cleartext HTTP/2 (prior knowledge, Upgrade: h2c) */
 } sy_http_cfg;
 
 typedef struct sy_http_app {

@@ -1,15 +1,70 @@
 /* The composition layer: a sy_server is the network side (src/net: listeners, workers) with
- * the HTTP side (src/http: routes, limits) on top, and HTTP/1 installed on every accepted
- * connection. This is the one place that knows which protocols exist; the layers below only
- * see hooks and plug-ins. */
+ * the HTTP side (src/http: routes, limits) on top, and the HTTP versions installed on every
+ * accepted connection. This is the one place that knows which protocols exist; the layers
+ * below only see hooks and plug-ins.
+ *
+ * On a cleartext connection the first bytes decide: the HTTP/2 connection preface ("PRI * "
+ * is how it starts; an invalid rest is HTTP/2's to refuse, with GOAWAY) means HTTP/2 with
+ * prior knowledge, anything else HTTP/1.1, which knows nothing of HTTP/2. An HTTP/1.1
+ * connection can still switch with "Upgrade: h2c", a server-wide entry of the Upgrade
+ * registry. SY_OPT_H2C 0 turns both off. */
 #include "http/app.h"
 #include "http/req.h"
 #include "http1/server.h"
+#include "http2/server.h"
+
+/* ---- the first-bytes sniffer ---- */
+
+static ssize_t sniff_on_read(sy_bstream *bs, uint8_t *data, size_t len)
+{
+    sy_worker *w = bs->proto_data;
+    size_t n = len < 4 ? len : 4;
+    int e;
+    if (memcmp(data, SY_H2_PREFACE, n) == 0) {
+        if (len < 4)
+            return 0; /* "PRI " may still be coming */
+        e = sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE);
+    } else {
+        e = sy__http1_attach(sy__conn_of(bs), w);
+    }
+    /* Nothing consumed: the bytes go to the protocol just installed, at once. */
+    return e < 0 ? e : 0;
+}
+
+static void sniff_close_now(sy_bstream *bs)
+{
+    sy__bs_close(bs, 0, SY_CLOSE_NOW);
+}
+
+static void sniff_on_timer(sy_bstream *bs)
+{
+    sy__bs_close(bs, SY_ETIMEDOUT, SY_CLOSE_NOW);
+}
+
+static const sy_bstream_proto sniff_proto = {
+    "sniff", sniff_on_read, NULL, sniff_close_now, sniff_on_timer, sniff_close_now, NULL,
+};
 
 static int accept_conn(sy_conn *c, sy_worker *w, size_t addr_idx)
 {
+    const sy_http_app *app = sy__http_app(w->srv);
     (void)addr_idx;
-    return sy__http1_attach(c, w);
+    if (!app->cfg.h2c)
+        return sy__http1_attach(c, w);
+    c->proto = &sniff_proto;
+    c->proto_data = w;
+    sy__conn_set_timeout(c, app->cfg.header_timeout_ms ? app->cfg.header_timeout_ms
+                                                       : app->cfg.keepalive_timeout_ms);
+    return 0;
+}
+
+/* ---- h2c ---- */
+
+static int h2c_check(sy_req *r, const char *token, const char **reason, void *ud)
+{
+    if (!r->worker || !sy__http_app(r->worker->srv)->cfg.h2c)
+        return SY_UPGRADE_DECLINE;
+    return sy__h2c_check(r, token, reason, ud);
 }
 
 static void free_app(sy_server *srv)
@@ -26,12 +81,13 @@ SY_EXPORT int sy_server_new(sy_server **out)
     int e = sy__server_new(&s);
     if (e < 0)
         return e;
+    s->hooks = &http_hooks;
     s->app = sy__http_app_new();
-    if (!s->app) {
+    sy_upgrade_entry h2c = {.token = "h2c", .proto = &sy__h2c_upgrade, .check = h2c_check};
+    if (!s->app || sy__http_app_add_upgrade(s->app, &h2c) < 0) {
         sy_server_free(s);
         return SY_ENOMEM;
     }
-    s->hooks = &http_hooks;
     *out = s;
     return 0;
 }
