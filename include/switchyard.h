@@ -148,7 +148,7 @@ int sy_server_listen(sy_server *srv, const char *addr);
  */
 typedef struct sy_tls sy_tls;
 
-/* Create an empty context (ALPN "http/1.1"). Release with sy_tls_free. */
+/* Create an empty context (ALPN "h2", "http/1.1"). Release with sy_tls_free. */
 int sy_tls_new(sy_tls **out) SY_WARN_UNUSED;
 /* Release the caller's reference. Listeners given the context keep their own, so it may be
  * freed right after sy_server_listen_tls; the last user frees it. */
@@ -166,9 +166,10 @@ int sy_tls_add_cert(sy_tls *t, const char *cert_pem_file, const char *key_pem_fi
  * common_name (NULL: "localhost") with subjectAltName localhost, 127.0.0.1 and ::1. Clients
  * cannot verify it. Returns 0, SY_EINVAL (name longer than 64 bytes), SY_ESTATE, SY_ENOMEM. */
 int sy_tls_add_self_signed(sy_tls *t, const char *common_name);
-/* Replace the ALPN protocols, most preferred first (NULL-terminated; default {"http/1.1"});
- * the first of them the client also offers is selected, and a client offering none of them
- * is refused (RFC 7301). Returns 0, SY_EINVAL, SY_ESTATE or SY_ENOMEM. */
+/* Replace the ALPN protocols, most preferred first (NULL-terminated; default {"h2",
+ * "http/1.1"}); the first of them the client also offers is selected, and a client offering
+ * none of them is refused (RFC 7301). The server speaks HTTP/2 on a connection that selected
+ * "h2" and HTTP/1.1 on any other. Returns 0, SY_EINVAL, SY_ESTATE or SY_ENOMEM. */
 int sy_tls_set_alpn(sy_tls *t, const char *const *protocols);
 /* Add a listen address (as sy_server_listen) whose connections speak TLS with this context.
  * The server takes its own reference. Returns 0, SY_EINVAL (no certificate yet), SY_EADDR,

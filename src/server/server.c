@@ -7,7 +7,7 @@
  * is how it starts; an invalid rest is HTTP/2's to refuse, with GOAWAY) means HTTP/2 with
  * prior knowledge, anything else HTTP/1.1, which knows nothing of HTTP/2. An HTTP/1.1
  * connection can still switch with "Upgrade: h2c", a server-wide entry of the Upgrade
- * registry. SY_OPT_H2C 0 turns both off. */
+ * registry. SY_OPT_H2C 0 turns both off. On a TLS connection ALPN decides ("h2"). */
 #include "http/app.h"
 #include "http/req.h"
 #include "http1/server.h"
@@ -18,9 +18,18 @@
 static ssize_t sniff_on_read(sy_bstream *bs, uint8_t *data, size_t len)
 {
     sy_worker *w = bs->proto_data;
+    sy_conn *c = sy__conn_of(bs);
     size_t n = len < 4 ? len : 4;
     int e;
-    if (memcmp(data, SY_H2_PREFACE, n) == 0) {
+    if (c->secure) {
+        /* TLS: the handshake chose (ALPN); bytes arrive only after it. */
+        size_t al;
+        const char *alpn = sy__conn_alpn(c, &al);
+        if (alpn && al == 2 && memcmp(alpn, "h2", 2) == 0)
+            e = sy__http2_attach(bs, w, SY_H2_VIA_TLS);
+        else
+            e = sy__http1_attach(c, w);
+    } else if (memcmp(data, SY_H2_PREFACE, n) == 0) {
         if (len < 4)
             return 0; /* "PRI " may still be coming */
         e = sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE);
@@ -48,8 +57,10 @@ static const sy_bstream_proto sniff_proto = {
 static int accept_conn(sy_conn *c, sy_worker *w, size_t addr_idx)
 {
     const sy_http_app *app = sy__http_app(w->srv);
-    (void)addr_idx;
-    if (!app->cfg.h2c)
+    /* A listener with a transport plug-in is a TLS listener: requests learn they are secure
+     * (no h2c there), and HTTP/2 comes by ALPN. */
+    c->secure = w->srv->addrs[addr_idx].tp != NULL;
+    if (!app->cfg.h2c && !c->secure)
         return sy__http1_attach(c, w);
     c->proto = &sniff_proto;
     c->proto_data = w;

@@ -55,7 +55,8 @@ static int configure(sy_tls *t)
 
 SY_EXPORT int sy_tls_new(sy_tls **out)
 {
-    static const char *const http11[] = {"http/1.1", NULL};
+    /* Both HTTP versions the server speaks, HTTP/2 preferred (RFC 9113 §3.2). */
+    static const char *const http11[] = {"h2", "http/1.1", NULL};
     sy_tls *t = sy__calloc(1, sizeof(*t));
     if (!t)
         return SY_ENOMEM;

@@ -321,6 +321,59 @@ def access_log_names_the_protocol():
     ok(any("?one" in l and "proto=http/1.1" in l for l in S.log_lines), "proto=http/1.1")
 
 
+# ---- TLS: h2 by ALPN ----
+
+
+class TlsServer(Server):
+    def __init__(self, *extra):
+        cmd = [harness.ARGS.bin, "serve", "--workers", "2", "--root", harness.ROOT,
+               "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-self-signed"]
+        Server.__init__(self, cmd=cmd + list(extra), listen=[None, None])
+        self.tls_port = self.ports[1]
+
+
+def tls_sock(port, alpn):
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(alpn)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    return s
+
+
+@test
+def tls_alpn_h2_and_http11():
+    with TlsServer() as srv:
+        url = "https://127.0.0.1:%d/hello.txt" % srv.tls_port
+        rc, out, err = run(["curl", "-sk", "-w", "\n%{http_version}", url])
+        eq(out, b"hello world\n\n2", "curl https: h2 by ALPN (%r)" % err)
+        rc, out, err = run(["curl", "-sk", "--http1.1", "-w", "\n%{http_version}", url])
+        eq(out, b"hello world\n\n1.1", "curl --http1.1 over TLS")
+        ok(log_has(srv, "proto=h2") and log_has(srv, '"GET /hello.txt HTTP/2.0" 200'),
+           "logged as h2: %r" % srv.log_lines[-3:])
+        s = tls_sock(srv.tls_port, ["h2"])
+        eq(s.selected_alpn_protocol(), "h2", "ALPN h2")
+        c = H2(srv.tls_port, sock=s)
+        r = c.get("/big.bin")
+        ok(r.body == root_file("big.bin"), "big file over TLS h2 (%d bytes)" % len(r.body))
+        r = c.wait(c.request("POST", "/body", body=b"over tls"))
+        eq(r.body, b"over tls", "body over TLS h2")
+        c.close()
+        # h2c is never switched to on a TLS connection: served as HTTP/1.1
+        s = tls_sock(srv.tls_port, ["http/1.1"])
+        s.sendall(upgrade_req(b"HTTP2-Settings: " + GOOD + b"\r\n"))
+        data = recv_all(s, 3)
+        ok(data.startswith(b"HTTP/1.1 200"), "Upgrade: h2c over TLS is HTTP/1.1: %r" % data[:80])
+        ok(b"hello world" in data, "body")
+        if tool("h2load"):
+            rc, out, err = run(["h2load", "-n", "2000", "-c", "4", "-m", "10",
+                                "https://127.0.0.1:%d/hello.txt" % srv.tls_port], timeout=120)
+            ok("2000 succeeded, 0 failed, 0 errored" in out.decode(),
+               "h2load over TLS: %s" % out.decode()[-500:])
+
+
 @test
 def graceful_shutdown_finishes_streams():
     srv = Server("--drain-timeout", "5000")
