@@ -156,5 +156,8 @@ void sy__h2_tunnel_eof(h2_stream *s);
 void sy__h2_tunnel_release(h2_stream *s, int err);
 void sy__h2_tunnel_flush(h2_stream *s); /* the send pass: pending input, drains, timers */
 void sy__h2_tunnel_sent(h2_stream *s);  /* a DATA frame of s went to the connection */
+void sy__h2_tunnel_ended(h2_stream *s); /* our END_STREAM went out */
+void sy__h2_tunnel_shutdown(h2_stream *s);
+int sy__h2_tunnel_drain(h2_stream *s); /* on_drain if due; 1 when called */
 
 #endif

@@ -275,6 +275,8 @@ static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+        if (s && s->kind == H2S_TUNNEL)
+            sy__h2_tunnel_ended(s);
         /* The response is complete and the request body is not wanted (answered early):
          * ask the client to stop sending it (RFC 9113 §8.1). */
         if (s && s->reset_after && !s->in_end)
@@ -321,7 +323,11 @@ static int fire_drains(h2_conn *h)
 {
     int n = 0;
     for (h2_stream *s = h->streams; s; s = s->next) {
-        if (!s->drain_wanted || s->kind != H2S_REQUEST || sy__h2_buffered(s) > H2_STREAM_LOW)
+        if (s->kind == H2S_TUNNEL) {
+            n += sy__h2_tunnel_drain(s);
+            continue;
+        }
+        if (!s->drain_wanted || sy__h2_buffered(s) > H2_STREAM_LOW)
             continue;
         s->drain_wanted = 0;
         sy_req *r = s->req;
@@ -481,6 +487,9 @@ static void h2_on_shutdown(sy_bstream *bs)
         return;
     /* Graceful: streams the client opened so far are finished; it opens no more here. */
     h->draining = 1;
+    for (h2_stream *s = h->streams; s; s = s->next)
+        if (s->kind == H2S_TUNNEL)
+            sy__h2_tunnel_shutdown(s); /* WebSockets say goodbye (1001) */
     nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
     sy__h2_schedule(h);

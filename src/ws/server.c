@@ -74,7 +74,10 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     const sy_ws_opts *o = ud;
     int n;
     (void)token;
-    if (!(r->method_len == 3 && memcmp(r->method, "GET", 3) == 0)) {
+    /* Over HTTP/2 (RFC 8441) the request is an extended CONNECT, which HTTP/2 has checked,
+     * and the stream itself is the proof of intent: no Sec-WebSocket-Key, no Accept. */
+    int h2 = r->version >= 20;
+    if (!h2 && !(r->method_len == 3 && memcmp(r->method, "GET", 3) == 0)) {
         *reason = "WebSocket handshake must use GET (RFC 6455 §4.1)";
         return 400;
     }
@@ -90,12 +93,12 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
         *reason = "unsupported Sec-WebSocket-Version (this server speaks version 13)";
         return 426;
     }
-    const sy_field *key = single(r, "sec-websocket-key", &n);
-    if (!key) {
+    const sy_field *key = h2 ? NULL : single(r, "sec-websocket-key", &n);
+    if (!h2 && !key) {
         *reason = n ? "several Sec-WebSocket-Key fields" : "missing Sec-WebSocket-Key";
         return 400;
     }
-    if (!sy_ws_key_valid(key->value, key->value_len)) {
+    if (!h2 && !sy_ws_key_valid(key->value, key->value_len)) {
         *reason = "Sec-WebSocket-Key is not base64 of 16 bytes";
         return 400;
     }
@@ -138,9 +141,11 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     }
     if (o->deflate)
         negotiate_deflate(r, o, ng);
-    char acc[29];
-    sy_ws_accept_key(key->value, key->value_len, acc);
-    sy_resp_header(r, "Sec-WebSocket-Accept", acc);
+    if (!h2) {
+        char acc[29];
+        sy_ws_accept_key(key->value, key->value_len, acc);
+        sy_resp_header(r, "Sec-WebSocket-Accept", acc);
+    }
     if (ng->sub >= 0)
         sy_resp_header(r, "Sec-WebSocket-Protocol", o->subprotocols[ng->sub]);
     if (ng->pmd_ok)

@@ -321,6 +321,177 @@ def access_log_names_the_protocol():
     ok(any("?one" in l and "proto=http/1.1" in l for l in S.log_lines), "proto=http/1.1")
 
 
+# ---- RFC 8441: WebSocket over HTTP/2 ----
+
+
+def ws_frame(opcode, payload, fin=True, rsv1=False):
+    mask = os.urandom(4)
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        head = bytes([b0, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, 0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_parse(buf):
+    """Server frames from buf: ([(fin, rsv1, opcode, payload)], rest)."""
+    out = []
+    while len(buf) >= 2:
+        b0, b1 = buf[0], buf[1]
+        n = b1 & 0x7f
+        i = 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n = struct.unpack(">H", buf[2:4])[0]
+            i = 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n = struct.unpack(">Q", buf[2:10])[0]
+            i = 10
+        if len(buf) < i + n:
+            break
+        out.append((bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0f, buf[i:i + n]))
+        buf = buf[i + n:]
+    return out, buf
+
+
+class WsOverH2:
+    def __init__(self, port, path="/echo", extra=()):
+        self.c = H2(port)
+        deadline = time.time() + 5
+        while 8 not in self.c.remote_settings and time.time() < deadline:
+            self.c.pump(0.5)
+        self.c.conn.local_settings.acknowledge()  # nothing to wait for
+        self.sid = self.c.conn.get_next_available_stream_id()
+        hs = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+              (":path", path), (":authority", "127.0.0.1"), ("sec-websocket-version", "13")]
+        self.c.conn.send_headers(self.sid, hs + list(extra))
+        self.r = self.c.expect(self.sid)
+        self.c.flush()
+        while self.r.status is None and self.r.reset is None and not self.c.closed:
+            if not self.c.pump(5):
+                break
+        self.buf = b""
+        self.inflater = None
+
+    def send(self, opcode, payload, deflate=False):
+        if deflate:
+            import zlib
+            co = zlib.compressobj(wbits=-15)
+            payload = co.compress(payload) + co.flush(zlib.Z_SYNC_FLUSH)
+            payload = payload[:-4]
+        self.c.send_body(self.sid, ws_frame(opcode, payload, rsv1=deflate), end=False)
+
+    def recv(self, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.buf += self.r.body
+            self.r.body = b""
+            frames, self.buf = ws_parse(self.buf)
+            if frames:
+                fin, rsv1, op, payload = frames[0]
+                # push back the others
+                rest = b"".join(self._raw(f) for f in frames[1:])
+                self.buf = rest + self.buf
+                if rsv1:
+                    import zlib
+                    if self.inflater is None:
+                        self.inflater = zlib.decompressobj(wbits=-15)
+                    payload = self.inflater.decompress(payload + b"\x00\x00\xff\xff")
+                return op, payload
+            if not self.c.pump(max(0.05, deadline - time.time())) and self.c.closed:
+                break
+        raise AssertionError("no WebSocket frame (reset=%r)" % self.r.reset)
+
+    @staticmethod
+    def _raw(f):
+        fin, rsv1, op, p = f
+        n = len(p)
+        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | op
+        if n < 126:
+            return bytes([b0, n]) + p
+        if n < 65536:
+            return bytes([b0, 126]) + struct.pack(">H", n) + p
+        return bytes([b0, 127]) + struct.pack(">Q", n) + p
+
+
+@test
+def websocket_over_h2_echo():
+    w = WsOverH2(S.port)
+    eq(w.c.remote_settings.get(8), 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL advertised")
+    eq(w.r.status, 200, "extended CONNECT answered 200")
+    ok(w.r.header("sec-websocket-accept") is None, "no Sec-WebSocket-Accept over HTTP/2")
+    w.send(1, b"hello over h2")
+    eq(w.recv(), (1, b"hello over h2"), "text echo")
+    big = os.urandom(200000)
+    w.send(2, big)
+    op, got = w.recv(10)
+    eq(op, 2, "binary opcode")
+    ok(got == big, "200 KB binary echo through flow control (%d bytes)" % len(got))
+    w.send(9, b"ping!")
+    eq(w.recv(), (10, b"ping!"), "pong")
+    w.send(8, struct.pack(">H", 1000) + b"bye")
+    op, payload = w.recv()
+    eq(op, 8, "close echoed")
+    eq(struct.unpack(">H", payload[:2])[0], 1000, "close code")
+    w.c.conn.end_stream(w.sid)
+    w.c.flush()
+    w.c.wait(w.sid, 5)
+    ok(w.r.ended or w.r.reset is not None, "the stream ended")
+    eq(w.c.get("/hello.txt").status, 200, "the connection goes on after the WebSocket")
+    w.c.close()
+    ok(log_has(S, "proto=ws-over-h2") and log_has(S, "upgraded=websocket"),
+       "logged as ws-over-h2: %r" % S.log_lines[-3:])
+
+
+@test
+def websocket_over_h2_permessage_deflate():
+    w = WsOverH2(S.port, extra=[("sec-websocket-extensions", "permessage-deflate")])
+    eq(w.r.status, 200, "status")
+    ok("permessage-deflate" in (w.r.header("sec-websocket-extensions") or ""),
+       "deflate negotiated: %r" % w.r.headers)
+    msg = b"compress me " * 200
+    w.send(1, msg, deflate=True)
+    eq(w.recv(), (1, msg), "compressed echo")
+    w.send(1, b"short", deflate=False)
+    eq(w.recv(), (1, b"short"), "uncompressed message on a deflate stream")
+    w.c.close()
+
+
+@test
+def websocket_over_h2_refusals():
+    w = WsOverH2(S.port, path="/no-such-place")  # the static prefix route: no WebSocket
+    eq(w.r.status, 501, "a path without WebSocket")
+    w.c.close()
+    w = WsOverH2(S.port, path="/hello.txt")
+    eq(w.r.status, 501, "a route without WebSocket")
+    w.c.close()
+    c = H2(S.port)
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "smtp"), (":scheme", "http"),
+                              (":path", "/echo"), (":authority", "x")], end_stream=True)
+    c.expect(sid)
+    c.flush()
+    r = c.wait(sid)
+    eq(r.status, 501, "unknown :protocol")
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                              (":scheme", "http"), (":path", "/echo"), (":authority", "x"),
+                              ("sec-websocket-version", "8")], end_stream=True)
+    c.expect(sid)
+    c.flush()
+    r = c.wait(sid)
+    eq(r.status, 426, "wrong WebSocket version")
+    eq(c.get("/hello.txt").status, 200, "connection fine")
+    c.close()
+
+
 # ---- TLS: h2 by ALPN ----
 
 
