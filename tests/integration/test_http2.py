@@ -321,6 +321,170 @@ def access_log_names_the_protocol():
     ok(any("?one" in l and "proto=http/1.1" in l for l in S.log_lines), "proto=http/1.1")
 
 
+# ---- limits and floods (raw frames) ----
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Raw:
+    """A raw HTTP/2 client: preface and SETTINGS sent, frames built by hand."""
+
+    def __init__(self, port, settings=b""):
+        import hpack
+        self.enc = hpack.Encoder()
+        self.s = connect(port)
+        self.s.sendall(PREFACE + frame(4, 0, 0, settings))
+        self.next_id = 1
+
+    def headers(self, path, method="GET", end_stream=True, extra=()):
+        sid = self.next_id
+        self.next_id += 2
+        block = self.enc.encode([(":method", method), (":path", path), (":scheme", "http"),
+                                 (":authority", "x")] + list(extra))
+        return sid, frame(1, 4 | (1 if end_stream else 0), sid, block)
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def goaway(self, timeout=10):
+        frames = read_frames(self.s, timeout, until_type=7)
+        return goaway_code(frames), frames
+
+
+@test
+def max_concurrent_streams_100():
+    r = Raw(S.port)
+    frames = read_frames(r.s, 2, until_type=4)
+    st = [p for t, fl, sid, p in frames if t == 4 and not fl & 1][0]
+    settings = {struct.unpack(">H", st[i:i + 2])[0]: struct.unpack(">I", st[i + 2:i + 6])[0]
+                for i in range(0, len(st), 6)}
+    eq(settings.get(3), 100, "SETTINGS_MAX_CONCURRENT_STREAMS")
+    ok(settings.get(6), "SETTINGS_MAX_HEADER_LIST_SIZE advertised")
+    r.send(frame(4, 1, 0))  # ACK theirs
+    out = b""
+    for _ in range(101):
+        out += r.headers("/delay?800")[1]
+    r.send(out)
+    frames = read_frames(r.s, 3)
+    resets = [(sid, int.from_bytes(p, "big")) for t, fl, sid, p in frames if t == 3]
+    goaways = [p for t, fl, sid, p in frames if t == 7]
+    # The 101st stream is refused: nghttp2 treats it as a connection error (RFC 9113 §5.1.2
+    # allows PROTOCOL_ERROR or REFUSED_STREAM); the first 100 are within last_stream_id.
+    if goaways:
+        eq(int.from_bytes(goaways[0][4:8], "big"), 1, "GOAWAY PROTOCOL_ERROR")
+        eq(int.from_bytes(goaways[0][:4], "big"), 199, "the first 100 streams are in")
+    else:
+        ok(resets and resets[0][0] == 201 and resets[0][1] == 7, "REFUSED_STREAM: %r" % resets)
+    r.s.close()
+
+
+@test
+def header_list_too_large_431():
+    c = H2(S.port)
+    hs = [("x-big-%d" % i, "v" * 7000) for i in range(10)]
+    r = c.get("/hello.txt", headers=hs)
+    eq(r.status, 431, "header list over SY_OPT_MAX_HEAD")
+    eq(c.get("/hello.txt").status, 200, "the connection goes on")
+    c.close()
+
+
+@test
+def rapid_reset_goaway():
+    r = Raw(S.port)
+    out = b""
+    for i in range(300):
+        sid, f = r.headers("/delay?1000")
+        out += f + frame(3, 0, sid, struct.pack(">I", 8))  # RST_STREAM CANCEL
+    try:
+        r.send(out)
+    except OSError:
+        pass
+    code, frames = r.goaway()
+    eq(code, ENHANCE_YOUR_CALM, "GOAWAY ENHANCE_YOUR_CALM after a rapid-reset burst")
+    ok(is_closed(r.s, 5), "closed")
+
+
+@test
+def continuation_flood_goaway():
+    r = Raw(S.port)
+    block = r.enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"),
+                          (":authority", "x"), ("x-a", "b" * 3000)])
+    out = frame(1, 1, 1, block[:10])  # HEADERS without END_HEADERS
+    for i in range(10, len(block), 10):
+        out += frame(9, 0, 1, block[i:i + 10])
+    try:
+        r.send(out)
+    except OSError:
+        pass
+    code, frames = r.goaway()
+    ok(code is not None and code != 0, "GOAWAY with an error: %r" % code)
+    ok(is_closed(r.s, 5), "closed")
+
+
+@test
+def ping_settings_empty_data_floods():
+    for name, build in (
+            ("PING", lambda r: b"".join(frame(6, 0, 0, struct.pack(">Q", i)) for i in range(150))),
+            ("SETTINGS", lambda r: b"".join(frame(4, 0, 0) for i in range(150))),
+            ("empty DATA", lambda r: r.headers("/sum", "POST", end_stream=False)[1] +
+             b"".join(frame(0, 0, 1) for i in range(150)))):
+        r = Raw(S.port)
+        try:
+            r.send(build(r))
+        except OSError:
+            pass
+        code, frames = r.goaway()
+        eq(code, ENHANCE_YOUR_CALM, "%s flood" % name)
+        r.s.close()
+
+
+@test
+def closed_window_does_not_pin_memory():
+    with Server() as srv:
+        r = Raw(srv.port, settings=struct.pack(">HI", 4, 0))  # INITIAL_WINDOW_SIZE 0
+        read_frames(r.s, 1, until_type=4)
+        r.send(frame(4, 1, 0))
+        before = rss_kib(srv.proc.pid)
+        out = b""
+        for i in range(20):
+            out += r.headers("/stream?200000000")[1]
+        out += r.headers("/big.bin")[1]
+        r.send(out)
+        time.sleep(1.5)
+        grown = rss_kib(srv.proc.pid) - before
+        ok(grown < 48 * 1024, "20 x 200 MB responses into a closed window cost %d KiB" % grown)
+        r.send(frame(6, 0, 0, b"12345678"))
+        frames = read_frames(r.s, 3, until_type=6)
+        ok(any(t == 6 and fl & 1 for t, fl, sid, p in frames), "still answering PING")
+        r.s.close()
+
+
+@test
+def idle_connection_goaway():
+    with Server("--keepalive-timeout", "500") as srv:
+        c = H2(srv.port)
+        eq(c.get("/hello.txt").status, 200, "served")
+        frames = read_frames(c.sock, 5, until_type=7)
+        eq(goaway_code(frames), 0, "idle: GOAWAY NO_ERROR")
+        ok(is_closed(c.sock, 5), "then closed")
+
+
+@test
+def stalled_body_is_cut():
+    with Server("--write-timeout", "700") as srv:
+        c = H2(srv.port)
+        sid = c.request("POST", "/body", body=b"part", end=False)
+        t0 = time.time()
+        ok(is_closed(c.sock, 8), "a body that never ends is cut")
+        ok(time.time() - t0 < 6, "within a couple of write timeouts")
+
+
 # ---- RFC 8441: WebSocket over HTTP/2 ----
 
 
