@@ -75,11 +75,11 @@ struct sy_req {
     uint8_t has_content_length; /* the application added Content-Length */
     uint8_t resp_started;
     uint8_t resp_done;
-    uint8_t head_only;    /* HEAD request: no body bytes on the wire */
-    uint8_t upgrade_hint; /* the response lists protocols in Upgrade (426): HTTP/1 marks it
-                             hop-by-hop, HTTP/2 drops it (connection-specific there) */
-    uint8_t secure;       /* the connection's transport encrypts (TLS) */
-    const char *protocol; /* for logs: "http/1.1", "h2", "h2c", "h2c-upgrade", ... */
+    uint8_t head_only;        /* HEAD request: no body bytes on the wire */
+    uint8_t upgrade_hint;     /* the response lists protocols in Upgrade (426): HTTP/1 marks it
+                                 hop-by-hop, HTTP/2 drops it (connection-specific there) */
+    uint8_t secure;           /* the connection's transport encrypts (TLS) */
+    const char *protocol;     /* for logs: "http/1.1", "h2", "h2c", "h2c-upgrade", ... */
     uint64_t resp_bytes;      /* body bytes the application wrote */
     uint64_t resp_wire_bytes; /* the whole response as sent: head, framing, body */
     uint64_t start_us;
