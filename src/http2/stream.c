@@ -389,9 +389,60 @@ static int parse_length(const char *v, size_t n, uint64_t *out)
     return 0;
 }
 
+/* HTTP/2 may split Cookie into one field per crumb (RFC 9113 §8.2.3); handlers read one
+ * Cookie, as in HTTP/1.1: join them with "; " into the first. Works on offsets (before
+ * finish_head turns them into pointers), so the buffer may move. */
+static void join_cookies(sy_req *r)
+{
+    size_t first = SIZE_MAX, total = 0, count = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sy_field *f = &r->headers[i];
+        if (f->name_len == 6 && !memcmp(r->hbuf + (uintptr_t)f->name, "cookie", 6)) {
+            first = first == SIZE_MAX ? i : first;
+            total += f->value_len + 2;
+            count++;
+        }
+    }
+    if (count < 2)
+        return;
+    if (r->head_len + total > r->hbuf_cap) {
+        /* Room first: the crumbs are copied from the same buffer. */
+        char *nb = sy__realloc(r->hbuf, r->head_len + total);
+        if (!nb)
+            return; /* no memory: leave the crumbs as they are */
+        r->hbuf = nb;
+        r->hbuf_cap = r->head_len + total;
+    }
+    size_t start = r->head_len;
+    char *o = r->hbuf + start;
+    for (size_t i = first, k = 0; i < r->nheaders;) {
+        sy_field *f = &r->headers[i];
+        if (!(f->name_len == 6 && !memcmp(r->hbuf + (uintptr_t)f->name, "cookie", 6))) {
+            i++;
+            continue;
+        }
+        if (k++) {
+            memcpy(o, "; ", 2);
+            o += 2;
+        }
+        memcpy(o, r->hbuf + (uintptr_t)f->value, f->value_len);
+        o += f->value_len;
+        if (i == first) {
+            i++;
+            continue;
+        }
+        memmove(f, f + 1, (r->nheaders - i - 1) * sizeof(*f));
+        r->nheaders--;
+    }
+    r->head_len = (size_t)(o - r->hbuf);
+    r->headers[first].value = (const char *)(uintptr_t)start;
+    r->headers[first].value_len = r->head_len - start;
+}
+
 static void finish_head(h2_stream *s)
 {
     sy_req *r = s->req;
+    join_cookies(r);
     const char *base = r->hbuf;
     for (size_t i = 0; i < r->nheaders; i++) {
         r->headers[i].name = base + (uintptr_t)r->headers[i].name;

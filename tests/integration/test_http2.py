@@ -91,6 +91,8 @@ def head_304_404_405_options():
     r = c.get("/hello.txt", headers=[("if-none-match", etag)])
     eq(r.status, 304, "conditional")
     eq(c.get("/no/such/file").status, 404, "404")
+    r = c.get("/hello.txt", headers=[("cookie", "a=1"), ("cookie", "b=2"), ("cookie", "c=3")])
+    eq(r.status, 200, "split cookies joined")
     r = c.wait(c.request("POST", "/stream", body=b"x"))
     eq(r.status, 405, "405 for a GET-only route")
     r = c.wait(c.request("OPTIONS", "*"))
@@ -164,6 +166,17 @@ def client_reset_while_handler_holds_request():
     c.flush()
     time.sleep(0.5)  # the handler's final call comes after the reset (an orphan)
     eq(c.get("/hello.txt").status, 200, "connection fine after resets")
+    c.close()
+    # the whole connection goes while handlers hold requests (orphans again)
+    c = H2(S.port)
+    for _ in range(3):
+        c.request("GET", "/delay?200")
+    c.request("POST", "/sum", body=b"partial", end=False)
+    time.sleep(0.05)
+    c.sock.close()
+    time.sleep(0.4)
+    c = H2(S.port)
+    eq(c.get("/hello.txt").status, 200, "server fine after connections died under handlers")
     c.close()
 
 
