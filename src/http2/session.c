@@ -403,7 +403,7 @@ static ssize_t h2_on_read(sy_bstream *bs, uint8_t *data, size_t len)
                         : n == NGHTTP2_ERR_NOMEM            ? NGHTTP2_INTERNAL_ERROR
                         : n == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_INTERNAL_ERROR
                                                             : NGHTTP2_PROTOCOL_ERROR;
-        sy__h2_fail(h, code, nghttp2_strerror((int)n));
+        sy__h2_fail(h, code, h->fatal ? "see the flood above" : nghttp2_strerror((int)n));
         return (ssize_t)len;
     }
     sy__h2_schedule(h);
