@@ -138,6 +138,20 @@ def own_server_all_green():
 
 
 @test
+def own_server_http2_paths_all_green():
+    # h2c upgrade, prior knowledge and RFC 8441 against our own server.
+    with Server("--no-access-log") as s:
+        d = probe(s.url("/echo"), "--protocol", "all")
+        eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+        ok(step(d, "h2c-upgrade", "upgrade")["ok"], "h2c upgrade switched")
+        ok(step(d, "h2c-prior", "preface")["ok"], "prior knowledge")
+        ok(step(d, "rfc8441", "connect")["ok"], "extended CONNECT accepted")
+    with Server("--no-access-log", "--no-h2c") as s:
+        d = probe(s.url("/echo"), "--protocol", "h2c")
+        ok(d["_rc"] != 0 or ids(d), "with --no-h2c the probe reports h2c as not available")
+
+
+@test
 def own_server_subprotocol_and_plain_output():
     with Server("--no-access-log", "--ws-subprotocol", "chat") as s:
         d = probe(s.url("/echo", "ws"), "--subprotocol", "chat", "--origin", "http://x.test")
@@ -381,8 +395,10 @@ def own_server_wss_and_h2_alpn():
         for name in ("tls", "handshake", "round-trip", "ping", "close"):
             ok(step(d, "websocket", name)["ok"], name)
         ok(step(d, "security", "h2c-smuggle")["ok"], "no h2c over TLS")
-        # Until our server speaks HTTP/2, ALPN h2 is not selected: a note, not a problem.
-        ok("H2_ALPN_NOT_H2" in ids(d) or step(d, "h2", "alpn")["ok"], ids(d))
+        # Our server speaks HTTP/2: ALPN selects h2, and WebSocket over HTTP/2 works.
+        ok(step(d, "h2", "alpn")["ok"], "ALPN selected h2: %s" % ids(d))
+        ok(step(d, "h2", "request")["ok"], "an HTTP/2 request over TLS")
+        ok(step(d, "rfc8441", "connect")["ok"], "RFC 8441 over TLS")
     with own_tls_server("--tls-self-signed") as s:
         d = probe("wss://localhost:%d/echo" % s.ports[1])
         eq(d["_rc"], 1, "a self-signed certificate is a problem")
