@@ -39,6 +39,7 @@ typedef struct h1 {
     uint64_t body_left; /* Content-Length bytes still to read */
     uint64_t resp_left; /* Content-Length bytes of the response still to write */
     uint64_t last_out;  /* bytes_out at the last write-timeout check */
+    uint64_t idle_ms;   /* when last seen busy: a response finished or output moved (0: none) */
     uint64_t resp_mark; /* queue position (bytes_out + buffered) where this response began */
     sy_chunked chunked;
     sy_http1_info info; /* framing and connection semantics of the current request */
@@ -332,6 +333,33 @@ static int h1_end(sy_req *r)
     return e;
 }
 
+/* Between requests, before the next head: the connection is idle only once our output has
+ * left. While a response is still leaving (a large file to a slow reader) the timer checks
+ * that it moves; a client that stopped reading is cut after the write timeout (or the
+ * keep-alive time, if shorter), an idle connection after the keep-alive time. idle_ms is
+ * when the connection was last seen doing something (a response finished, output moved). */
+static uint64_t between_deadline(const h1 *h)
+{
+    const sy_http_cfg *cfg = cfg_of(h);
+    uint64_t ka = cfg->keepalive_timeout_ms, wt = cfg->write_timeout_ms, d = UINT64_MAX;
+    if (ka)
+        d = h->idle_ms + ka;
+    if (wt && sy__conn_buffered(h->c))
+        d = SY_MIN(d, h->idle_ms + wt);
+    return d;
+}
+
+static void arm_between_requests(h1 *h)
+{
+    sy_conn *c = h->c;
+    if (c->rlen && !sy__conn_buffered(c)) {
+        sy__conn_set_timeout(c, cfg_of(h)->header_timeout_ms); /* pipelined bytes wait */
+        return;
+    }
+    uint64_t d = between_deadline(h), now = c->loop->now_ms;
+    sy__conn_set_timeout(c, d == UINT64_MAX ? 0 : d > now ? d - now : 1);
+}
+
 /* The response is done: reset for the next request, or close. */
 static void next_request(h1 *h)
 {
@@ -349,8 +377,9 @@ static void next_request(h1 *h)
         sy__conn_close(c, 0, 1);
         return;
     }
-    sy__conn_set_timeout(c,
-                         c->rlen ? cfg_of(h)->header_timeout_ms : cfg_of(h)->keepalive_timeout_ms);
+    h->idle_ms = c->loop->now_ms;
+    h->last_out = c->bytes_out;
+    arm_between_requests(h);
     if (sy__conn_buffered(c) > PIPELINE_WRITE_CAP) {
         /* The client pipelines faster than it reads: wait for the output to drain. */
         sy__conn_pause_read(c);
@@ -681,6 +710,13 @@ static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len)
     size_t off = 0;
     while (off < len && !c->closing) {
         if (h->state == H1_HEAD) {
+            if (sy__conn_buffered(c) > PIPELINE_WRITE_CAP) {
+                /* Requests pipelined in this same read wait too (each may hold a file
+                 * open until its response has left): on_drain resumes reading. */
+                sy__conn_pause_read(c);
+                sy__conn_want_drain(c);
+                break;
+            }
             if (!h->req) {
                 h->req = sy__req_get(h->w);
                 if (!h->req)
@@ -779,12 +815,26 @@ static void h1_on_timer(sy_bstream *bs)
     sy_conn *c = sy__conn_of(bs);
     h1 *h = c->proto_data;
     switch (h->state) {
-    case H1_HEAD:
-        if (h->got_bytes || c->rlen)
+    case H1_HEAD: {
+        uint64_t now = c->loop->now_ms;
+        int out = sy__conn_buffered(c) != 0;
+        if (out && c->bytes_out != h->last_out) {
+            /* The previous response is still leaving: busy, not idle. */
+            h->last_out = c->bytes_out;
+            h->idle_ms = now;
+            arm_between_requests(h);
+        } else if (h->got_bytes || (c->rlen && !out)) {
             send_error(h, 408, "the request head did not arrive in time");
-        else
-            sy__conn_close(c, SY_ETIMEDOUT, 0); /* idle keep-alive connection */
+        } else if (h->idle_ms && now < between_deadline(h)) {
+            arm_between_requests(h);
+        } else {
+            if (out)
+                sy__log(SY_LOG_INFO, "%s: the client stopped reading its responses",
+                        sy__conn_peer_str(c));
+            sy__conn_close(c, SY_ETIMEDOUT, 0); /* stalled, or an idle keep-alive connection */
+        }
         return;
+    }
     case H1_BODY:
         send_error(h, 408, "the request body stalled");
         return;
