@@ -843,6 +843,17 @@ static void rate_resume(sy_ws *ws, uint64_t now)
     update_read(ws);
 }
 
+/* A data frame whose header just arrived already tells its size: one that cannot fit in the
+ * message is refused now, not when its first payload byte comes (which may be never). The
+ * compressed size says nothing about the inflated one, so compressed messages are checked as
+ * they inflate. */
+static int announced_too_big(const sy_ws *ws)
+{
+    const sy_ws_parser *p = &ws->rx.parser;
+    return p->hdr_len == 0 && p->remaining && p->opcode < SY_WS_OP_CLOSE && !p->msg_compressed &&
+           ws->rx.msg_len + p->remaining > ws->opts->max_message;
+}
+
 static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
@@ -868,6 +879,10 @@ static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
         off += (size_t)n;
         switch (ev.type) {
         case SY_WS_EV_NONE:
+            if (announced_too_big(ws)) {
+                fail_err(ws, SY_EWS_TOO_BIG, NULL);
+                return (ssize_t)len;
+            }
             if (n == 0)
                 return (ssize_t)off;
             break;
