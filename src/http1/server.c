@@ -131,7 +131,9 @@ static void h1_on_close(sy_bstream *bs, int err)
      * from here on (h->closed). If it still owes its final call, the request outlives the
      * connection as an orphan (sy__req_release) until that call. */
     h->closed = 1;
-    if (r && r->held && !r->resp_done && r->body_fn && !r->body_end_sent) {
+    /* Also when the response is done: an error answered by the server itself (408 for a
+     * stalled body, 400 for bad chunking) left the handler waiting for the rest. */
+    if (r && r->held && r->body_fn && !r->body_end_sent) {
         r->body_end_sent = 1;
         r->body_fn(r, NULL, 0, 1, SY_ECLOSED, r->body_ud);
     }
