@@ -911,6 +911,12 @@ static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
         }
     }
     if (!ws->rx.paused_bp && sy__bs_buffered(c) >= ws->opts->high_water) {
+        if (ws->opts->bp_policy == SY_WS_BP_CLOSE) {
+            /* The policy closes a peer that reads too slowly. Pausing would leave that to
+             * the next send, which an application answering messages never makes. */
+            fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above the high-water mark");
+            return (ssize_t)len;
+        }
         /* Our peer is not reading what we send: stop reading what it sends (TCP flow
          * control pushes back on it) until the queue drains. */
         ws->rx.paused_bp = 1;

@@ -98,8 +98,7 @@ def websocket_echo_flood_without_reading_is_bounded_then_closed():
     client, so TCP stops it; server memory stays under 8 x (1 MiB queue + 1 MiB max message +
     64 KiB read) plus slack; the stalled connection then gets no pong to the server's
     heartbeat (--ws-ping-interval 1 s, --ws-pong-timeout 1 s) and is closed (1006) about 2 s
-    later; canaries are served throughout. With --ws-backpressure close (second server) the
-    reaction is a close 1008 queued behind the echoes, which the client finds once it reads."""
+    later; canaries are served throughout."""
     msg = wsraw.zero_key_frame(OP_BINARY, bytes(64 * KiB))
     with server("--ws-ping-interval", "1000", "--ws-pong-timeout", "1000") as srv, \
             Canary(srv.port, fresh=False) as can:
@@ -121,12 +120,25 @@ def websocket_echo_flood_without_reading_is_bounded_then_closed():
             s.close()
         print("  pushed %d MB into 8 sockets; server RSS +%d KiB (bound %d); closed after %.1fs" %
               (sum(sent.values()) >> 20, grew, bound, took))
-    with server("--ws-backpressure", "close") as srv, Canary(srv.port) as can:
+
+
+@test
+def websocket_backpressure_close_policy_closes_a_reader_that_never_reads():
+    """--ws-backpressure close, heartbeats off: a client sends 512 KiB messages to /echo and
+    never reads. Expected: once 1 MiB of echoes waits (the high-water mark) the server sends
+    close 1008 (behind the queued echoes: the client finds it once it reads) and closes;
+    canaries are served meanwhile. Before the fix the server only stopped reading there: the
+    policy was checked at the next send, which a paused echo never makes, so whether such a
+    client was closed depended on how reads split the messages (with 512 KiB messages: never,
+    and with heartbeats off it held its queue for good)."""
+    msg = wsraw.zero_key_frame(OP_BINARY, bytes(512 * KiB))
+    with server("--ws-backpressure", "close", "--ws-ping-interval", "0") as srv, \
+            Canary(srv.port) as can:
         ws = WS(srv.port)
-        # Enough to fill the kernel's buffers (~10 MB) and then 1 MiB of the server's queue;
-        # after its close the server reads and discards until the flush ends: stop there.
+        # enough to fill the kernel's buffers (~10 MB) and then the server's queue; after its
+        # close the server reads and discards until the flush ends: stop there
         flood([ws.sock], msg, 32 * MiB, stall_s=0.5, deadline_s=10)
-        ws.expect_close(1008, timeout=10)
+        ws.expect_close(1008, timeout=5 * slow())
         ws.close()
 
 
