@@ -50,7 +50,7 @@ def slowloris_heads_get_408_at_the_header_timeout():
     timeout; canaries (fresh GETs, WebSocket echoes) are answered within the bound meanwhile."""
     ht = 1.5
     head = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 400 + b"\r\n\r\n"
-    with server("--header-timeout", "1500") as srv, Canary(srv.port) as can:
+    with server("--header-timeout", "1500") as srv, Canary(srv.port):
         trick = [connect(srv.port) for _ in range(150)]
         silent = [connect(srv.port) for _ in range(50)]
         t_conn = time.time()
@@ -122,7 +122,7 @@ def slow_bodies_get_408_at_the_body_timeout():
     cl = b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
     ch = b"POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     sm = b"POST /sum HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-    with server("--body-timeout", "1000") as srv, Canary(srv.port) as can:
+    with server("--body-timeout", "1000") as srv, Canary(srv.port):
         kinds = [(cl, b"x" * 100), (ch, b"3e8\r\n" + b"y" * 10), (sm, b"z" * 5000)]
         socks = []
         for head, part in kinds:
@@ -198,7 +198,7 @@ def header_and_uri_floods_get_431_and_414():
     line = b"X-More: " + b"m" * 1000 + b"\r\n"
     cases = [(many, None, 431), (longline, None, 414), (bighead, None, 431),
              (endless, line, 431)]
-    with server("--header-timeout", "5000") as srv, Canary(srv.port) as can:
+    with server("--header-timeout", "5000") as srv, Canary(srv.port):
         base = rss_kib(srv.proc.pid)
         rs = harness.request(srv.port, fine)
         eq([r.status for r in rs], [200], "100 header fields")
@@ -231,7 +231,7 @@ def readers_that_never_read_responses_are_cut():
     file are not answered meanwhile (each would hold the file open: ~1800 fit in one read);
     canaries are served meanwhile."""
     wt = 1.0
-    with server("--write-timeout", "1000") as srv, Canary(srv.port, fresh=False) as can:
+    with server("--write-timeout", "1000") as srv, Canary(srv.port, fresh=False):
         pid = srv.proc.pid
         time.sleep(0.2)
         base_fds, base = fd_count(pid), rss_kib(pid)
@@ -321,13 +321,12 @@ def connection_flood_beyond_max_conns_is_refused_and_recovers():
     keep being served; once the fillers leave, new clients are served again."""
     with server("--max-conns", "40") as srv:
         pid = srv.proc.pid
-        with Canary(srv.port, fresh=False) as can:
+        with Canary(srv.port, fresh=False):
             time.sleep(0.1)
             base = fd_count(pid)
             fill = [connect(srv.port) for _ in range(38)]
             ok(wait_for(lambda: fd_count(pid) >= base + 38, 5), "the fillers were not accepted")
             flood = []
-            t0 = time.time()
             for _ in range(300):
                 s = socket.socket()
                 s.connect(("127.0.0.1", srv.port))  # the kernel completes it; then refused
@@ -384,7 +383,7 @@ def upgrade_with_a_large_body_gets_413():
     a raw upgrade with a 1000-byte body (under the limit) -> the body is read as the request's
     and the switch follows: the next bytes are the stream's (echoed), the body is not.
     Canaries are answered meanwhile."""
-    with server("--max-body", "64KiB") as srv, Canary(srv.port) as can:
+    with server("--max-body", "64KiB") as srv, Canary(srv.port):
         for head in (UPG_WS, UPG_RAW):
             s = connect(srv.port)
             s.sendall(head + b"Content-Length: 104857600\r\n\r\n" + b"B" * 1000)
@@ -437,7 +436,7 @@ def pipelined_requests_after_a_refused_upgrade_are_not_answered():
         (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          b"\r\n" + get * 2, 200),
     ]
-    with server() as srv, Canary(srv.port) as can:
+    with server() as srv, Canary(srv.port):
         for raw, want in cases:
             for _ in range(10):
                 s = connect(srv.port)

@@ -7,7 +7,6 @@ normal clients run in a child process, so their latencies measure the server, no
 process's interpreter lock. HOSTILE_IDLE_WS sets the count (default 10,000) and
 HOSTILE_P99_MS the latency bound (default 200 ms, x3 under the sanitizers)."""
 import base64
-import hashlib
 import multiprocessing
 import os
 import resource

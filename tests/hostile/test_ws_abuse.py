@@ -8,14 +8,13 @@ attack aims at it (VmRSS against the documented caps), and runs a canary beside 
 (common.Canary: GETs and WebSocket echoes that must stay correct and quick)."""
 import os
 import select
-import socket
 import struct
 import time
 
 from common import (Canary, KiB, MiB, connect, eq, main, ok, read_response, read_until_eof,
                     rss_kib, rss_slack_kib, server, slow, test)
 import wsraw
-from wsraw import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, WS
+from wsraw import OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, WS
 
 
 def fd_count(pid):
@@ -101,7 +100,7 @@ def websocket_echo_flood_without_reading_is_bounded_then_closed():
     later; canaries are served throughout."""
     msg = wsraw.zero_key_frame(OP_BINARY, bytes(64 * KiB))
     with server("--ws-ping-interval", "1000", "--ws-pong-timeout", "1000") as srv, \
-            Canary(srv.port, fresh=False) as can:
+            Canary(srv.port, fresh=False):
         pid = srv.proc.pid
         base_fds = fd_count(pid)
         rss = Peak(pid)
@@ -133,7 +132,7 @@ def websocket_backpressure_close_policy_closes_a_reader_that_never_reads():
     and with heartbeats off it held its queue for good)."""
     msg = wsraw.zero_key_frame(OP_BINARY, bytes(512 * KiB))
     with server("--ws-backpressure", "close", "--ws-ping-interval", "0") as srv, \
-            Canary(srv.port) as can:
+            Canary(srv.port):
         ws = WS(srv.port)
         # enough to fill the kernel's buffers (~10 MB) and then the server's queue; after its
         # close the server reads and discards until the flush ends: stop there
@@ -149,14 +148,15 @@ def raw_stream_flood_without_reading_is_bounded_then_closed():
     read) plus slack; nothing moves either way, so each stream is closed by
     --raw-idle-timeout (1 s) within two timeouts; canaries are served meanwhile."""
     with server("--raw-idle-timeout", "1000", "--raw-high-water", "256KiB") as srv, \
-            Canary(srv.port, fresh=False) as can:
+            Canary(srv.port, fresh=False):
         pid = srv.proc.pid
         base_fds = fd_count(pid)
         rss = Peak(pid)
         socks = []
         for _ in range(4):
             s = connect(srv.port)
-            s.sendall(b"GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+            s.sendall(b"GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: echo\r\n\r\n")
             r = read_response(s)
             eq(r.status, 101, "raw upgrade")
             socks.append(s)
@@ -184,7 +184,7 @@ def ping_flood_is_answered_in_order_with_bounded_memory():
     but the last one is answered), stops reading while 1 MiB of pongs wait, so its memory
     stays under 1 MiB + 64 KiB plus slack; once the client reads, the pongs and then the echo
     arrive; canaries are served meanwhile."""
-    with server() as srv, Canary(srv.port) as can:
+    with server() as srv, Canary(srv.port):
         rss = Peak(srv.proc.pid)
         ws = WS(srv.port)
         n = 20000
@@ -225,7 +225,7 @@ def fragment_floods_are_assembled_or_refused():
     last fragment cost the server only CPU (echoed within 5 s); fragments that add up past
     --ws-max-message (64 KiB here) get close 1009 at the fragment that crosses the limit,
     then TCP close; canaries are served meanwhile."""
-    with server("--ws-max-message", "64KiB") as srv, Canary(srv.port) as can:
+    with server("--ws-max-message", "64KiB") as srv, Canary(srv.port):
         ws = WS(srv.port)
         payload = bytes(ord("a") + i % 26 for i in range(50000))
         frames = [wsraw.frame(OP_TEXT, payload[:1], fin=False)]
@@ -268,7 +268,7 @@ def oversized_frames_and_messages_get_1009():
     1 MiB + 1 gets 1009; a length with the most significant bit set (invalid, RFC 6455
     §5.2) gets 1002; 30 connections that announce exactly 1 MiB and send 1 KB of it cost at
     most 30 x 1 MiB; a message of exactly 1 MiB is echoed; canaries are served meanwhile."""
-    with server() as srv, Canary(srv.port) as can:
+    with server() as srv, Canary(srv.port):
         ws = WS(srv.port)
         ws.send(b"\x82\xff" + struct.pack("!Q", 1 << 40) + b"\0\0\0\0")
         ws.expect_close(1009)
@@ -312,7 +312,7 @@ def deflate_bombs_get_1009_with_bounded_memory():
     the canaries are served meanwhile."""
     bomb = wsraw.deflate_payload(bytes(50 * MiB))
     ok(len(bomb) < 64 * KiB, "bomb is %d bytes" % len(bomb))
-    with server() as srv, Canary(srv.port) as can:
+    with server() as srv, Canary(srv.port):
         rss = Peak(srv.proc.pid)
         bombers = [WS(srv.port, ext="permessage-deflate") for _ in range(8)]
         for w in bombers:
