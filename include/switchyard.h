@@ -121,6 +121,31 @@ int sy_loop_post(sy_loop *loop, sy_task_fn fn, void *ud);
 /* Milliseconds of the loop's cached monotonic clock (updated once per iteration). */
 uint64_t sy_loop_now_ms(const sy_loop *loop);
 
+/* Timers on a loop: one-shot or repeating, run on the loop's thread.
+ *  - sy_loop_timer_new reserves the timer's slot in the loop's timer heap, so it is the one
+ *    call that can fail (SY_ENOMEM); starting, stopping and restarting never fail.
+ *  - All calls on a timer are made on its loop's thread: from a callback of that loop, a
+ *    task posted to it (sy_loop_post), or while the loop is not running. To put a timer on a
+ *    server worker's loop, post a task to sy_server_loop(srv, i).
+ *  - Calling start, stop or free from inside the timer's own callback is safe: stop (or free)
+ *    there ends a repeating timer, start there replaces its schedule.
+ *  - Free every timer before its loop, or after: a timer whose loop was freed is inert (it
+ *    never fires; free still releases it). For a server's loops, that is sy_server_free. */
+typedef struct sy_loop_timer sy_loop_timer;
+typedef void (*sy_loop_timer_fn)(sy_loop_timer *t, void *ud);
+int sy_loop_timer_new(sy_loop *loop, sy_loop_timer_fn fn, void *ud,
+                      sy_loop_timer **out) SY_WARN_UNUSED;
+/* Fire after delay_ms (counted from the loop's cached clock, sy_loop_now_ms), then every
+ * repeat_ms when repeat_ms > 0 (a repeating timer that fell behind skips the missed beats:
+ * it never fires twice in one iteration). Restarting an armed timer replaces its schedule. */
+void sy_loop_timer_start(sy_loop_timer *t, uint64_t delay_ms, uint64_t repeat_ms);
+void sy_loop_timer_stop(sy_loop_timer *t);
+/* Non-zero while the timer is armed (inside its callback: only once restarted, or when
+ * it repeats). */
+int sy_loop_timer_active(const sy_loop_timer *t);
+/* Stop and release the timer (safe inside its callback; NULL is ignored). */
+void sy_loop_timer_free(sy_loop_timer *t);
+
 /* ---------------------------------------------------------------------------------------------
  * Server: listeners, workers, routes.
  */
@@ -226,6 +251,11 @@ void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
 int sy_server_start(sy_server *srv) SY_WARN_UNUSED;
 /* The port actually bound for listen address number idx (0-based), after sy_server_start. */
 int sy_server_port(const sy_server *srv, size_t idx);
+/* The worker loops, after sy_server_start: count (0 before), and loop i (NULL when out of
+ * range). Valid until sy_server_free. Use them to post tasks (sy_loop_post) that create
+ * timers or publish from a worker; each loop's callbacks run on that worker's thread. */
+size_t sy_server_loop_count(const sy_server *srv);
+sy_loop *sy_server_loop(const sy_server *srv, size_t i);
 /* Block until the server has stopped (after sy_server_stop and the drain). */
 int sy_server_wait(sy_server *srv);
 /* Counters, readable from any thread at any time (relaxed atomics). */

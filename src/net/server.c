@@ -610,6 +610,16 @@ SY_EXPORT int sy_server_port(const sy_server *s, size_t idx)
     return s->addrs[idx].port;
 }
 
+SY_EXPORT size_t sy_server_loop_count(const sy_server *s)
+{
+    return s->started ? s->nworkers : 0;
+}
+
+SY_EXPORT sy_loop *sy_server_loop(const sy_server *s, size_t i)
+{
+    return s->started && i < s->nworkers ? s->workers[i].loop : NULL;
+}
+
 SY_EXPORT int sy_server_wait(sy_server *s)
 {
     for (size_t i = 0; i < s->nworkers; i++) {
