@@ -387,6 +387,20 @@ void sy_static_handler(sy_req *req, void *st);
 enum { SY_UPGRADE_ACCEPT = 0, SY_UPGRADE_DECLINE = 1 };
 typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason, void *ud);
 
+/* Request context for the connection an upgrade opens. A check hook (or the WebSocket accept
+ * hook) sees the whole request; what it learns (a session from a cookie, a room from the
+ * query) it hands to the connection with sy_req_set_open_ud:
+ *  - WebSocket: ud becomes the connection's user data (sy_ws_ud, the ud argument of every
+ *    callback, from on_open on) instead of the route's.
+ *  - Raw streams: on_open reads it with sy_req_open_ud(req).
+ * From on_open on, ud is the application's (release it in on_close). If the switch does not
+ * happen after all (a later check refuses, the hook declines, memory runs out, the
+ * connection drops), free_fn(ud) is called (when not NULL), on the worker thread. Setting it
+ * again replaces (and releases) the previous value. Whichever HTTP version carried the
+ * request, the same calls apply. */
+void sy_req_set_open_ud(sy_req *req, void *ud, void (*free_fn)(void *ud));
+void *sy_req_open_ud(const sy_req *req);
+
 /* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp").
  *
  * Flow control is the application's job, because only it knows how its output depends on its
@@ -498,6 +512,9 @@ typedef struct sy_ws_close_info {
 } sy_ws_close_info;
 
 typedef struct sy_ws_cbs {
+    /* The connection is open (server: the 101 is queued). sy_ws_request gives the upgrade
+     * request during this call; ud is what the accept hook set (sy_req_set_open_ud), else
+     * the route's. */
     void (*on_open)(sy_ws *ws, void *ud);
     /* A whole message. data is valid during the call only. */
     void (*on_message)(sy_ws *ws, int opcode, const void *data, size_t len, void *ud);
@@ -542,7 +559,8 @@ int sy_ws_opts_add_subprotocol(sy_ws_opts *o, const char *name);
 /* Allowed Origin values (exact, case-insensitive). None added = any origin allowed. */
 int sy_ws_opts_add_origin(sy_ws_opts *o, const char *origin);
 /* Optional hook: return 0 to accept the handshake, or an HTTP status (400..599) and a
- * static *reason to refuse. Runs after the protocol checks. */
+ * static *reason to refuse. Runs after the protocol checks. To give the connection context
+ * from the request (user, room), call sy_req_set_open_ud(req, ...) here. */
 typedef int (*sy_ws_accept_fn)(sy_req *req, const char **reason, void *ud);
 void sy_ws_opts_set_accept(sy_ws_opts *o, sy_ws_accept_fn fn);
 /* Callbacks and user data for every connection of the route (ws user data defaults to ud). */
@@ -585,6 +603,10 @@ size_t sy_ws_buffered(const sy_ws *ws);
 void sy_ws_set_ud(sy_ws *ws, void *ud);
 void *sy_ws_ud(const sy_ws *ws);
 sy_loop *sy_ws_loop(const sy_ws *ws);
+/* The upgrade request, read-only, during on_open only (NULL at any other time and for client
+ * connections): method, target, path, query, headers, peer (sy_req_peer) and version, through
+ * the sy_req_* accessors. Copy what you need to keep. */
+const sy_req *sy_ws_request(const sy_ws *ws);
 /* The negotiated subprotocol ("" if none) and extensions ("" if none). NUL-terminated. */
 const char *sy_ws_subprotocol(const sy_ws *ws);
 const char *sy_ws_extensions(const sy_ws *ws);

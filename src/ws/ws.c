@@ -1040,6 +1040,11 @@ static void ws_on_close(sy_bstream *c, int err)
                              ws->detail};
     if (ws->open_done && ws->cbs->on_close)
         ws->cbs->on_close(ws, &info, ws->ud);
+    if (ws->ext_end) {
+        void (*end)(sy_ws *) = ws->ext_end;
+        ws->ext_end = NULL;
+        end(ws); /* subscriptions end with the connection */
+    }
     if (ws->log) {
         static const char *const causes[] = {
             "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",

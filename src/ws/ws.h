@@ -92,6 +92,11 @@ struct sy_ws {
     char *subprotocol;  /* NULL = none */
     char *extensions;   /* NULL = none */
     sy_uplog *log;
+    const sy_req *open_req; /* the upgrade request, set only while on_open runs */
+    /* Layers above the engine (pub/sub subscriptions): ext_end runs once when the
+     * connection closes, right after on_close. */
+    void *ext;
+    void (*ext_end)(sy_ws *ws);
     /* client state (src/ws/client.c) */
     void *client;
     void (*client_free)(sy_ws *ws);
