@@ -267,6 +267,20 @@ typedef struct sy_server_stats {
     uint64_t accept_errors;
     /* accepted and closed at once, unanswered, because file descriptors ran out */
     uint64_t fd_refused_conns;
+    /* Pub/sub (sy_ws_subscribe, sy_server_publish). */
+    uint64_t topics;          /* distinct topics with at least one subscriber now */
+    uint64_t subscriptions;   /* (connection, topic) pairs now */
+    uint64_t published;       /* messages sy_server_publish accepted */
+    uint64_t publish_refused; /* sy_server_publish calls refused with SY_EAGAIN (queues full) */
+    uint64_t delivered;       /* messages queued to a subscriber */
+    /* messages a subscriber missed: its backpressure policy dropped them, it was closing or
+     * in the middle of a fragmented send, or (Redis) a worker's queue was full */
+    uint64_t dropped;
+    /* Redis (sy_server_set_redis). */
+    int redis_connected;     /* 1 while subscribed to Redis */
+    uint64_t redis_queued;   /* publishes waiting for Redis, or for its reply, now */
+    uint64_t redis_failed;   /* publishes lost: the connection dropped before Redis confirmed */
+    uint64_t redis_received; /* messages received from the Redis subscription */
 } sy_server_stats;
 void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
 
@@ -616,6 +630,61 @@ const char *sy_ws_extensions(const sy_ws *ws);
  * -err. */
 int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
 int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
+
+/* ---------------------------------------------------------------------------------------------
+ * Topics (publish/subscribe) over the WebSocket connections of a server.
+ *
+ * A connection subscribes to topics (any byte string of 1..1024 bytes, e.g. "room:lobby");
+ * sy_server_publish sends a message to every connection subscribed to the topic, on every
+ * worker (and, with Redis, on every process sharing it).
+ *  - Cost: a message is framed once per worker (not per subscriber); where subscribers
+ *    negotiated permessage-deflate it is also compressed once per worker for each distinct
+ *    (window, level, memLevel) setting, without context (a subscriber's own compressor then
+ *    starts its next message afresh). Short frames are copied to each subscriber, long ones
+ *    are shared by reference.
+ *  - Backpressure: each subscriber's own policy applies (SY_WS_OPT_BACKPRESSURE_POLICY and
+ *    the water marks of its route): a slow subscriber never holds up the others; it buffers,
+ *    misses messages (drop) or is closed (close, or buffer beyond max_buffer). Missed
+ *    messages are counted in sy_server_stats.dropped, as are those that reach a subscriber
+ *    in the middle of a fragmented send (sy_ws_send_fragment) or while it closes.
+ *  - Order: within a process every subscriber sees the messages of a topic in one order, the
+ *    order in which sy_server_publish calls returned, so messages published from one thread
+ *    arrive in publish order. With Redis the order is the one Redis saw (messages from one
+ *    thread still arrive in publish order).
+ *  - Delivery is asynchronous: the message goes through each worker's queue, also to the
+ *    publishing worker, and reaches the connections subscribed when that worker takes it
+ *    (shortly after the call). A connection subscribed before the call returns gets it.
+ *  - Subscriptions end with the connection (after its on_close). Counts are in
+ *    sy_server_stats.
+ */
+/* Subscribe a server connection to a topic (NUL-terminated). On the connection's thread.
+ * Returns 0, SY_EEXIST (already subscribed), SY_EINVAL (empty or longer than 1024 bytes),
+ * SY_ECLOSED (closing or closed), SY_ESTATE (not a server connection), SY_ENOMEM. */
+int sy_ws_subscribe(sy_ws *ws, const char *topic);
+/* Returns 0, or SY_ENOTFOUND when not subscribed. Safe in any callback, also on_close. */
+int sy_ws_unsubscribe(sy_ws *ws, const char *topic);
+/* Publish a whole message (copied) to a topic, from any thread, callbacks included, after
+ * sy_server_start. opcode SY_WS_TEXT (valid UTF-8) or SY_WS_BINARY. Returns 0 (accepted),
+ * SY_EINVAL, SY_ESTATE (not started), SY_ENOMEM, or SY_EAGAIN when the queues are full and
+ * nothing was sent: a worker holds 65536 undelivered messages or 64 MiB, or, with Redis, the
+ * process holds 10000 publishes (or 64 MiB) not yet confirmed by Redis (while Redis is
+ * unreachable, publishes wait in that queue and go out when it is back). */
+int sy_server_publish(sy_server *srv, const char *topic, const void *data, size_t len, int opcode);
+/* Scale out through Redis pub/sub (call before sy_server_start): url "redis://HOST:PORT"
+ * (or "HOST:PORT"; the port defaults to 6379). Every publish goes through Redis (PUBLISH on
+ * channel prefix + topic, prefix NULL = "switchyard:"), and each process delivers to its
+ * own subscribers only what its subscription (PSUBSCRIBE prefix*) receives, so a message
+ * reaches every subscriber of every process once, the sender's own process included, in
+ * the order Redis saw. Connections: one per worker for publishing, one per process for the
+ * subscription, on the worker loops; HOST is resolved at each connect (blocking that worker
+ * briefly when it is a name). When Redis is unreachable or restarts: local connections
+ * are served as before but receive no published messages; publishes wait in the bounded
+ * queue above (beyond it: SY_EAGAIN); those already sent when a connection drops are lost
+ * and counted (stats.redis_failed: Redis may or may not have delivered them); connections
+ * are retried with backoff (50 ms doubling to 2 s) and the subscription is renewed; messages
+ * other processes published while this one was not subscribed are missed. Each change of
+ * state is logged once. Returns 0, SY_EADDR (bad url), SY_ESTATE (started), SY_ENOMEM. */
+int sy_server_set_redis(sy_server *srv, const char *url, const char *channel_prefix);
 
 /* WebSocket client. Connect to "ws://host:port/path" or "wss://host:port/path" (TLS: the
  * server's certificate is verified against the system's CA store and must name host; SNI and

@@ -547,6 +547,8 @@ SY_EXPORT int sy_server_start(sy_server *s)
         w->accept_timer.cb = accept_resume_cb;
         if ((err = sy__timer_reserve(w->loop, 2)) < 0) /* drain_timer, accept_timer */
             break;
+        if (s->hooks && s->hooks->worker_init && (err = s->hooks->worker_init(w)) < 0)
+            break;
         w->listeners = sy__calloc(s->naddrs, sizeof(*w->listeners));
         if (!w->listeners) {
             err = SY_ENOMEM;
@@ -633,6 +635,7 @@ SY_EXPORT int sy_server_wait(sy_server *s)
 
 SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
 {
+    memset(out, 0, sizeof(*out));
     out->open_conns = atomic_load_explicit(&((sy_server *)s)->conns, memory_order_relaxed);
     out->rejected_conns =
         atomic_load_explicit(&((sy_server *)s)->rejected_conns, memory_order_relaxed);
@@ -640,6 +643,8 @@ SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
         atomic_load_explicit(&((sy_server *)s)->accept_errors, memory_order_relaxed);
     out->fd_refused_conns =
         atomic_load_explicit(&((sy_server *)s)->fd_refused_conns, memory_order_relaxed);
+    if (s->hooks && s->hooks->stats)
+        s->hooks->stats(s, out);
 }
 
 SY_EXPORT void sy_server_stop(sy_server *s)
