@@ -640,6 +640,9 @@ static void fanout(ps_worker *w, const ps_msg *m)
         atomic_fetch_add_explicit(&w->ps->dropped, dropped, memory_order_relaxed);
 }
 
+/* Take what the inbox holds (in order) and fan it out. The messages are copied out under the
+ * lock rather than the arrays swapped: publishers size the inbox before they fill it, and a
+ * swap would hand them a smaller array in between. */
 static void inbox_task(sy_loop *loop, void *ud)
 {
     (void)ud;
@@ -647,19 +650,37 @@ static void inbox_task(sy_loop *loop, void *ud)
     if (!w)
         return; /* the registry is gone (run inside sy_loop_free): it freed the messages */
     pthread_mutex_lock(&w->mu);
-    ps_msg **batch = w->inbox;
-    size_t n = w->in_len, cap = w->in_cap;
-    w->inbox = w->work;
-    w->in_cap = w->work_cap;
-    w->in_len = 0;
-    w->in_bytes = 0;
-    w->posted = 0;
+    size_t want = w->in_len;
     pthread_mutex_unlock(&w->mu);
-    w->work = batch;
-    w->work_cap = cap;
+    if (want > w->work_cap) {
+        ps_msg **n = sy__realloc(w->work, want * sizeof(*n));
+        if (n) { /* else: in pieces of what we have */
+            w->work = n;
+            w->work_cap = want;
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    size_t n = SY_MIN(w->in_len, w->work_cap), bytes = 0;
+    memcpy(w->work, w->inbox, n * sizeof(*w->work));
+    memmove(w->inbox, w->inbox + n, (w->in_len - n) * sizeof(*w->inbox));
+    w->in_len -= n;
+    for (size_t i = 0; i < n; i++)
+        bytes += msg_cost(w->work[i]);
+    w->in_bytes -= bytes;
+    /* What arrived meanwhile waits for the next turn of the loop (a task of its own), so
+     * that a steady stream of publishes never keeps this loop from its sockets. */
+    int more = w->in_len != 0;
+    if (!more)
+        w->posted = 0;
+    pthread_mutex_unlock(&w->mu);
     for (size_t i = 0; i < n; i++) {
-        fanout(w, batch[i]);
-        sy__ps_msg_unref(batch[i]);
+        fanout(w, w->work[i]);
+        sy__ps_msg_unref(w->work[i]);
+    }
+    if (more && sy_loop_post(loop, inbox_task, NULL) < 0) {
+        pthread_mutex_lock(&w->mu);
+        w->posted = 0; /* the next publish posts again */
+        pthread_mutex_unlock(&w->mu);
     }
 }
 
@@ -757,6 +778,12 @@ int sy__pubsub_worker_init(sy_worker *sw)
     w->ps = ps;
     w->idx = (size_t)(sw - srv->workers);
     w->loop = sw->loop;
+    w->work_cap = 256;
+    if (!(w->work = sy__malloc(w->work_cap * sizeof(*w->work)))) {
+        sy__free(w->topics.b);
+        sy__free(w);
+        return SY_ENOMEM;
+    }
     pthread_mutex_init(&w->mu, NULL);
     ps->workers[w->idx] = w;
     sw->loop->topics = w;
