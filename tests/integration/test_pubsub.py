@@ -221,6 +221,37 @@ def two_processes_share_topics_through_redis_and_survive_its_restart():
         redis.stop()
 
 
+@test
+def redis_down_from_the_start_queues_up_to_the_bound_then_refuses():
+    port = free_port()  # nothing listens there yet
+    with Server("--no-access-log", "--redis", "redis://127.0.0.1:%d" % port, workers=2) as s:
+        wait_log(s, r"redis: cannot connect to 127\.0\.0\.1:%d" % port)
+
+        async def go():
+            ws = await connect(s.port, "q")
+            lis = Listener(ws)
+            n = 10000 + 40  # the queue holds 10000 publishes
+            for k in range(n):
+                await ws.send("q:%d" % k)
+            notes = lambda: [m for m in lis.msgs if m.startswith("[switchyard] not delivered")]
+            ok(await wait_until(lambda: len(notes()) >= 40, 20), "refusals reported to the "
+               "sender: %d" % len(notes()))
+            ok("SY_EAGAIN" in notes()[0], "the refusal says why: %r" % notes()[0])
+            eq(len(notes()), 40, "exactly the publishes beyond the bound were refused")
+            lis.msgs.clear()
+            redis = Redis(port)
+            try:
+                wait_log(s, r"redis: connection restored")
+                ok(await wait_until(lambda: len(lis.msgs) >= 10000, 30),
+                   "the queued publishes go out once Redis is there (%d)" % len(lis.msgs))
+                eq(lis.msgs, ["q:%d" % k for k in range(10000)], "all of them, in order")
+                await ws.close()
+            finally:
+                redis.stop()
+        run(go())
+    eq(log_count(s, r"redis: cannot connect"), 1, "one line while down, however many retries")
+
+
 async def scenario(a, b, redis):
     report = []
     ports = [a.port if i % 2 == 0 else b.port for i in range(NCLIENTS)]
