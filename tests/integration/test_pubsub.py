@@ -176,6 +176,56 @@ def chat_example_program():
         p.wait(5)
 
 
+@test
+def one_room_over_http1_and_http2():
+    """RFC 8441: a WebSocket on an HTTP/2 stream gets the same request context (the room from
+    :path in the accept hook) and the same topics as one over HTTP/1.1."""
+    import struct
+    from h2client import H2
+
+    def frame(op, payload):  # a masked client frame (mask 0: the payload as is)
+        assert len(payload) < 126
+        return bytes([0x80 | op, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+    with Server("--no-access-log", workers=2) as s:
+        c = H2(s.port)
+        deadline = time.time() + 5
+        while 8 not in c.remote_settings and time.time() < deadline:
+            c.pump(0.5)
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                                  (":scheme", "http"), (":path", "/chat?room=mix"),
+                                  (":authority", "127.0.0.1"), ("sec-websocket-version", "13")])
+        r = c.expect(sid)
+        c.flush()
+        while r.status is None and r.reset is None and c.pump(5):
+            pass
+        eq(r.status, 200, "extended CONNECT to /chat")
+
+        def h2_recv(timeout=5):
+            deadline = time.time() + timeout
+            while len(r.body) < 2 and time.time() < deadline:
+                c.pump(0.2)
+            n = r.body[1] & 0x7f
+            while len(r.body) < 2 + n and time.time() < deadline:
+                c.pump(0.2)
+            msg, r.body = r.body[2:2 + n], r.body[2 + n:]
+            return msg
+
+        async def go():
+            b = await connect(s.port, "mix")
+            lb = Listener(b)
+            c.send_body(sid, frame(1, b"from h2"), end=False)
+            ok(await wait_until(lambda: lb.msgs, 5), "the HTTP/1.1 client got it")
+            eq(lb.msgs, ["from h2"], "over HTTP/1.1")
+            eq(h2_recv(), b"from h2", "the HTTP/2 sender got its own message")
+            await b.send("from h1")
+            eq(h2_recv(), b"from h1", "the HTTP/2 client got the HTTP/1.1 client's message")
+            await b.close()
+        run(go())
+        c.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Two processes, one Redis.
 
