@@ -22,7 +22,7 @@ endif
 
 CFLAGS_ALL := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-fPIC -fvisibility=hidden -Iinclude -Isrc -D_GNU_SOURCE -pthread $(CFLAGS)
-LIBS := -lssl -lcrypto -lz -lnghttp2 -pthread
+LIBS := -lssl -lcrypto -lz -lnghttp2 -lhiredis -pthread
 LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 LIB_SRCS := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
@@ -107,7 +107,7 @@ fuzz:
 	@mkdir -p build/fuzz
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -D_GNU_SOURCE $$f \
-	    $(LIB_SRCS) -o build/fuzz/$$n -lnghttp2 -lssl -lcrypto -lz -pthread; \
+	    $(LIB_SRCS) -o build/fuzz/$$n -lnghttp2 -lssl -lcrypto -lz -lhiredis -pthread; \
 	  mkdir -p fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_TIME)s)"; \
 	  if ! build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 fuzz/corpus/$$n \

@@ -9,7 +9,7 @@ if [ "${FULL:-0}" != 1 ]; then
 fi
 export NO_BUILD=1 # make bench has just built everything
 rc=0
-for s in bench/http_compare.sh bench/ws_compare.sh bench/h2_compare.sh; do
+for s in bench/http_compare.sh bench/ws_compare.sh bench/h2_compare.sh bench/pubsub_compare.sh; do
   [ -x "$s" ] || continue
   echo "== $s"
   "$s" || { echo "$s failed (exit $?)"; rc=1; }

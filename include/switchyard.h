@@ -121,6 +121,31 @@ int sy_loop_post(sy_loop *loop, sy_task_fn fn, void *ud);
 /* Milliseconds of the loop's cached monotonic clock (updated once per iteration). */
 uint64_t sy_loop_now_ms(const sy_loop *loop);
 
+/* Timers on a loop: one-shot or repeating, run on the loop's thread.
+ *  - sy_loop_timer_new reserves the timer's slot in the loop's timer heap, so it is the one
+ *    call that can fail (SY_ENOMEM); starting, stopping and restarting never fail.
+ *  - All calls on a timer are made on its loop's thread: from a callback of that loop, a
+ *    task posted to it (sy_loop_post), or while the loop is not running. To put a timer on a
+ *    server worker's loop, post a task to sy_server_loop(srv, i).
+ *  - Calling start, stop or free from inside the timer's own callback is safe: stop (or free)
+ *    there ends a repeating timer, start there replaces its schedule.
+ *  - Free every timer before its loop, or after: a timer whose loop was freed is inert (it
+ *    never fires; free still releases it). For a server's loops, that is sy_server_free. */
+typedef struct sy_loop_timer sy_loop_timer;
+typedef void (*sy_loop_timer_fn)(sy_loop_timer *t, void *ud);
+int sy_loop_timer_new(sy_loop *loop, sy_loop_timer_fn fn, void *ud,
+                      sy_loop_timer **out) SY_WARN_UNUSED;
+/* Fire after delay_ms (counted from the loop's cached clock, sy_loop_now_ms), then every
+ * repeat_ms when repeat_ms > 0 (a repeating timer that fell behind skips the missed beats:
+ * it never fires twice in one iteration). Restarting an armed timer replaces its schedule. */
+void sy_loop_timer_start(sy_loop_timer *t, uint64_t delay_ms, uint64_t repeat_ms);
+void sy_loop_timer_stop(sy_loop_timer *t);
+/* Non-zero while the timer is armed (inside its callback: only once restarted, or when
+ * it repeats). */
+int sy_loop_timer_active(const sy_loop_timer *t);
+/* Stop and release the timer (safe inside its callback; NULL is ignored). */
+void sy_loop_timer_free(sy_loop_timer *t);
+
 /* ---------------------------------------------------------------------------------------------
  * Server: listeners, workers, routes.
  */
@@ -226,6 +251,11 @@ void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
 int sy_server_start(sy_server *srv) SY_WARN_UNUSED;
 /* The port actually bound for listen address number idx (0-based), after sy_server_start. */
 int sy_server_port(const sy_server *srv, size_t idx);
+/* The worker loops, after sy_server_start: count (0 before), and loop i (NULL when out of
+ * range). Valid until sy_server_free. Use them to post tasks (sy_loop_post) that create
+ * timers or publish from a worker; each loop's callbacks run on that worker's thread. */
+size_t sy_server_loop_count(const sy_server *srv);
+sy_loop *sy_server_loop(const sy_server *srv, size_t i);
 /* Block until the server has stopped (after sy_server_stop and the drain). */
 int sy_server_wait(sy_server *srv);
 /* Counters, readable from any thread at any time (relaxed atomics). */
@@ -237,6 +267,20 @@ typedef struct sy_server_stats {
     uint64_t accept_errors;
     /* accepted and closed at once, unanswered, because file descriptors ran out */
     uint64_t fd_refused_conns;
+    /* Pub/sub (sy_ws_subscribe, sy_server_publish). */
+    uint64_t topics;          /* distinct topics with at least one subscriber now */
+    uint64_t subscriptions;   /* (connection, topic) pairs now */
+    uint64_t published;       /* messages sy_server_publish accepted */
+    uint64_t publish_refused; /* sy_server_publish calls refused with SY_EAGAIN (queues full) */
+    uint64_t delivered;       /* messages queued to a subscriber */
+    /* messages a subscriber missed: its backpressure policy dropped them, it was closing or
+     * in the middle of a fragmented send, or (Redis) a worker's queue was full */
+    uint64_t dropped;
+    /* Redis (sy_server_set_redis). */
+    int redis_connected;     /* 1 while subscribed to Redis */
+    uint64_t redis_queued;   /* publishes waiting for Redis, or for its reply, now */
+    uint64_t redis_failed;   /* publishes lost: the connection dropped before Redis confirmed */
+    uint64_t redis_received; /* messages received from the Redis subscription */
 } sy_server_stats;
 void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
 
@@ -357,6 +401,20 @@ void sy_static_handler(sy_req *req, void *st);
 enum { SY_UPGRADE_ACCEPT = 0, SY_UPGRADE_DECLINE = 1 };
 typedef int (*sy_upgrade_check_fn)(sy_req *req, const char *token, const char **reason, void *ud);
 
+/* Request context for the connection an upgrade opens. A check hook (or the WebSocket accept
+ * hook) sees the whole request; what it learns (a session from a cookie, a room from the
+ * query) it hands to the connection with sy_req_set_open_ud:
+ *  - WebSocket: ud becomes the connection's user data (sy_ws_ud, the ud argument of every
+ *    callback, from on_open on) instead of the route's.
+ *  - Raw streams: on_open reads it with sy_req_open_ud(req).
+ * From on_open on, ud is the application's (release it in on_close). If the switch does not
+ * happen after all (a later check refuses, the hook declines, memory runs out, the
+ * connection drops), free_fn(ud) is called (when not NULL), on the worker thread. Setting it
+ * again replaces (and releases) the previous value. Whichever HTTP version carried the
+ * request, the same calls apply. */
+void sy_req_set_open_ud(sy_req *req, void *ud, void (*free_fn)(void *ud));
+void *sy_req_open_ud(const sy_req *req);
+
 /* A raw byte stream after 101: the generic protocol for applications ("Upgrade: tcp").
  *
  * Flow control is the application's job, because only it knows how its output depends on its
@@ -468,6 +526,9 @@ typedef struct sy_ws_close_info {
 } sy_ws_close_info;
 
 typedef struct sy_ws_cbs {
+    /* The connection is open (server: the 101 is queued). sy_ws_request gives the upgrade
+     * request during this call; ud is what the accept hook set (sy_req_set_open_ud), else
+     * the route's. */
     void (*on_open)(sy_ws *ws, void *ud);
     /* A whole message. data is valid during the call only. */
     void (*on_message)(sy_ws *ws, int opcode, const void *data, size_t len, void *ud);
@@ -512,7 +573,8 @@ int sy_ws_opts_add_subprotocol(sy_ws_opts *o, const char *name);
 /* Allowed Origin values (exact, case-insensitive). None added = any origin allowed. */
 int sy_ws_opts_add_origin(sy_ws_opts *o, const char *origin);
 /* Optional hook: return 0 to accept the handshake, or an HTTP status (400..599) and a
- * static *reason to refuse. Runs after the protocol checks. */
+ * static *reason to refuse. Runs after the protocol checks. To give the connection context
+ * from the request (user, room), call sy_req_set_open_ud(req, ...) here. */
 typedef int (*sy_ws_accept_fn)(sy_req *req, const char **reason, void *ud);
 void sy_ws_opts_set_accept(sy_ws_opts *o, sy_ws_accept_fn fn);
 /* Callbacks and user data for every connection of the route (ws user data defaults to ud). */
@@ -555,6 +617,10 @@ size_t sy_ws_buffered(const sy_ws *ws);
 void sy_ws_set_ud(sy_ws *ws, void *ud);
 void *sy_ws_ud(const sy_ws *ws);
 sy_loop *sy_ws_loop(const sy_ws *ws);
+/* The upgrade request, read-only, during on_open only (NULL at any other time and for client
+ * connections): method, target, path, query, headers, peer (sy_req_peer) and version, through
+ * the sy_req_* accessors. Copy what you need to keep. */
+const sy_req *sy_ws_request(const sy_ws *ws);
 /* The negotiated subprotocol ("" if none) and extensions ("" if none). NUL-terminated. */
 const char *sy_ws_subprotocol(const sy_ws *ws);
 const char *sy_ws_extensions(const sy_ws *ws);
@@ -564,6 +630,61 @@ const char *sy_ws_extensions(const sy_ws *ws);
  * -err. */
 int sy_ws_send_async(sy_ws *ws, int opcode, const void *data, size_t len);
 int sy_ws_close_async(sy_ws *ws, int code, const char *reason);
+
+/* ---------------------------------------------------------------------------------------------
+ * Topics (publish/subscribe) over the WebSocket connections of a server.
+ *
+ * A connection subscribes to topics (any byte string of 1..1024 bytes, e.g. "room:lobby");
+ * sy_server_publish sends a message to every connection subscribed to the topic, on every
+ * worker (and, with Redis, on every process sharing it).
+ *  - Cost: a message is framed once per worker (not per subscriber); where subscribers
+ *    negotiated permessage-deflate it is also compressed once per worker for each distinct
+ *    (window, level, memLevel) setting, without context (a subscriber's own compressor then
+ *    starts its next message afresh). Short frames are copied to each subscriber, long ones
+ *    are shared by reference.
+ *  - Backpressure: each subscriber's own policy applies (SY_WS_OPT_BACKPRESSURE_POLICY and
+ *    the water marks of its route): a slow subscriber never holds up the others; it buffers,
+ *    misses messages (drop) or is closed (close, or buffer beyond max_buffer). Missed
+ *    messages are counted in sy_server_stats.dropped, as are those that reach a subscriber
+ *    in the middle of a fragmented send (sy_ws_send_fragment) or while it closes.
+ *  - Order: within a process every subscriber sees the messages of a topic in one order, the
+ *    order in which sy_server_publish calls returned, so messages published from one thread
+ *    arrive in publish order. With Redis the order is the one Redis saw (messages from one
+ *    thread still arrive in publish order).
+ *  - Delivery is asynchronous: the message goes through each worker's queue, also to the
+ *    publishing worker, and reaches the connections subscribed when that worker takes it
+ *    (shortly after the call). A connection subscribed before the call returns gets it.
+ *  - Subscriptions end with the connection (after its on_close). Counts are in
+ *    sy_server_stats.
+ */
+/* Subscribe a server connection to a topic (NUL-terminated). On the connection's thread.
+ * Returns 0, SY_EEXIST (already subscribed), SY_EINVAL (empty or longer than 1024 bytes),
+ * SY_ECLOSED (closing or closed), SY_ESTATE (not a server connection), SY_ENOMEM. */
+int sy_ws_subscribe(sy_ws *ws, const char *topic);
+/* Returns 0, or SY_ENOTFOUND when not subscribed. Safe in any callback, also on_close. */
+int sy_ws_unsubscribe(sy_ws *ws, const char *topic);
+/* Publish a whole message (copied) to a topic, from any thread, callbacks included, after
+ * sy_server_start. opcode SY_WS_TEXT (valid UTF-8) or SY_WS_BINARY. Returns 0 (accepted),
+ * SY_EINVAL, SY_ESTATE (not started), SY_ENOMEM, or SY_EAGAIN when the queues are full and
+ * nothing was sent: a worker holds 65536 undelivered messages or 64 MiB, or, with Redis, the
+ * process holds 10000 publishes (or 64 MiB) not yet confirmed by Redis (while Redis is
+ * unreachable, publishes wait in that queue and go out when it is back). */
+int sy_server_publish(sy_server *srv, const char *topic, const void *data, size_t len, int opcode);
+/* Scale out through Redis pub/sub (call before sy_server_start): url "redis://HOST:PORT"
+ * (or "HOST:PORT"; the port defaults to 6379). Every publish goes through Redis (PUBLISH on
+ * channel prefix + topic, prefix NULL = "switchyard:"), and each process delivers to its
+ * own subscribers only what its subscription (PSUBSCRIBE prefix*) receives, so a message
+ * reaches every subscriber of every process once, the sender's own process included, in
+ * the order Redis saw. Connections: one per worker for publishing, one per process for the
+ * subscription, on the worker loops; HOST is resolved at each connect (blocking that worker
+ * briefly when it is a name). When Redis is unreachable or restarts: local connections
+ * are served as before but receive no published messages; publishes wait in the bounded
+ * queue above (beyond it: SY_EAGAIN); those already sent when a connection drops are lost
+ * and counted (stats.redis_failed: Redis may or may not have delivered them); connections
+ * are retried with backoff (50 ms doubling to 2 s) and the subscription is renewed; messages
+ * other processes published while this one was not subscribed are missed. Each change of
+ * state is logged once. Returns 0, SY_EADDR (bad url), SY_ESTATE (started), SY_ENOMEM. */
+int sy_server_set_redis(sy_server *srv, const char *url, const char *channel_prefix);
 
 /* WebSocket client. Connect to "ws://host:port/path" or "wss://host:port/path" (TLS: the
  * server's certificate is verified against the system's CA store and must name host; SNI and

@@ -14,7 +14,8 @@ report "no banned string functions in the library" \
 report "allocation only through sy__malloc and friends" \
   "$(grep -nE '(^|[^_a-z])(malloc|calloc|realloc|free)\(' "${lib[@]}" | grep -v '^src/core/mem.c')"
 # Layers, bottom up: core < net < tls (a transport) < http (version-neutral) < http1, http2,
-# ws (protocols) < server, client (composition) < cli. A layer includes only itself and what
+# ws (protocols) < pubsub (topics over ws; with redis, a hiredis client on our loop, beside
+# the protocols) < server, client (composition) < cli. A layer includes only itself and what
 # is below it, except that protocols never include each other or tls: they meet through
 # the plug-in and byte-stream interfaces, and no protocol knows whether TLS is there.
 allowed() { # layer -> the src/ folders its files may include
@@ -27,6 +28,8 @@ allowed() { # layer -> the src/ folders its files may include
     http2) echo "core net http http2" ;;
     ws) echo "core net http ws" ;;
     probe) echo "core http ws probe" ;;
+    redis) echo "core redis" ;;
+    pubsub) echo "core net http ws redis pubsub" ;;
     *) echo "*" ;;
   esac
 }

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages that building and testing Switchyard need, only when missing.
 set -euo pipefail
-# openssl: the CLI makes certificates for the TLS tests and plays s_client in them.
-# nginx-light, nghttp2-server, h2o, python3-h2: peers for tests/integration/test_probe.py.
-# nghttp2: the HTTP/2 library; nghttp2-client (nghttp, h2load) and python3-h2 for its tests.
+# libhiredis-dev, redis-server: topics across processes (src/pubsub) and their tests.
 need=(build-essential pkg-config libssl-dev openssl zlib1g-dev libnghttp2-dev curl python3
       python3-websockets python3-cryptography nodejs node-ws chromium
-      nginx-light nghttp2-server h2o python3-h2 nghttp2-client)
+      nginx-light nghttp2-server h2o python3-h2 nghttp2-client libhiredis-dev redis-server)
 # npm comes with the machine's Node.js; Debian's npm package only when it is missing.
 command -v npm >/dev/null 2>&1 || need+=(npm)
 missing=()

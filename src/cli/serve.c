@@ -1,5 +1,6 @@
-/* `switchyard serve`: static files, a WebSocket echo at /echo, and demo raw protocols at
- * /raw ("Upgrade: echo" echoes bytes, "Upgrade: upper" echoes them upper-cased). */
+/* `switchyard serve`: static files, a WebSocket echo at /echo, a chat at /chat (topics, and
+ * across processes with --redis), and demo raw protocols at /raw ("Upgrade: echo" echoes
+ * bytes, "Upgrade: upper" echoes them upper-cased). */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -67,6 +68,74 @@ static void echo_message(sy_ws *ws, int opcode, const void *data, size_t len, vo
 {
     (void)ud;
     (void)sy_ws_send(ws, opcode, data, len);
+}
+
+/* ---- chat: /chat?room=NAME (default lobby) ---- */
+
+/* The accept hook: the room from the query becomes the connection's topic ("room:NAME"). */
+static int chat_accept(sy_req *req, const char **reason, void *ud)
+{
+    (void)ud;
+    size_t ql;
+    const char *q = sy_req_query(req, &ql);
+    const char *room = "lobby";
+    size_t rl = 5;
+    for (size_t i = 0; q && i < ql;) {
+        size_t end = i;
+        while (end < ql && q[end] != '&')
+            end++;
+        if (end - i > 5 && memcmp(q + i, "room=", 5) == 0) {
+            room = q + i + 5;
+            rl = end - i - 5;
+        }
+        i = end + 1;
+    }
+    for (size_t i = 0; i < rl; i++) {
+        char c = room[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.') ||
+            rl > 64) {
+            *reason = "room names are 1..64 of [A-Za-z0-9._-]";
+            return 400;
+        }
+    }
+    char *topic = malloc(rl + 6);
+    if (!topic) {
+        *reason = "out of memory";
+        return 503;
+    }
+    memcpy(topic, "room:", 5);
+    memcpy(topic + 5, room, rl);
+    topic[rl + 5] = 0;
+    sy_req_set_open_ud(req, topic, free);
+    return 0;
+}
+
+static void chat_open(sy_ws *ws, void *topic)
+{
+    int e = sy_ws_subscribe(ws, topic);
+    if (e)
+        sy_ws_close(ws, 1011, sy_strerror(e));
+}
+
+/* Every message goes, unchanged, to everyone in the room (the sender included), on every
+ * process sharing the Redis. Only a publish that failed is answered, to the sender alone. */
+static void chat_message(sy_ws *ws, int opcode, const void *data, size_t len, void *topic)
+{
+    int e = sy_server_publish(g_srv, topic, data, len, opcode);
+    if (e) {
+        char note[160];
+        int n = snprintf(note, sizeof(note), "[switchyard] not delivered: %s (%s)", sy_strerror(e),
+                         sy_err_name(e));
+        (void)sy_ws_send(ws, SY_WS_TEXT, note, (size_t)n);
+    }
+}
+
+static void chat_close(sy_ws *ws, const sy_ws_close_info *info, void *topic)
+{
+    (void)ws;
+    (void)info;
+    free(topic);
 }
 
 /* ---- raw demo protocols ---- */
@@ -357,60 +426,64 @@ static void raise_fd_limit(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: switchyard serve [options]\n"
-            "  --listen ADDR:PORT     listen address (repeatable; default 127.0.0.1:8080;\n"
-            "                         \"[::1]:8080\" for IPv6, port 0 picks a free port)\n"
-            "  --root DIR             static files (default: ./demo when present)\n"
-            "  --workers N            worker threads (default: number of CPUs)\n"
-            "  --shared-listener      one listening socket for all workers (idle workers take\n"
-            "                         new connections) instead of one SO_REUSEPORT socket each\n"
-            "  --max-conns N          open connection limit (default 10000)\n"
-            "  --header-timeout MS    time to receive a request head (default 10000)\n"
-            "  --write-timeout MS     a response (or a closing flush) that makes no progress\n"
-            "                         this long is cut (default 30000)\n"
-            "  --keepalive-timeout MS idle keep-alive time (default 60000)\n"
-            "  --body-timeout MS      max gap between body bytes (default 30000)\n"
-            "  --drain-timeout MS     graceful shutdown limit (default 5000)\n"
-            "  --max-body BYTES       request body limit (default 8388608)\n"
-            "  --ws-max-message BYTES WebSocket message limit (default 1048576)\n"
-            "  --ws-ping-interval MS  server ping after this idle time, 0 = off (default 30000)\n"
-            "  --ws-pong-timeout MS   close when no traffic answers a ping within (default 10000)\n"
-            "  --no-deflate           do not negotiate permessage-deflate\n"
-            "  --ws-path PATH         WebSocket echo endpoint (repeatable; default /echo)\n"
-            "  --ws-subprotocol NAME  supported subprotocol, most preferred first (repeatable)\n"
-            "  --ws-require-subprotocol  refuse (400) handshakes offering none of them\n"
-            "  --ws-origin ORIGIN     allowed Origin (repeatable; default: any)\n"
-            "  --ws-idle-timeout MS   close (1001) after this long without traffic (default off)\n"
-            "  --ws-deflate-window N  our deflate window bits 8..15 (default 15)\n"
-            "  --ws-deflate-memlevel N  zlib memLevel 1..9 (default 8)\n"
-            "  --ws-deflate-budget BYTES  process-wide zlib memory cap (default 256 MiB)\n"
-            "  --ws-backpressure P    buffer|drop|close when a client reads too slowly\n"
-            "  --ws-high-water BYTES  queued bytes that mean backpressure (default 1 MiB)\n"
-            "  --ws-max-buffer BYTES  hard cap of queued bytes per connection (default 16 MiB)\n"
-            "  --raw-idle-timeout MS  close a raw stream after this long with nothing moving\n"
-            "                         either way, 0 = off (default 60000)\n"
-            "  --raw-high-water BYTES raw echo stops reading above this (default 1 MiB)\n"
-            "  --raw-max-buffer BYTES hard cap of queued bytes per raw stream (default 16 MiB)\n"
-            "  --tls-listen ADDR:PORT TLS listen address (repeatable; HTTPS and wss://)\n"
-            "  --tls-cert FILE        PEM certificate (chain may follow), with --tls-key FILE\n"
-            "  --tls-key FILE         its PEM private key; repeat the pair for more names (SNI;\n"
-            "                         the first pair is the default)\n"
-            "  --tls-self-signed      generate a certificate for localhost at start (testing)\n"
-            "  --no-h2c               cleartext listeners speak HTTP/1.1 only (no HTTP/2 with\n"
-            "                         prior knowledge, Upgrade: h2c ignored)\n"
-            "  --no-access-log        no access log on stdout\n"
-            "  --reflect-token T      serve /reflect (see below) to requests that carry\n"
-            "                         X-Switchyard-Reflect-Token: T, on any listener\n"
-            "  --no-reflect           no /reflect route (default: on when every listener is\n"
-            "                         on loopback, off otherwise)\n"
-            "  --verbose              log protocol errors on stderr\n"
-            "Routes: / static files, /echo WebSocket echo, /raw raw echo (Upgrade: echo|upper),\n"
-            "        /body echoes a POSTed body, /sum streams a POSTed body and answers\n"
-            "        its length and Adler-32 in a chunked response, /stream?BYTES sends\n"
-            "        BYTES generated bytes with flow control, /delay?MS answers after MS ms\n"
-            "        (from another thread), /reflect answers with the request line, fields\n"
-            "        and body as received (for `switchyard probe`; see --reflect-token).\n");
+    fprintf(
+        f, "usage: switchyard serve [options]\n"
+           "  --listen ADDR:PORT     listen address (repeatable; default 127.0.0.1:8080;\n"
+           "                         \"[::1]:8080\" for IPv6, port 0 picks a free port)\n"
+           "  --root DIR             static files (default: ./demo when present)\n"
+           "  --workers N            worker threads (default: number of CPUs)\n"
+           "  --shared-listener      one listening socket for all workers (idle workers take\n"
+           "                         new connections) instead of one SO_REUSEPORT socket each\n"
+           "  --max-conns N          open connection limit (default 10000)\n"
+           "  --header-timeout MS    time to receive a request head (default 10000)\n"
+           "  --write-timeout MS     a response (or a closing flush) that makes no progress\n"
+           "                         this long is cut (default 30000)\n"
+           "  --keepalive-timeout MS idle keep-alive time (default 60000)\n"
+           "  --body-timeout MS      max gap between body bytes (default 30000)\n"
+           "  --drain-timeout MS     graceful shutdown limit (default 5000)\n"
+           "  --max-body BYTES       request body limit (default 8388608)\n"
+           "  --ws-max-message BYTES WebSocket message limit (default 1048576)\n"
+           "  --ws-ping-interval MS  server ping after this idle time, 0 = off (default 30000)\n"
+           "  --ws-pong-timeout MS   close when no traffic answers a ping within (default 10000)\n"
+           "  --no-deflate           do not negotiate permessage-deflate\n"
+           "  --ws-path PATH         WebSocket echo endpoint (repeatable; default /echo)\n"
+           "  --ws-subprotocol NAME  supported subprotocol, most preferred first (repeatable)\n"
+           "  --ws-require-subprotocol  refuse (400) handshakes offering none of them\n"
+           "  --ws-origin ORIGIN     allowed Origin (repeatable; default: any)\n"
+           "  --ws-idle-timeout MS   close (1001) after this long without traffic (default off)\n"
+           "  --ws-deflate-window N  our deflate window bits 8..15 (default 15)\n"
+           "  --ws-deflate-memlevel N  zlib memLevel 1..9 (default 8)\n"
+           "  --ws-deflate-budget BYTES  process-wide zlib memory cap (default 256 MiB)\n"
+           "  --ws-backpressure P    buffer|drop|close when a client reads too slowly\n"
+           "  --ws-high-water BYTES  queued bytes that mean backpressure (default 1 MiB)\n"
+           "  --ws-max-buffer BYTES  hard cap of queued bytes per connection (default 16 MiB)\n"
+           "  --raw-idle-timeout MS  close a raw stream after this long with nothing moving\n"
+           "                         either way, 0 = off (default 60000)\n"
+           "  --raw-high-water BYTES raw echo stops reading above this (default 1 MiB)\n"
+           "  --raw-max-buffer BYTES hard cap of queued bytes per raw stream (default 16 MiB)\n"
+           "  --tls-listen ADDR:PORT TLS listen address (repeatable; HTTPS and wss://)\n"
+           "  --tls-cert FILE        PEM certificate (chain may follow), with --tls-key FILE\n"
+           "  --tls-key FILE         its PEM private key; repeat the pair for more names (SNI;\n"
+           "                         the first pair is the default)\n"
+           "  --tls-self-signed      generate a certificate for localhost at start (testing)\n"
+           "  --no-h2c               cleartext listeners speak HTTP/1.1 only (no HTTP/2 with\n"
+           "                         prior knowledge, Upgrade: h2c ignored)\n"
+           "  --redis URL            share /chat rooms (and all topics) with every process\n"
+           "                         using this Redis: redis://HOST:PORT\n"
+           "  --redis-prefix P       Redis channel prefix (default \"switchyard:\")\n"
+           "  --no-access-log        no access log on stdout\n"
+           "  --reflect-token T      serve /reflect (see below) to requests that carry\n"
+           "                         X-Switchyard-Reflect-Token: T, on any listener\n"
+           "  --no-reflect           no /reflect route (default: on when every listener is\n"
+           "                         on loopback, off otherwise)\n"
+           "  --verbose              log protocol errors on stderr\n"
+           "Routes: / static files, /echo WebSocket echo, /chat?room=NAME WebSocket chat\n"
+           "        (every message to everyone in the room), /raw raw echo (Upgrade: echo|upper),\n"
+           "        /body echoes a POSTed body, /sum streams a POSTed body and answers\n"
+           "        its length and Adler-32 in a chunked response, /stream?BYTES sends\n"
+           "        BYTES generated bytes with flow control, /delay?MS answers after MS ms\n"
+           "        (from another thread), /reflect answers with the request line, fields\n"
+           "        and body as received (for `switchyard probe`; see --reflect-token).\n");
 }
 
 int sy_cli_serve(int argc, char **argv)
@@ -454,7 +527,9 @@ int sy_cli_serve(int argc, char **argv)
         O_TLSSELF,
         O_RTOKEN,
         O_NOREFLECT,
-        O_NOH2C
+        O_NOH2C,
+        O_REDIS,
+        O_REDISPFX
     };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -496,6 +571,8 @@ int sy_cli_serve(int argc, char **argv)
         {"reflect-token", required_argument, 0, O_RTOKEN},
         {"no-reflect", no_argument, 0, O_NOREFLECT},
         {"no-h2c", no_argument, 0, O_NOH2C},
+        {"redis", required_argument, 0, O_REDIS},
+        {"redis-prefix", required_argument, 0, O_REDISPFX},
         {0, 0, 0, 0},
     };
     const char *listens[16];
@@ -506,6 +583,7 @@ int sy_cli_serve(int argc, char **argv)
     uint64_t ws_max = 1u << 20, ws_ping = 30000, ws_pong = 10000;
     const char *ws_paths[16];
     size_t nws = 0;
+    const char *redis = NULL, *redis_prefix = NULL;
     sy_server *srv;
     sy_ws_opts *wo;
     if (sy_server_new(&srv) < 0 || sy_ws_opts_new(&wo) < 0) {
@@ -659,6 +737,12 @@ int sy_cli_serve(int argc, char **argv)
         case O_NOH2C:
             err = sy_server_set(srv, SY_OPT_H2C, 0);
             break;
+        case O_REDIS:
+            redis = optarg;
+            break;
+        case O_REDISPFX:
+            redis_prefix = optarg;
+            break;
         case O_VERBOSE:
             sy_set_log(error_log, SY_LOG_INFO, NULL);
             break;
@@ -728,6 +812,24 @@ int sy_cli_serve(int argc, char **argv)
             return 1;
         }
     }
+    /* /chat: the echo's settings, its own callbacks and accept hook. */
+    sy_ws_cbs chat_cbs = {.on_open = chat_open, .on_message = chat_message, .on_close = chat_close};
+    sy_ws_opts_set_cbs(wo, &chat_cbs, NULL);
+    sy_ws_opts_set_accept(wo, chat_accept);
+    sy_route *chat = sy_server_route(srv, NULL, "/chat", SY_ROUTE_EXACT, NULL, NULL);
+    if (!chat || sy_route_websocket(chat, wo) < 0) {
+        fprintf(stderr, "switchyard: cannot register the /chat route\n");
+        return 1;
+    }
+    if (redis) {
+        int e = sy_server_set_redis(srv, redis, redis_prefix);
+        if (e) {
+            fprintf(stderr, "switchyard: invalid value for --redis: %s (%s)\n", redis,
+                    sy_strerror(e));
+            sy_server_free(srv);
+            return 2;
+        }
+    }
     sy_ws_opts_free(wo);
     sy_route *raw = sy_server_route(srv, NULL, "/raw", SY_ROUTE_EXACT, raw_plain, NULL);
     sy_route_upgrade_raw(raw, "echo", NULL, raw_open, NULL);
@@ -787,6 +889,14 @@ int sy_cli_serve(int argc, char **argv)
     if (stats.rejected_conns)
         fprintf(stderr, "switchyard: %llu connections were refused over --max-conns\n",
                 (unsigned long long)stats.rejected_conns);
+    if (stats.published || stats.publish_refused || stats.redis_received)
+        fprintf(stderr,
+                "switchyard: pubsub: published=%llu refused=%llu delivered=%llu dropped=%llu "
+                "redis_received=%llu redis_failed=%llu redis_queued=%llu\n",
+                (unsigned long long)stats.published, (unsigned long long)stats.publish_refused,
+                (unsigned long long)stats.delivered, (unsigned long long)stats.dropped,
+                (unsigned long long)stats.redis_received, (unsigned long long)stats.redis_failed,
+                (unsigned long long)stats.redis_queued);
     fprintf(stderr, "switchyard: stopped\n");
     g_srv = NULL;
     sy_server_free(srv);

@@ -106,6 +106,7 @@ SY_EXPORT void sy_loop_free(sy_loop *loop)
         loop->chunk_free = c->next;
         sy__free(c);
     }
+    sy__loop_timers_detach(loop);
     close(loop->epfd);
     sy__free(loop->heap);
     loop->heap = NULL;
@@ -385,9 +386,18 @@ const char *sy__loop_date(sy_loop *loop, size_t *len)
 
 /* ---- run ---- */
 
+static __thread sy_loop *current_loop;
+
+sy_loop *sy__loop_current(void)
+{
+    return current_loop;
+}
+
 SY_EXPORT int sy_loop_run(sy_loop *loop)
 {
     struct epoll_event events[256];
+    sy_loop *outer = current_loop; /* a loop run from inside another's callback (tests) */
+    current_loop = loop;
     loop->running = 1;
     while (!atomic_load(&loop->stop_requested)) {
         int timeout = -1;
@@ -400,6 +410,7 @@ SY_EXPORT int sy_loop_run(sy_loop *loop)
         int n = epoll_wait(loop->epfd, events, (int)SY_ARRAY_LEN(events), timeout);
         if (n < 0 && errno != EINTR) {
             loop->running = 0;
+            current_loop = outer;
             return SY_EIO;
         }
         sy__loop_update_time(loop);
@@ -413,5 +424,6 @@ SY_EXPORT int sy_loop_run(sy_loop *loop)
     }
     atomic_store(&loop->stop_requested, 0);
     loop->running = 0;
+    current_loop = outer;
     return 0;
 }

@@ -82,7 +82,29 @@ struct sy_loop {
     char date[64]; /* "Date: ...\r\n" */
     size_t date_len;
     uint64_t date_sec;
+    sy_loop_timer *user_timers; /* public timers (core/timer.c), detached at sy_loop_free */
+    void *topics; /* the pub/sub registry of a server worker's loop (src/pubsub), or NULL;
+                     its owner frees it before the loop */
 };
+
+/* A public timer: the heap entry plus what the application gave. */
+struct sy_loop_timer {
+    sy_timer t;
+    sy_loop *loop; /* NULL once the loop was freed (the timer is then inert) */
+    sy_loop_timer_fn fn;
+    void *ud;
+    uint64_t repeat_ms;
+    sy_loop_timer *prev, *next; /* loop->user_timers */
+    uint8_t in_cb;              /* its callback is running */
+    uint8_t touched;            /* started or stopped from inside its own callback */
+    uint8_t freed;              /* freed from inside its own callback: released when it returns */
+};
+
+/* Forget the public timers of a loop being freed (they stay valid memory, inert). */
+void sy__loop_timers_detach(sy_loop *loop);
+
+/* The loop running on the calling thread (inside sy_loop_run), or NULL. */
+sy_loop *sy__loop_current(void);
 
 int sy__io_start(sy_loop *loop, sy_io *io, uint32_t events);
 int sy__io_modify(sy_loop *loop, sy_io *io, uint32_t events);

@@ -71,6 +71,40 @@ static void free_upgrade_state(sy_req *r)
     if (r->upgrade_state && r->upgrade_state_free)
         r->upgrade_state_free(r->upgrade_state);
     r->upgrade_state = NULL;
+    if (r->open_ud_set && r->open_ud_free)
+        r->open_ud_free(r->open_ud);
+    r->open_ud = NULL;
+    r->open_ud_free = NULL;
+    r->open_ud_set = 0;
+}
+
+void sy__req_clear_upgrade(sy_req *r)
+{
+    free_upgrade_state(r);
+}
+
+int sy__req_take_open_ud(sy_req *r, void **ud)
+{
+    int set = r->open_ud_set;
+    *ud = r->open_ud;
+    r->open_ud = NULL;
+    r->open_ud_free = NULL;
+    r->open_ud_set = 0;
+    return set;
+}
+
+SY_EXPORT void sy_req_set_open_ud(sy_req *r, void *ud, void (*free_fn)(void *ud))
+{
+    if (r->open_ud_set && r->open_ud_free && r->open_ud != ud)
+        r->open_ud_free(r->open_ud); /* replaced: the old one would never be handed over */
+    r->open_ud = ud;
+    r->open_ud_free = free_fn;
+    r->open_ud_set = 1;
+}
+
+SY_EXPORT void *sy_req_open_ud(const sy_req *r)
+{
+    return r->open_ud;
 }
 
 void sy__req_put(sy_worker *w, sy_req *r)

@@ -86,6 +86,11 @@ struct sy_req {
     const char *detail;  /* why an error response was sent */
     void *upgrade_state; /* protocol negotiation results between check and open (WS) */
     void (*upgrade_state_free)(void *);
+    /* The application's user data for the connection being opened (sy_req_set_open_ud):
+     * the opener takes it over; if the switch never happens, open_ud_free releases it. */
+    void *open_ud;
+    void (*open_ud_free)(void *ud);
+    uint8_t open_ud_set;
     struct sy_req *next_free;
 };
 
@@ -111,6 +116,11 @@ int sy__req_pin(sy_req *req);
 /* Percent-decode the target's path into req->path; split the query. Returns 0 or
  * SY_EHTTP_SYNTAX (bad escape, %00, not origin/absolute/asterisk form). */
 int sy__req_decode_target(sy_req *req, const char **detail);
+/* Forget what a check hook left for the opener (negotiation state, the application's open
+ * user data, both released): the switch it prepared will not happen. */
+void sy__req_clear_upgrade(sy_req *req);
+/* The opener takes the application's open user data (NULL, 0 when none was set). */
+int sy__req_take_open_ud(sy_req *req, void **ud);
 /* Reason phrase for a status. */
 const char *sy__status_text(int status);
 uint64_t sy__now_us(void);

@@ -176,6 +176,8 @@ static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy
     apply_low_water(s); /* and at most 64 KiB of input left unconsumed */
     arm_idle(s);
     e->on_open(s, req, e->ud);
+    void *ud;
+    (void)sy__req_take_open_ud(req, &ud); /* handed over through sy_req_open_ud */
     return 0;
 }
 

@@ -84,11 +84,8 @@ int sy__upgrade_check(sy_req *r, const sy_upgrade_entry *e, const char *tok, siz
     int v = e->check ? e->check(r, tokz, reason, e->ud) : SY_UPGRADE_ACCEPT;
     if (v == SY_UPGRADE_ACCEPT || (v >= 400 && v <= 599))
         return v;
-    r->rh_len = rh_before; /* declined: drop what the hook added */
-    if (r->upgrade_state && r->upgrade_state_free) {
-        r->upgrade_state_free(r->upgrade_state);
-        r->upgrade_state = NULL;
-    }
+    r->rh_len = rh_before; /* declined: drop what the hook added (and released what it set) */
+    sy__req_clear_upgrade(r);
     return SY_UPGRADE_DECLINE;
 }
 

@@ -547,6 +547,8 @@ SY_EXPORT int sy_server_start(sy_server *s)
         w->accept_timer.cb = accept_resume_cb;
         if ((err = sy__timer_reserve(w->loop, 2)) < 0) /* drain_timer, accept_timer */
             break;
+        if (s->hooks && s->hooks->worker_init && (err = s->hooks->worker_init(w)) < 0)
+            break;
         w->listeners = sy__calloc(s->naddrs, sizeof(*w->listeners));
         if (!w->listeners) {
             err = SY_ENOMEM;
@@ -610,6 +612,16 @@ SY_EXPORT int sy_server_port(const sy_server *s, size_t idx)
     return s->addrs[idx].port;
 }
 
+SY_EXPORT size_t sy_server_loop_count(const sy_server *s)
+{
+    return s->started ? s->nworkers : 0;
+}
+
+SY_EXPORT sy_loop *sy_server_loop(const sy_server *s, size_t i)
+{
+    return s->started && i < s->nworkers ? s->workers[i].loop : NULL;
+}
+
 SY_EXPORT int sy_server_wait(sy_server *s)
 {
     for (size_t i = 0; i < s->nworkers; i++) {
@@ -623,6 +635,7 @@ SY_EXPORT int sy_server_wait(sy_server *s)
 
 SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
 {
+    memset(out, 0, sizeof(*out));
     out->open_conns = atomic_load_explicit(&((sy_server *)s)->conns, memory_order_relaxed);
     out->rejected_conns =
         atomic_load_explicit(&((sy_server *)s)->rejected_conns, memory_order_relaxed);
@@ -630,6 +643,8 @@ SY_EXPORT void sy_server_get_stats(const sy_server *s, sy_server_stats *out)
         atomic_load_explicit(&((sy_server *)s)->accept_errors, memory_order_relaxed);
     out->fd_refused_conns =
         atomic_load_explicit(&((sy_server *)s)->fd_refused_conns, memory_order_relaxed);
+    if (s->hooks && s->hooks->stats)
+        s->hooks->stats(s, out);
 }
 
 SY_EXPORT void sy_server_stop(sy_server *s)

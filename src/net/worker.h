@@ -71,12 +71,18 @@ typedef struct sy_net_hooks {
     void (*worker_free)(sy_worker *w);
     /* The server is being freed: release srv->app. */
     void (*server_free)(sy_server *srv);
+    /* Optional: a worker's loop was created (sy_server_start, before its thread runs): set
+     * up per-worker state. Return 0, or -err to fail the start. */
+    int (*worker_init)(sy_worker *w);
+    /* Optional: fill the upper layers' fields of the stats (any thread). */
+    void (*stats)(const sy_server *srv, sy_server_stats *out);
 } sy_net_hooks;
 
 struct sy_server {
     sy_net_cfg cfg;
     const sy_net_hooks *hooks;
-    void *app; /* the composing layer's state (src/http: routes, HTTP limits, access log) */
+    void *app;    /* the composing layer's state (src/http: routes, HTTP limits, access log) */
+    void *pubsub; /* topics and their fan-out (src/pubsub), owned by the composing layer */
     sy_listen_addr *addrs;
     size_t naddrs;
     sy_worker *workers;

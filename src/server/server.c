@@ -12,6 +12,7 @@
 #include "http/req.h"
 #include "http1/server.h"
 #include "http2/server.h"
+#include "pubsub/pubsub.h"
 
 /* ---- the first-bytes sniffer ---- */
 
@@ -82,9 +83,24 @@ static void free_app(sy_server *srv)
 {
     sy__http_app_free(sy__http_app(srv));
     srv->app = NULL;
+    sy__pubsub_free(srv->pubsub);
+    srv->pubsub = NULL;
 }
 
-static const sy_net_hooks http_hooks = {accept_conn, sy__http_req_cache_clear, free_app};
+/* Before its loop is freed: the worker's topics (and Redis connections), its request cache. */
+static void worker_free(sy_worker *w)
+{
+    sy__pubsub_worker_free(w);
+    sy__http_req_cache_clear(w);
+}
+
+static const sy_net_hooks http_hooks = {
+    .accept = accept_conn,
+    .worker_free = worker_free,
+    .server_free = free_app,
+    .worker_init = sy__pubsub_worker_init,
+    .stats = sy__pubsub_stats,
+};
 
 SY_EXPORT int sy_server_new(sy_server **out)
 {
@@ -95,7 +111,8 @@ SY_EXPORT int sy_server_new(sy_server **out)
     s->hooks = &http_hooks;
     s->app = sy__http_app_new();
     sy_upgrade_entry h2c = {.token = "h2c", .proto = &sy__h2c_upgrade, .check = h2c_check};
-    if (!s->app || sy__http_app_add_upgrade(s->app, &h2c) < 0) {
+    s->pubsub = sy__pubsub_new(s);
+    if (!s->app || !s->pubsub || sy__http_app_add_upgrade(s->app, &h2c) < 0) {
         sy_server_free(s);
         return SY_ENOMEM;
     }

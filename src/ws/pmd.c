@@ -549,6 +549,12 @@ static int deflate_run(sy_pmd *p, int flush, sy_pmd_sink sink, void *ud, size_t 
 
 int sy_pmd_deflate(sy_pmd *p, const uint8_t *in, size_t len, int fin, sy_pmd_sink sink, void *ud)
 {
+    if (p->tx.stale) {
+        /* Only set between messages (see sy_pmd_tx_stale): this is a message's start. */
+        p->tx.stale = 0;
+        if (p->tx.ready)
+            deflateReset(&p->tx.z);
+    }
     if (!p->tx.ready) {
         int e = deflate_start(p);
         if (e)

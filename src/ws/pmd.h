@@ -57,6 +57,7 @@ typedef struct sy_pmd_tx {
     uint8_t ready;
     uint8_t tail_len; /* held-back bytes of deflate output (the 00 00 ff ff tail) */
     uint8_t tail[4];
+    uint8_t stale; /* the peer's window holds a message we did not compress: reset first */
 } sy_pmd_tx;
 
 typedef struct sy_pmd_rx {
@@ -82,6 +83,15 @@ typedef struct sy_pmd {
 int sy_pmd_init(sy_pmd *p, const sy_pmd_params *params, uint8_t mem_level);
 /* Release zlib state and the reservation. Safe on a zeroed or already-freed struct. */
 void sy_pmd_free(sy_pmd *p);
+
+/* A message compressed elsewhere, without this context (a shared pub/sub frame), went to the
+ * peer between two of ours: its inflater's window now holds that message, so our next
+ * message must not refer back past it. The deflater is reset before the next message (not
+ * now: most connections never compress again before the next shared frame). */
+static inline void sy_pmd_tx_stale(sy_pmd *p)
+{
+    p->tx.stale = 1;
+}
 
 /* Non-zero when we may send compressed messages (tx_window_bits >= 9). */
 int sy_pmd_can_compress(const sy_pmd *p);

@@ -186,10 +186,21 @@ static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog
         ws->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));
     if (ng && ng->pmd_ok)
         ws->extensions = sy__ws_strdup(ng->ext, strlen(ng->ext));
+    void *ud;
+    if (sy__req_take_open_ud(r, &ud))
+        ws->ud = ud; /* from the accept hook (sy_req_set_open_ud): now the connection's */
     ws->open_done = 1;
-    if (ws->cbs->on_open)
+    if (ws->cbs->on_open) {
+        ws->open_req = r; /* sy_ws_request, during on_open only */
         ws->cbs->on_open(ws, ws->ud);
+        ws->open_req = NULL;
+    }
     return 0;
+}
+
+SY_EXPORT const sy_req *sy_ws_request(const sy_ws *ws)
+{
+    return ws->open_req;
 }
 
 static void ws_free_opts(void *opts)

@@ -416,6 +416,29 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
     return after_send(ws);
 }
 
+int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payload_len,
+                      int shared_deflate, void (*free_fn)(const void *frame, void *ud), void *ud)
+{
+    int e = check_open(ws);
+    if (!e && (ws->tx.frag_sending || ws->is_client))
+        e = SY_ESTATE; /* a message cannot go in between fragments; client frames are masked */
+    int g = e ? -1 : bp_gate(ws, payload_len);
+    if (e || g >= 0) {
+        if (free_fn)
+            free_fn(frame, ud);
+        return e ? e : g;
+    }
+    if (shared_deflate && ws->pmd)
+        sy_pmd_tx_stale(ws->pmd);
+    e = free_fn ? sy__bs_write_ref(ws->c, frame, len, free_fn, ud)
+                : sy__bs_write(ws->c, frame, len);
+    if (e < 0) {
+        fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
+        return e;
+    }
+    return after_send(ws);
+}
+
 SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin)
 {
     int first = !ws->tx.frag_sending;
@@ -1040,6 +1063,11 @@ static void ws_on_close(sy_bstream *c, int err)
                              ws->detail};
     if (ws->open_done && ws->cbs->on_close)
         ws->cbs->on_close(ws, &info, ws->ud);
+    if (ws->ext_end) {
+        void (*end)(sy_ws *) = ws->ext_end;
+        ws->ext_end = NULL;
+        end(ws); /* subscriptions end with the connection */
+    }
     if (ws->log) {
         static const char *const causes[] = {
             "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",

@@ -92,6 +92,11 @@ struct sy_ws {
     char *subprotocol;  /* NULL = none */
     char *extensions;   /* NULL = none */
     sy_uplog *log;
+    const sy_req *open_req; /* the upgrade request, set only while on_open runs */
+    /* Layers above the engine (pub/sub subscriptions): ext_end runs once when the
+     * connection closes, right after on_close. */
+    void *ext;
+    void (*ext_end)(sy_ws *ws);
     /* client state (src/ws/client.c) */
     void *client;
     void (*client_free)(sy_ws *ws);
@@ -102,6 +107,14 @@ sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pm
 /* Start the engine on an already allocated handle (the client creates it before its
  * handshake). */
 void sy__ws_start(sy_ws *ws, sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);
+/* Queue a ready-made, unmasked frame (header + payload) of a published message on a server
+ * connection, under the connection's backpressure policy (payload_len is what it counts).
+ * shared_deflate: the payload was compressed without this connection's context. free_fn NULL:
+ * the frame is copied; else it is queued by reference and free_fn(frame, ud) runs once it is
+ * written or dropped, also when nothing was queued. Returns an enum sy_ws_send_result or -err
+ * (SY_ECLOSED closing, SY_ESTATE in the middle of a fragmented send, SY_ENOMEM). */
+int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payload_len,
+                      int shared_deflate, void (*free_fn)(const void *frame, void *ud), void *ud);
 /* Drop a reference; the last one frees the handle. */
 void sy__ws_unref(sy_ws *ws);
 char *sy__ws_strdup(const char *s, size_t n);

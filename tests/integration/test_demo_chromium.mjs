@@ -93,6 +93,23 @@ try {
     for (let i = 0; i < 200; i++)
       if (got[i] !== 'm' + i + ' ' + 'y'.repeat(i)) throw new Error('message ' + i + ' differs');
   });
+  await test('two tabs in one chat room both see a message', async () => {
+    const other = await browser.newPage();
+    await other.goto(`http://127.0.0.1:${srv.port}/`, { timeout: 15000 });
+    for (const p of [page, other]) {
+      await p.fill('#chat-room', 'tabs');
+      await p.click('#chat-join button');
+      await p.waitForFunction(
+          () => document.getElementById('chat-status').textContent === 'in room tabs', null,
+          { timeout: 10000 });
+    }
+    await page.fill('#chat-msg', 'hello tabs ✓');
+    await page.click('#chat-send');
+    for (const p of [page, other])
+      await p.waitForFunction(() => window.switchyardChat.includes('hello tabs ✓'), null,
+                              { timeout: 10000 });
+    await other.close();
+  });
   await test('the browser sees a clean close code', async () => {
     const code = await page.evaluate(() => new Promise((resolve) => {
       const ws = new WebSocket('ws://' + location.host + '/echo');
