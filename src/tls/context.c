@@ -29,9 +29,12 @@ static int configure(sy_tls *t)
     SSL_CTX *ctx = t->ctx;
     /* Renegotiation off (TLS 1.2: it is a DoS lever and nothing here needs it), compression
      * off (CRIME), our cipher order wins (CHACHA20 still first for clients that prefer it,
-     * i.e. those without AES hardware). */
+     * i.e. those without AES hardware). A TCP EOF without close_notify is reported as an end
+     * of input, not answered with a fatal alert: a client that half-closes after its request
+     * still gets the response (the transport tells a cut record from a record boundary). */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* Partial writes: SSL_write returns after each record, so the write queue advances per
      * record. Moving buffer: a retried write may come from a rebuilt staging buffer (same
      * bytes, other address). Release buffers: an idle connection holds no 16 KiB

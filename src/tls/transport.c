@@ -120,6 +120,25 @@ static void info_cb(const SSL *ssl, int where, int ret)
             alen ? (const char *)alpn : "none");
 }
 
+/* Why a TCP EOF without close_notify is an error, or NULL when it is not: inside a record
+ * someone cut the stream (or the client died mid-send); during the handshake the peer gave
+ * up. At a record boundary after the handshake it is a peer that skipped close_notify, which
+ * HTTP's and WebSocket's own framing make harmless: a plain EOF. */
+static const char *eof_problem(const sy_tls_conn *t)
+{
+    if (!t->hs_done)
+        return "the peer closed the connection during the handshake";
+    if (SSL_has_pending(t->ssl))
+        return "truncated record: the peer closed the connection in the middle of a TLS record";
+    return NULL;
+}
+
+static void log_failure(const sy_tls_conn *t, sy_conn *c)
+{
+    sy__log(SY_LOG_INFO, "%s: TLS %s: %s", sy__conn_peer_str(c),
+            t->hs_done ? "error" : "handshake failed", t->why);
+}
+
 /* The SSL object failed (e from SSL_get_error): record why, log one line for what a peer did
  * wrong, and make the connection close with a TLS error. */
 static void fail(sy_conn *c, sy_tls_conn *t, int e)
@@ -136,18 +155,12 @@ static void fail(sy_conn *c, sy_tls_conn *t, int e)
         /* A reset or a broken pipe: the TCP path does not log those either. */
         t->why = "the connection was reset";
     } else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-        /* EOF inside a record: someone cut the stream (or the client died mid-send). At a
-         * record boundary after the handshake it is a peer that skipped close_notify, which
-         * HTTP's own framing makes harmless: a plain EOF then. */
-        if (t->hs_done && !SSL_has_pending(t->ssl)) {
+        /* Only without SSL_OP_IGNORE_UNEXPECTED_EOF (clients): OpenSSL has already sent an
+         * alert, so even a harmless EOF leaves nothing to write with. */
+        t->why = eof_problem(t);
+        if (!t->why) {
             err = 0;
             t->end = 1;
-            t->why = NULL;
-        } else if (t->hs_done) {
-            t->why = "truncated record: the peer closed the connection in the middle of a "
-                     "TLS record";
-        } else {
-            t->why = "the peer closed the connection during the handshake";
         }
     } else {
         const char *r = ERR_reason_error_string(code);
@@ -157,8 +170,25 @@ static void fail(sy_conn *c, sy_tls_conn *t, int e)
     if (err && !c->close_err)
         c->close_err = err; /* the connection closes with it (not a bare SY_EIO) */
     if (t->why && t->server && e != SSL_ERROR_SYSCALL)
-        sy__log(SY_LOG_INFO, "%s: TLS %s: %s", sy__conn_peer_str(c),
-                t->hs_done ? "error" : "handshake failed", t->why);
+        log_failure(t, c);
+}
+
+/* SSL_ERROR_ZERO_RETURN: the peer's close_notify, or (servers: SSL_OP_IGNORE_UNEXPECTED_EOF)
+ * a TCP EOF without one, which OpenSSL then reports the same way, with no alert sent and the
+ * write side still usable: what arrived before it is answered, as over cleartext. */
+static void input_ended(sy_conn *c, sy_tls_conn *t)
+{
+    t->why = eof_problem(t);
+    if (!t->why) {
+        t->end = 1;
+        return;
+    }
+    t->failed = 1;
+    t->end = -1;
+    if (!c->close_err)
+        c->close_err = SY_ETLS;
+    if (t->server)
+        log_failure(t, c);
 }
 
 /* A plain-text HTTP request on a TLS port (someone typed http:// for https://): answer a
@@ -234,7 +264,7 @@ static ssize_t tls_read(sy_conn *c, void *buf, size_t len)
         if (e == SSL_ERROR_WANT_WRITE)
             c->tp_wants |= SY_TP_READ_WANTS_OUT;
         else if (e == SSL_ERROR_ZERO_RETURN)
-            t->end = 1; /* close_notify */
+            input_ended(c, t);
         else if (e != SSL_ERROR_WANT_READ)
             fail(c, t, e);
         break;

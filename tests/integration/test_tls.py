@@ -433,6 +433,41 @@ def client_gone_without_close_notify_is_a_plain_eof():
         ok(not any("TLS" in l and "info" in l for l in s.err_lines), "".join(s.err_lines))
 
 
+@test
+def request_then_fin_without_close_notify_is_answered():
+    """A request followed at once by a bare TCP FIN (no close_notify: what a cleartext
+    client's half-close becomes when it is put under TLS) gets its response, as over
+    cleartext. The EOF at a record boundary is a plain end of input: no alert, the write side
+    stays usable. (It used to be answered with a decode_error alert and the response was
+    dropped whenever the FIN came in the same read as the request, i.e. most of the time.)"""
+    p = srv().tls_port
+    for i in range(6):
+        sock = tls_connect(p)
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        socket.socket.shutdown(sock, socket.SHUT_WR)  # the FIN alone: the TLS layer stays
+        try:
+            data = read_to_eof(sock)
+        except ssl.SSLError as e:
+            raise AssertionError("try %d: %s instead of the response" % (i, e))
+        finally:
+            sock.close()
+        ok(data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"\r\n\r\nhello world\n"),
+           "try %d: response %r" % (i, data[-200:]))
+    hello_ok(p)
+
+
+@test
+def eof_in_the_handshake_is_logged():
+    with TlsServer() as s:
+        raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
+        hello = client_hello_bytes()
+        raw.sendall(hello)
+        time.sleep(0.2)
+        close_quietly(raw)
+        s.wait_log("TLS handshake failed: the peer closed the connection during the handshake")
+        hello_ok(s.tls_port)
+
+
 # ---- WebSocket over wss:// ----
 
 @test
