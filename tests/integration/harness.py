@@ -1,12 +1,18 @@
 """Shared helpers for the integration suites: start the real `switchyard` binary on a free
 loopback port, talk to it over raw sockets, parse responses, and report results in the
-"N passed, N failed" form that tests/run adds up."""
+"N passed, N failed" form that tests/run adds up.
+
+TLS mode (SY_TEST_TLS=1 in the environment, or --tls): Server listens with --tls-listen and
+--tls-self-signed instead of --listen, and connect() returns a TLS socket with verification
+off, so a suite written against raw sockets runs unchanged over TLS. tests/run runs the
+WebSocket suites a second time this way ("[tls]" in the suite name)."""
 import argparse
 import os
 import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,11 +21,51 @@ import traceback
 
 TESTS = []
 ARGS = None
+TLS = os.environ.get("SY_TEST_TLS", "") not in ("", "0")
 
 
 def test(fn):
     TESTS.append(fn)
     return fn
+
+
+def plain_only(fn):
+    """A test about something that has no TLS form (e.g. a peer that only speaks cleartext):
+    left out in TLS mode."""
+    fn.plain_only = True
+    return fn
+
+
+def ws_scheme():
+    return "wss" if TLS else "ws"
+
+
+def client_ssl_context():
+    """Client side of TLS mode: the server's certificate is self-signed, so no verification
+    (the certificate checks live in test_tls.py)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_cert = {}
+
+
+def self_signed_cert():
+    """(cert, key) PEM files for peers that serve TLS in TLS mode (Python or Node echo servers):
+    a P-256 certificate for localhost / 127.0.0.1, made once per run with the openssl CLI.
+    It is its own CA, so a client can verify it with --cacert."""
+    if not _cert:
+        import tempfile
+        d = tempfile.mkdtemp(prefix="sy-it-cert-")
+        crt, key = os.path.join(d, "peer.crt"), os.path.join(d, "peer.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", key, "-out", crt], check=True, capture_output=True, timeout=30)
+        _cert.update(crt=crt, key=key)
+    return _cert["crt"], _cert["key"]
 
 
 class Server:
@@ -32,7 +78,9 @@ class Server:
         if cmd is None:
             cmd = [binary, "serve", "--workers", str(workers), "--root", ROOT]
             for l in (listen or ["127.0.0.1:0"]):
-                cmd += ["--listen", l]
+                cmd += ["--tls-listen" if TLS else "--listen", l]
+            if TLS:
+                cmd.append("--tls-self-signed")
             cmd += list(extra)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.ports = []
@@ -76,8 +124,11 @@ class Server:
         self._t2.join(2)
         return self.proc.returncode
 
-    def url(self, path="/", scheme="http"):
-        return "%s://127.0.0.1:%d%s" % (scheme, self.port, path)
+    def url(self, path="/", scheme=None):
+        return "%s://127.0.0.1:%d%s" % (scheme or ("https" if TLS else "http"), self.port, path)
+
+    def ws_url(self, path="/echo"):
+        return "%s://127.0.0.1:%d%s" % (ws_scheme(), self.port, path)
 
     def __enter__(self):
         return self
@@ -102,12 +153,25 @@ class Sock(socket.socket):
 
 
 def connect(port, timeout=5, host="127.0.0.1"):
+    """A connected socket; in TLS mode an ssl.SSLSocket after the handshake."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = Sock(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect((host, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if TLS:
+        s = client_ssl_context().wrap_socket(s, server_hostname="localhost")
     return s
+
+
+def shutdown_write(s):
+    """Half-close: the server sees end of input, we can still read. On a TLS socket this is
+    the TCP FIN alone (SSLSocket.shutdown would drop the TLS layer for reading; the server
+    takes an EOF without close_notify as a plain end of input)."""
+    if isinstance(s, ssl.SSLSocket):
+        socket.socket.shutdown(s, socket.SHUT_WR)
+    else:
+        s.shutdown(socket.SHUT_WR)
 
 
 def recv_all(s, timeout=5):
@@ -133,7 +197,7 @@ def exchange(port, data, timeout=5):
     try:
         s.sendall(data)
         try:
-            s.shutdown(socket.SHUT_WR)
+            shutdown_write(s)
         except OSError:
             pass
         return recv_all(s, timeout)
@@ -309,7 +373,13 @@ def main(setup=None):
     ap.add_argument("--bin", default="build/switchyard")
     ap.add_argument("--build", default="build")
     ap.add_argument("-k", default=None, help="run tests whose name contains this")
+    ap.add_argument("--tls", action="store_true", help="TLS mode (as SY_TEST_TLS=1)")
     ARGS = ap.parse_args()
+    global TLS
+    TLS = TLS or ARGS.tls
+    if TLS:
+        os.environ["SY_TEST_TLS"] = "1"  # for child processes that look (node tests)
+        print("TLS mode: servers on --tls-listen with --tls-self-signed")
     ARGS.bin = os.path.abspath(ARGS.bin)
     ROOT = make_root()
     if setup:
@@ -317,6 +387,9 @@ def main(setup=None):
     passed = failed = 0
     for t in TESTS:
         if ARGS.k and ARGS.k not in t.__name__:
+            continue
+        if TLS and getattr(t, "plain_only", False):
+            print("skip %s (cleartext only)" % t.__name__)
             continue
         t0 = time.time()
         try:
@@ -326,7 +399,7 @@ def main(setup=None):
         except Exception as e:  # noqa
             failed += 1
             print("FAIL %s: %s" % (t.__name__, e))
-            traceback.print_exc(limit=3, file=sys.stdout)
+            traceback.print_exc(limit=int(os.environ.get("SY_TB", "3")), file=sys.stdout)
         sys.stdout.flush()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

@@ -1,6 +1,9 @@
 // The demo page in a real browser: headless Chromium (Debian's) loads http://127.0.0.1:PORT/,
 // the page opens ws://.../echo (with permessage-deflate), a message typed into the form and
 // sent with the button comes back and is shown. Usage: node test_demo_chromium.mjs BIN
+// With SY_TEST_TLS=1 (tests/run's "[tls]" run) the same over https:// and wss://: the server
+// listens with --tls-listen and --tls-self-signed, Chromium runs with
+// --ignore-certificate-errors, and the page must have opened wss://.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -10,6 +13,8 @@ import { createRequire } from 'node:module';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const bin = process.argv[2] || 'build/switchyard';
+const tls = !['', '0', undefined].includes(process.env.SY_TEST_TLS);
+const scheme = tls ? 'https' : 'http';
 let passed = 0, failed = 0;
 
 function finish() {
@@ -31,7 +36,9 @@ if (!existsSync('/usr/bin/chromium')) {
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    const p = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', '--root',
+    const listen = tls ? ['--tls-listen', '127.0.0.1:0', '--tls-self-signed']
+                       : ['--listen', '127.0.0.1:0'];
+    const p = spawn(bin, ['serve', ...listen, '--workers', '1', '--root',
                           join(here, '..', '..', 'demo')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     const t = setTimeout(() => reject(new Error('server did not start: ' + err)), 10000);
@@ -60,17 +67,26 @@ const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-quic'],  // playwright gives each launch a fresh, empty profile
+         '--disable-quic',  // playwright gives each launch a fresh, empty profile
+         ...(tls ? ['--ignore-certificate-errors'] : [])],  // the self-signed certificate
 });
+if (tls) console.log('TLS mode: https:// and wss:// (self-signed, --ignore-certificate-errors)');
 try {
   const page = await browser.newPage();
-  await test('demo page loads and the WebSocket opens with permessage-deflate', async () => {
-    const resp = await page.goto(`http://127.0.0.1:${srv.port}/`, { timeout: 15000 });
+  await test(`demo page loads over ${scheme} and the WebSocket opens with permessage-deflate`, async () => {
+    const resp = await page.goto(`${scheme}://127.0.0.1:${srv.port}/`, { timeout: 15000 });
     if (resp.status() !== 200) throw new Error('status ' + resp.status());
     await page.waitForFunction(() => document.getElementById('status').textContent === 'open',
                                null, { timeout: 10000 });
     const ext = await page.textContent('#ext');
     if (!ext.includes('permessage-deflate')) throw new Error('extensions shown: ' + ext);
+    if (tls) {
+      const proto = await page.evaluate(() => location.protocol);
+      if (proto !== 'https:') throw new Error('page protocol ' + proto);
+      const sec = await resp.securityDetails();
+      if (!sec || !/^TLS 1\.[23]$/.test(sec.protocol))
+        throw new Error('TLS details of the page: ' + JSON.stringify(sec));
+    }
   });
   await test('a typed message is echoed and shown', async () => {
     const msg = 'héllo from chromium ✓ ' + 'x'.repeat(300);
@@ -83,7 +99,7 @@ try {
   });
   await test('many messages in a burst come back in order', async () => {
     const got = await page.evaluate(() => new Promise((resolve, reject) => {
-      const ws = new WebSocket('ws://' + location.host + '/echo');
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/echo');
       const out = [];
       ws.onopen = () => { for (let i = 0; i < 200; i++) ws.send('m' + i + ' ' + 'y'.repeat(i)); };
       ws.onmessage = (e) => { out.push(e.data); if (out.length === 200) { ws.close(1000); resolve(out); } };
@@ -95,7 +111,7 @@ try {
   });
   await test('two tabs in one chat room both see a message', async () => {
     const other = await browser.newPage();
-    await other.goto(`http://127.0.0.1:${srv.port}/`, { timeout: 15000 });
+    await other.goto(`${scheme}://127.0.0.1:${srv.port}/`, { timeout: 15000 });
     for (const p of [page, other]) {
       await p.fill('#chat-room', 'tabs');
       await p.click('#chat-join button');
@@ -110,9 +126,19 @@ try {
                               { timeout: 10000 });
     await other.close();
   });
+  if (tls) await test('the WebSocket of an https page is wss:// and echoes', async () => {
+    const got = await page.evaluate(() => new Promise((resolve, reject) => {
+      const ws = new WebSocket('wss://' + location.host + '/echo');
+      ws.onopen = () => ws.send('over wss');
+      ws.onmessage = (e) => { ws.close(1000); resolve([ws.url, e.data]); };
+      ws.onerror = () => reject(new Error('websocket error'));
+      setTimeout(() => reject(new Error('timeout')), 10000);
+    }));
+    if (!got[0].startsWith('wss://') || got[1] !== 'over wss') throw new Error(JSON.stringify(got));
+  });
   await test('the browser sees a clean close code', async () => {
     const code = await page.evaluate(() => new Promise((resolve) => {
-      const ws = new WebSocket('ws://' + location.host + '/echo');
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/echo');
       ws.onopen = () => ws.close(4001, 'bye');
       ws.onclose = (e) => resolve(e.code);
     }));

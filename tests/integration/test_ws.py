@@ -14,6 +14,7 @@ import random
 import select
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -1418,7 +1419,7 @@ def hostile_slow_reader_bounded_memory():
             n = slow.sock.send(view[pos:])
             sent += n
             pos = (pos + n) % len(msg)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             select.select([], [slow.sock], [], 0.1)
         except (BrokenPipeError, ConnectionResetError):
             closed_by_server = True

@@ -1,18 +1,24 @@
 """WebSocket interop, both ways: Python `websockets` (asyncio, 10.x) and Node `ws` as clients
 of `switchyard serve` /echo, with and without permessage-deflate; our CLI client
 (`switchyard ws URL`) against Python and Node echo servers and against our own server; the
-examples (build/examples/echo_server + build/examples/ws_client)."""
+examples (build/examples/echo_server + build/examples/ws_client).
+
+In TLS mode (SY_TEST_TLS=1 or --tls, see harness.py) the same over wss://: our server on a
+self-signed TLS listener (clients: verification off; `switchyard ws --insecure`), the Python
+and Node echo servers on a certificate made for the run (`switchyard ws --cacert` verifies
+it), the late-echo server wrapped in TLS. The examples have no TLS form and are left out."""
 import asyncio
 import atexit
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
 import time
 
 import harness
-from harness import Server, eq, main, ok, test
+from harness import Server, eq, main, ok, plain_only, test
 
 import websockets
 
@@ -45,6 +51,31 @@ def run(coro, timeout=30):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
+def ws_connect(url, **kw):
+    """websockets.connect, with verification off for wss:// (our self-signed server)."""
+    if url.startswith("wss:"):
+        kw["ssl"] = harness.client_ssl_context()
+    return websockets.connect(url, **kw)
+
+
+def server_ssl_context():
+    """For the peers that serve TLS in TLS mode: the run's certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*harness.self_signed_cert())
+    return ctx
+
+
+def peer_client_args():
+    """Our client against a peer server: in TLS mode it verifies the peer's certificate."""
+    return ["--cacert", harness.self_signed_cert()[0]] if harness.TLS else []
+
+
+def our_server_client_args():
+    """Our client against our server: in TLS mode its certificate is made at start-up and
+    cannot be verified."""
+    return ["--insecure"] if harness.TLS else []
+
+
 def ext_names(header):
     return [e.split(";")[0].strip().lower() for e in (header or "").split(",") if e.strip()]
 
@@ -56,8 +87,8 @@ async def py_client_session(url, compression):
     big_text = ("0123456789abcdef" * 32768)  # 512 KiB
     big_bin = os.urandom(512 << 10)
     out = {}
-    async with websockets.connect(url, compression=compression, max_size=4 << 20,
-                                  open_timeout=5, close_timeout=5) as ws:
+    async with ws_connect(url, compression=compression, max_size=4 << 20, open_timeout=5,
+                          close_timeout=5) as ws:
         out["ext_header"] = ws.response_headers.get("Sec-WebSocket-Extensions")
         out["extensions"] = [e.name for e in ws.extensions]
         for m in ("hello", "κόσμε \U0001F600", b"\x00\x01\xfe\xff", "", b"", big_text, big_bin,
@@ -80,7 +111,7 @@ async def py_client_session(url, compression):
 
 @test
 def python_client_with_deflate():
-    r = run(py_client_session("ws://127.0.0.1:%d/echo" % srv().port, "deflate"))
+    r = run(py_client_session(srv().ws_url(), "deflate"))
     eq(ext_names(r["ext_header"]), ["permessage-deflate"], "Sec-WebSocket-Extensions")
     eq(r["extensions"], ["permessage-deflate"], "ws.extensions")
     eq(r["close_code"], 4000, "close code echoed to the client")
@@ -88,7 +119,7 @@ def python_client_with_deflate():
 
 @test
 def python_client_without_deflate():
-    r = run(py_client_session("ws://127.0.0.1:%d/echo" % srv().port, None))
+    r = run(py_client_session(srv().ws_url(), None))
     eq(r["ext_header"], None, "no extension header when not offered")
     eq(r["extensions"], [], "ws.extensions")
     eq(r["close_code"], 4000, "close code")
@@ -96,7 +127,7 @@ def python_client_without_deflate():
 
 @test
 def python_client_deflate_offered_to_no_deflate_server():
-    r = run(py_client_session("ws://127.0.0.1:%d/echo" % srv("nodeflate").port, "deflate"))
+    r = run(py_client_session(srv("nodeflate").ws_url(), "deflate"))
     eq(r["ext_header"], None, "--no-deflate server declines")
     eq(r["extensions"], [], "ws.extensions")
     eq(r["close_code"], 4000, "close code")
@@ -105,8 +136,7 @@ def python_client_deflate_offered_to_no_deflate_server():
 @test
 def python_client_too_big_gets_1009():
     async def go():
-        async with websockets.connect("ws://127.0.0.1:%d/echo" % srv().port, compression=None,
-                                      max_size=None) as ws:
+        async with ws_connect(srv().ws_url(), compression=None, max_size=None) as ws:
             await ws.send(os.urandom((1 << 20) + 1))
             try:
                 await asyncio.wait_for(ws.recv(), 10)
@@ -122,7 +152,8 @@ def python_client_too_big_gets_1009():
 NODE_CLIENT = r"""
 const WebSocket = require('%s');
 const [url, pmd] = process.argv.slice(1);
-const ws = new WebSocket(url, {perMessageDeflate: pmd === '1'});
+// rejectUnauthorized: wss:// to our server's self-signed certificate (TLS mode)
+const ws = new WebSocket(url, {perMessageDeflate: pmd === '1', rejectUnauthorized: false});
 const big = Buffer.alloc(512 * 1024);
 for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 9)) & 0xff;
 const msgs = [['t', 'hello'], ['t', 'κόσμε 😀'], ['b', Buffer.from([0, 1, 254, 255])],
@@ -158,7 +189,7 @@ def node(script, *args, timeout=25):
 
 
 def node_client(pmd):
-    url = "ws://127.0.0.1:%d/echo" % srv().port
+    url = srv().ws_url()
     r = node(NODE_CLIENT % NODE_WS, url, "1" if pmd else "0")
     ok(r.stdout.strip(), "node client printed nothing (rc %d): %s" % (r.returncode,
                                                                        r.stderr.decode()[-800:]))
@@ -214,12 +245,16 @@ class PyEchoServer:
         asyncio.set_event_loop(self.loop)
 
         async def start():
-            self.server = await websockets.serve(self._handler, "127.0.0.1", 0,
-                                                 compression=self.compression)
+            self.server = await websockets.serve(
+                self._handler, "127.0.0.1", 0, compression=self.compression,
+                ssl=server_ssl_context() if harness.TLS else None)
             self.port = self.server.sockets[0].getsockname()[1]
             self.ready.set()
         self.loop.run_until_complete(start())
         self.loop.run_forever()
+
+    def url(self, path="/"):
+        return "%s://127.0.0.1:%d%s" % (harness.ws_scheme(), self.port, path)
 
     def stop(self):
         async def close():
@@ -235,9 +270,19 @@ class PyEchoServer:
 
 NODE_SERVER = r"""
 const WebSocket = require('%s');
-const pmd = process.argv[1] === '1';
-const wss = new WebSocket.WebSocketServer({host: '127.0.0.1', port: 0, perMessageDeflate: pmd});
-wss.on('listening', () => console.log('PORT ' + wss.address().port));
+const [pmdArg, cert, key] = process.argv.slice(1);
+const pmd = pmdArg === '1';
+let wss;
+if (cert) {  // TLS mode: wss:// on an https server with the run's certificate
+  const fs = require('fs');
+  const https = require('https');
+  const server = https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)});
+  wss = new WebSocket.WebSocketServer({server, perMessageDeflate: pmd});
+  server.listen(0, '127.0.0.1', () => console.log('PORT ' + server.address().port));
+} else {
+  wss = new WebSocket.WebSocketServer({host: '127.0.0.1', port: 0, perMessageDeflate: pmd});
+  wss.on('listening', () => console.log('PORT ' + wss.address().port));
+}
 wss.on('connection', (ws) => {
   console.log('EXT ' + JSON.stringify(ws.extensions));
   ws.on('error', (e) => console.log('ERROR ' + e));
@@ -250,8 +295,9 @@ setTimeout(() => process.exit(0), 60000);
 
 class NodeEchoServer:
     def __init__(self, pmd):
-        self.proc = subprocess.Popen(["node", "-e", NODE_SERVER % NODE_WS, "1" if pmd else "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        args = list(harness.self_signed_cert()) if harness.TLS else []
+        self.proc = subprocess.Popen(["node", "-e", NODE_SERVER % NODE_WS, "1" if pmd else "0"] +
+                                     args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = []
         line = self._readline(10)
         ok(line.startswith("PORT "), "node server said %r" % line)
@@ -268,6 +314,9 @@ class NodeEchoServer:
     def _drain(self):
         for l in iter(self.proc.stdout.readline, b""):
             self.lines.append(l.decode().strip())
+
+    def url(self, path="/"):
+        return "%s://127.0.0.1:%d%s" % (harness.ws_scheme(), self.port, path)
 
     def wait_for(self, prefix, timeout=5):
         deadline = time.time() + timeout
@@ -308,11 +357,12 @@ def our_client_vs_python_server():
     for comp in ("deflate", None):
         es = PyEchoServer(comp)
         try:
-            url = "ws://127.0.0.1:%d/" % es.port
+            url = es.url()
             for deflate_flag in ([], ["--no-deflate"]):
                 what = "python server comp=%s client %s" % (comp, deflate_flag or "deflate")
                 # --count N: the client closes after the N-th echo
-                r = our_client(url, "--count", str(len(LINES)), *deflate_flag)
+                r = our_client(url, "--count", str(len(LINES)), *deflate_flag,
+                               *peer_client_args())
                 check_echo_output(r, what=what + " --count")
                 negotiated = comp is not None and not deflate_flag
                 eq(ext_names(es.sessions[-1]["ext"]),
@@ -334,11 +384,11 @@ def our_client_stdin_eof_prints_all_echoes():
     close, so what arrives after our close must still be delivered)."""
     es = PyEchoServer("deflate")
     try:
-        r = our_client("ws://127.0.0.1:%d/" % es.port)
+        r = our_client(es.url(), *peer_client_args())
         check_echo_output(r, what="stdin EOF, python server")
     finally:
         es.stop()
-    r = our_client("ws://127.0.0.1:%d/echo" % srv().port)
+    r = our_client(srv().ws_url(), *our_server_client_args())
     check_echo_output(r, what="stdin EOF, our server")
 
 
@@ -364,6 +414,8 @@ class LateEchoServer:
             self.ls.settimeout(10)
             c, _ = self.ls.accept()
             c.settimeout(10)
+            if harness.TLS:
+                c = server_ssl_context().wrap_socket(c, server_side=True)
             buf = b""
             while b"\r\n\r\n" not in buf:
                 buf += c.recv(65536)
@@ -406,6 +458,9 @@ class LateEchoServer:
                                             bytes([126]) + struct.pack("!H", len(p)))
                 out += hdr + p
             c.sendall(out + b"\x88\x02\x03\xe8")
+            if isinstance(c, ssl.SSLSocket):
+                # close_notify, and the TCP FIN; SSLSocket.shutdown would skip the former
+                c = c.unwrap()
             c.shutdown(1)
             c.settimeout(5)
             while c.recv(65536):
@@ -420,7 +475,7 @@ class LateEchoServer:
 @test
 def our_client_prints_messages_arriving_after_its_close():
     ls = LateEchoServer()
-    r = our_client("ws://127.0.0.1:%d/" % ls.port)
+    r = our_client("%s://127.0.0.1:%d/" % (harness.ws_scheme(), ls.port), *peer_client_args())
     ls.thread.join(10)
     eq(ls.error, None, "late echo server")
     eq(len(ls.received), len(LINES), "messages the server got")
@@ -433,11 +488,12 @@ def our_client_vs_node_server():
     for pmd in (True, False):
         ns = NodeEchoServer(pmd)
         try:
-            url = "ws://127.0.0.1:%d/" % ns.port
+            url = ns.url()
             for deflate_flag in ([], ["--no-deflate"]):
                 what = "node server pmd=%s client %s" % (pmd, deflate_flag or "deflate")
                 ns.lines.clear()
-                r = our_client(url, "--count", str(len(LINES)), *deflate_flag)
+                r = our_client(url, "--count", str(len(LINES)), *deflate_flag,
+                               *peer_client_args())
                 check_echo_output(r, what=what)
                 ext = ns.wait_for("EXT ")
                 ok(ext is not None, what + ": node saw no connection")
@@ -451,27 +507,28 @@ def our_client_vs_node_server():
 
 @test
 def our_client_vs_our_server():
-    url = "ws://127.0.0.1:%d/echo" % srv().port
-    r = our_client(url, "--count", str(len(LINES)))
+    url = srv().ws_url()
+    tls = our_server_client_args()
+    r = our_client(url, "--count", str(len(LINES)), *tls)
     check_echo_output(r, what="our server")
     ok("extensions: permessage-deflate" in r.stderr.decode(),
        "deflate negotiated with our server: %r" % r.stderr.decode())
-    r = our_client(url, "--count", str(len(LINES)), "--no-deflate")
+    r = our_client(url, "--count", str(len(LINES)), "--no-deflate", *tls)
     check_echo_output(r, what="our server --no-deflate")
     ok("extensions" not in r.stderr.decode(), "no extension: %r" % r.stderr.decode())
     # --binary: sent as binary, printed as hex
-    r = our_client(url, "--count", "2", "--binary", stdin_lines=["AB", "\u00ff"])
+    r = our_client(url, "--count", "2", "--binary", *tls, stdin_lines=["AB", "\u00ff"])
     eq(r.stdout.decode().split("\n")[:-1], ["4142", "c3bf"], "binary echoes in hex")
     eq(r.returncode, 0, "exit status --binary")
     # a custom header and a subprotocol the server does not speak: still connects
-    r = our_client(url, "--count", "1", "-H", "X-Test: 1", "--subprotocol", "chat",
+    r = our_client(url, "--count", "1", "-H", "X-Test: 1", "--subprotocol", "chat", *tls,
                    stdin_lines=["one"])
     check_echo_output(r, ["one"], what="-H/--subprotocol")
 
 
 @test
 def our_client_exit_status_handshake_failure():
-    r = our_client("ws://127.0.0.1:%d/no-such-path" % srv().port, stdin_lines=["x"])
+    r = our_client(srv().ws_url("/no-such-path"), *our_server_client_args(), stdin_lines=["x"])
     eq(r.returncode, 1, "exit status for a 404 handshake (stderr %r)" % r.stderr.decode())
     # nothing listening
     import socket
@@ -479,14 +536,14 @@ def our_client_exit_status_handshake_failure():
     s.bind(("127.0.0.1", 0))
     free = s.getsockname()[1]
     s.close()
-    r = our_client("ws://127.0.0.1:%d/" % free, stdin_lines=["x"])
+    r = our_client("%s://127.0.0.1:%d/" % (harness.ws_scheme(), free), stdin_lines=["x"])
     eq(r.returncode, 1, "exit status when nothing listens")
 
 
 @test
 def our_client_exit_status_error_close():
     with Server("--no-access-log", "--ws-max-message", "16") as s:
-        r = our_client("ws://127.0.0.1:%d/echo" % s.port, "--count", "1",
+        r = our_client(s.ws_url(), "--count", "1", *our_server_client_args(),
                        stdin_lines=["y" * 100])
         eq(r.returncode, 3, "exit status after close 1009 (stderr %r)" % r.stderr.decode())
         ok("1009" in r.stderr.decode(), "1009 reported: %r" % r.stderr.decode())
@@ -502,6 +559,7 @@ def example(name):
 
 
 @test
+@plain_only  # the example server has no TLS listener
 def examples_ws_client_with_echo_server():
     es = subprocess.Popen([example("echo_server"), "0"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
@@ -533,6 +591,7 @@ def examples_ws_client_with_echo_server():
 
 
 @test
+@plain_only  # the example client verifies certificates, ours is self-signed
 def examples_ws_client_with_our_server():
     r = subprocess.run([example("ws_client"), "ws://127.0.0.1:%d/echo" % srv().port, "hi there"],
                        capture_output=True, timeout=15)
