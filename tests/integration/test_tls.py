@@ -212,6 +212,27 @@ def old_protocols_and_weak_ciphers_refused():
 
 
 @test
+def scan_policy_server_order_renegotiation_info_no_compression():
+    """What scripts/tls_scan.sh (testssl.sh) checks, pinned: the server's cipher order wins
+    over the client's (TLS 1.2 and 1.3), except that a client putting CHACHA20 first gets it
+    (SSL_OP_PRIORITIZE_CHACHA: clients without AES hardware); RFC 5746 renegotiation_info is
+    sent; no TLS compression; TLS 1.0 refused."""
+    p = srv().tls_port
+    out = s_client(p, "-tls1_2", "-cipher",
+                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256")
+    ok("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" in out, "server order (1.2): " + out[-600:])
+    ok("Secure Renegotiation IS supported" in out, "renegotiation_info: " + out[-600:])
+    ok("Compression: NONE" in out, "compression: " + out[-600:])
+    out = s_client(p, "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256")
+    ok("Cipher is TLS_AES_128_GCM_SHA256" in out, "server order (1.3): " + out[-600:])
+    out = s_client(p, "-tls1_3", "-ciphersuites",
+                   "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256")
+    ok("Cipher is TLS_CHACHA20_POLY1305_SHA256" in out, "CHACHA20 first: " + out[-600:])
+    out = s_client(p, "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    ok("Cipher is (NONE)" in out, "TLS 1.0 must fail: " + out[-600:])
+
+
+@test
 def static_file_stream_and_body_over_tls():
     p = srv().tls_port
     with open(os.path.join(harness.ROOT, "big.bin"), "rb") as f:
