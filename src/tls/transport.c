@@ -9,9 +9,11 @@
  * connect timeout on WebSocket clients), which the handshake does not re-arm.
  *
  * Reads: SSL_read returns one record at a time, so it is called until the caller's buffer
- * is full or OpenSSL wants more input. Input left inside OpenSSL (a full buffer, read-ahead)
- * raises no epoll event: `pending` tells the connection to read again. EOF and errors that
- * follow data are reported on the next call.
+ * is full, OpenSSL wants more input, or a short record leaves nothing inside OpenSSL (the
+ * usual end of a burst: one read(2) per wake-up, as on TCP, instead of a second one that
+ * says EAGAIN). Input left inside OpenSSL (a full buffer, read-ahead) raises no epoll event:
+ * `pending` tells the connection to read again. EOF and errors that follow data are reported
+ * on the next call.
  *
  * Writes: records of up to 16 KiB. A part of the queue of at least a record straight from its
  * buffer (no copy); smaller pieces and file ranges are gathered into one pooled 16 KiB chunk
@@ -258,6 +260,12 @@ static ssize_t tls_read(sy_conn *c, void *buf, size_t len)
         int r = SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got, &n);
         if (r == 1) {
             got += n;
+            /* A record short of the maximum with nothing behind it inside OpenSSL: the peer
+             * most likely sent no more yet, so stop rather than make a read(2) that would only
+             * say EAGAIN (epoll is level-triggered: more input wakes us). Full records are
+             * bulk transfer: read on. */
+            if (n < RECORD && !SSL_has_pending(t->ssl))
+                break;
             continue;
         }
         int e = SSL_get_error(t->ssl, r);
