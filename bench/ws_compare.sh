@@ -94,7 +94,7 @@ fi
 TMP=$(mktemp -d /tmp/ws_compare.XXXXXX)
 mkdir -p "$TMP/www"
 echo ok >"$TMP/www/index.html"
-cc -O2 -o "$TMP/ws_load" bench/ws_load.c -lz -lcrypto -pthread || { log "ws_load build failed"; exit 1; }
+cc -O2 -o "$TMP/ws_load" bench/ws_load.c -lz -lssl -lcrypto -pthread || { log "ws_load build failed"; exit 1; }
 if has lws; then
     cc -O2 -o "$TMP/lws_echo" "$PEERS/lws_echo.c" -lwebsockets || { log "lws_echo build failed"; exit 1; }
 fi

@@ -1,9 +1,11 @@
 /* ws_load: a WebSocket load generator for echo servers (RFC 6455 + RFC 7692).
  *
- * Standalone: libc, zlib (permessage-deflate) and libcrypto (SHA-1 to verify
- * Sec-WebSocket-Accept). Non-blocking sockets on epoll, one event loop per thread.
+ * Standalone: libc, zlib (permessage-deflate), libcrypto (SHA-1 to verify
+ * Sec-WebSocket-Accept) and libssl (wss://). Non-blocking sockets on epoll, one event loop
+ * per thread.
  *
  *   ws_load [options] ws://127.0.0.1:PORT/echo
+ *   ws_load [options] wss://127.0.0.1:PORT/echo     (TLS; the certificate is not verified)
  *
  * Modes
  *   (default)      throughput: -c connections, each keeps -k messages of -s bytes in
@@ -23,6 +25,13 @@
  * stripped), so each payload variant is compressed once up front and reused; replies
  * are inflated per connection with context, whatever the server chose.
  *
+ * wss://: one non-blocking SSL per connection (TLS 1.2+, SNI "localhost" or the URL's host,
+ * ALPN http/1.1, no certificate verification, no session resumption: --handshakes measures
+ * full handshakes). The output queue is written with SSL_write: a queue entry of a record
+ * (16 KiB) or more straight from its bytes, smaller ones gathered into one record, so a frame
+ * header and a small payload share a record as they share a writev on TCP. The result line
+ * then says which protocol and cipher the server chose (tls=...).
+ *
  * Output: one line starting with "result " of key=value pairs (see print_result).
  */
 #ifndef _GNU_SOURCE
@@ -34,7 +43,9 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -57,6 +68,7 @@
 #define INFL_OUT (64u << 10) /* per-thread inflate output buffer */
 #define SAMPLE 64            /* bytes checked at each end of a message (unless --verify-full) */
 #define LAT_CAP (4u << 20)   /* latency samples kept per thread (reservoir beyond) */
+#define RECORD 16384u        /* TLS record plaintext: the unit of SSL_write */
 
 enum { M_THROUGHPUT, M_HANDSHAKE, M_IDLE };
 enum { PH_CONNECT = 1, PH_RUN, PH_MSG, PH_STOP };
@@ -70,6 +82,8 @@ static struct {
     struct sockaddr_in addr;
     char hostport[128];
     const char *path, *name;
+    char sni[128];
+    SSL_CTX *tls; /* wss:// */
     int mode, conns, inflight, threads, conc, deflate, binary, verify_full, idle_msg;
     size_t size;
     double duration, warmup, hold, timeout;
@@ -96,6 +110,8 @@ static struct {
 static atomic_int g_phase;
 static uint64_t g_t_ms, g_t_me; /* measurement window, ns (written before phase changes) */
 static uint64_t g_stop_deadline;
+static atomic_int g_tls_noted;
+static char g_tls_desc[96]; /* protocol/cipher of the first TLS connection */
 
 /* payload variants: plain text for checking, pre-masked wire bytes with their headers */
 typedef struct {
@@ -134,6 +150,7 @@ typedef struct {
 struct thr;
 typedef struct conn {
     struct thr *t;
+    SSL *ssl; /* wss:// */
     int fd, state, pmd, idx;
     uint32_t gen;
     uint64_t t_start, last_rx;
@@ -164,7 +181,7 @@ typedef struct thr {
     pthread_t th;
     conn *c;
     int n, next_open, pending, live, phase;
-    uint8_t *scratch, *iout;
+    uint8_t *scratch, *iout, *wrec; /* wrec: a TLS record gathered from small queue entries */
     uint64_t rng;
     /* stats (read by main while running: atomics) */
     uint64_t opened, failed, idle_echoed, hs_done;
@@ -357,9 +374,114 @@ static void conn_fail(conn *c, int e)
     conn_close(c);
 }
 
+static void q_consume(conn *c, size_t n)
+{
+    while (n && c->qn) {
+        seg *s = &c->q[c->qhead];
+        size_t rem = s->len - s->off;
+        if (n >= rem) {
+            n -= rem;
+            free(s->own);
+            c->qhead++;
+            c->qn--;
+        } else {
+            s->off += (uint32_t)n;
+            n = 0;
+        }
+    }
+    if (!c->qn)
+        c->qhead = 0;
+}
+
+static const uint8_t *seg_bytes(const seg *s)
+{
+    return (s->own ? s->own : s->p ? s->p : s->inl) + s->off;
+}
+
+static void tls_report(const char *what)
+{
+    static atomic_int reported;
+    unsigned long e = ERR_peek_last_error();
+    if (!atomic_exchange(&reported, 1))
+        fprintf(stderr, "ws_load: TLS %s: %s\n", what,
+                e ? ERR_reason_error_string(e) : strerror(errno));
+    ERR_clear_error();
+}
+
+/* The queue through SSL_write. A head entry of a record or more goes straight from its bytes;
+ * smaller entries are gathered into one record. After WANT_WRITE OpenSSL wants the same bytes
+ * again, no fewer: the queue only grows, so the same rule rebuilds them. Returns -1 when the
+ * connection was closed. */
+static int tls_flush(conn *c)
+{
+    while (c->qn) {
+        seg *h = &c->q[c->qhead];
+        const uint8_t *p;
+        size_t n = h->len - h->off;
+        if (n >= RECORD) {
+            p = seg_bytes(h);
+        } else {
+            n = 0;
+            for (unsigned i = 0; i < c->qn && n < RECORD; i++) {
+                seg *s = &c->q[c->qhead + i];
+                size_t k = s->len - s->off;
+                if (k > RECORD - n)
+                    k = RECORD - n;
+                memcpy(c->t->wrec + n, seg_bytes(s), k);
+                n += k;
+            }
+            p = c->t->wrec;
+        }
+        size_t w = 0;
+        ERR_clear_error();
+        if (SSL_write_ex(c->ssl, p, n, &w) != 1) {
+            int e = SSL_get_error(c->ssl, 0);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                return 0;
+            if (c->state == ST_CLOSING && atomic_load(&g_phase) == PH_STOP) {
+                ERR_clear_error();
+                conn_close(c);
+            } else {
+                tls_report("write");
+                conn_fail(c, c->state == ST_HS ? E_HANDSHAKE : E_CLOSED);
+            }
+            return -1;
+        }
+        q_consume(c, w);
+    }
+    return 0;
+}
+
+/* read(2) or SSL_read: > 0 bytes, 0 at the end, -1 with errno (EAGAIN: nothing now). */
+static ssize_t conn_read(conn *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return read(c->fd, buf, len);
+    size_t n = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(c->ssl, buf, len, &n) == 1)
+        return (ssize_t)n;
+    switch (SSL_get_error(c->ssl, 0)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: /* tls_flush runs on every event of a TLS connection */
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+        return 0;
+    default:
+        if (!(c->state == ST_CLOSING && atomic_load(&g_phase) == PH_STOP))
+            tls_report(c->state == ST_HS ? "handshake" : "read");
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
 /* returns -1 when the connection was closed */
 static int flush(conn *c)
 {
+    if (c->ssl)
+        return tls_flush(c);
     while (c->qn) {
         struct iovec iov[64];
         int n = 0;
@@ -381,22 +503,7 @@ static int flush(conn *c)
                 conn_fail(c, E_CLOSED);
             return -1;
         }
-        size_t left = (size_t)w;
-        while (left && c->qn) {
-            seg *s = &c->q[c->qhead];
-            size_t rem = s->len - s->off;
-            if (left >= rem) {
-                left -= rem;
-                free(s->own);
-                c->qhead++;
-                c->qn--;
-            } else {
-                s->off += (uint32_t)left;
-                left = 0;
-            }
-        }
-        if (!c->qn)
-            c->qhead = 0;
+        q_consume(c, (size_t)w);
     }
     return 0;
 }
@@ -454,6 +561,14 @@ static void conn_close(conn *c)
         if (C.mode != M_HANDSHAKE)
             __atomic_add_fetch(&t->failed, 1, __ATOMIC_RELAXED);
     }
+    if (c->ssl) {
+        /* close_notify when the session is up (best effort, one non-blocking try) */
+        if (SSL_is_init_finished(c->ssl) && c->state != ST_HS)
+            SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     c->gen++;
@@ -481,6 +596,14 @@ static void conn_start(conn *c)
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (C.tls) {
+        c->ssl = SSL_new(C.tls);
+        if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || !SSL_set_tlsext_host_name(c->ssl, C.sni)) {
+            fprintf(stderr, "ws_load: SSL_new failed\n");
+            exit(1);
+        }
+        SSL_set_connect_state(c->ssl);
+    }
     c->gen++;
     c->state = ST_CONNECTING;
     c->t_start = now_ns();
@@ -542,6 +665,9 @@ static void on_open(conn *c)
     c->last_rx = now_ns();
     if (c->pmd)
         t->pmd_conns++;
+    if (c->ssl && !atomic_exchange(&g_tls_noted, 1))
+        snprintf(g_tls_desc, sizeof(g_tls_desc), " tls=%s/%s", SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl));
     int ph = atomic_load(&g_phase);
     if (C.mode == M_HANDSHAKE) {
         uint64_t now = now_ns();
@@ -865,7 +991,7 @@ static void on_readable(conn *c)
 {
     thr *t = c->t;
     for (;;) {
-        ssize_t r = read(c->fd, t->scratch, SCRATCH);
+        ssize_t r = conn_read(c, t->scratch, SCRATCH);
         if (r > 0) {
             c->last_rx = now_ns();
             const uint8_t *p = t->scratch;
@@ -945,6 +1071,13 @@ static void on_event(thr *t, uint64_t data, uint32_t ev)
         send_handshake(c);
         if (c->fd < 0)
             return;
+    }
+    if (c->ssl) {
+        /* either direction may be what the TLS layer waits for */
+        if (flush(c) < 0)
+            return;
+        on_readable(c);
+        return;
     }
     if ((ev & EPOLLOUT) && flush(c) < 0)
         return;
@@ -1082,7 +1215,7 @@ static size_t parse_size(const char *s)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: ws_load [options] ws://127.0.0.1:PORT/PATH\n"
+            "usage: ws_load [options] ws[s]://127.0.0.1:PORT/PATH\n"
             "  -c N            connections (throughput), loops (--handshakes) [1]\n"
             "  -k N            messages in flight per connection [1]\n"
             "  -s SIZE         message size, k/m suffixes = KiB/MiB [32]\n"
@@ -1204,13 +1337,14 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    /* ws://HOST:PORT/PATH, HOST an IPv4 literal or localhost */
+    /* ws[s]://HOST:PORT/PATH, HOST an IPv4 literal or localhost */
     const char *url = argv[optind];
-    if (strncmp(url, "ws://", 5)) {
-        fprintf(stderr, "ws_load: only ws:// URLs\n");
+    int tls = !strncmp(url, "wss://", 6);
+    if (strncmp(url, "ws://", 5) && !tls) {
+        fprintf(stderr, "ws_load: only ws:// and wss:// URLs\n");
         return 2;
     }
-    const char *hp = url + 5, *slash = strchr(hp, '/');
+    const char *hp = url + (tls ? 6 : 5), *slash = strchr(hp, '/');
     size_t hpl = slash ? (size_t)(slash - hp) : strlen(hp);
     static char pathbuf[512];
     snprintf(pathbuf, sizeof(pathbuf), "%s", slash ? slash : "/");
@@ -1224,13 +1358,31 @@ int main(int argc, char **argv)
     char host[128];
     snprintf(host, sizeof(host), "%s", C.hostport);
     char *colon = strrchr(host, ':');
-    int port = 80;
+    int port = tls ? 443 : 80;
     if (colon) {
         *colon = 0;
         port = atoi(colon + 1);
     }
+    /* SNI: a name, never an address (RFC 6066 §3) */
+    snprintf(C.sni, sizeof(C.sni), "%s",
+             strspn(host, "0123456789.") == strlen(host) ? "localhost" : host);
     if (!strcmp(host, "localhost"))
         snprintf(host, sizeof(host), "127.0.0.1");
+    if (tls) {
+        static const unsigned char alpn[] = "\x08http/1.1";
+        C.tls = SSL_CTX_new(TLS_client_method());
+        if (!C.tls || !SSL_CTX_set_min_proto_version(C.tls, TLS1_2_VERSION) ||
+            SSL_CTX_set_alpn_protos(C.tls, alpn, sizeof(alpn) - 1) != 0) {
+            fprintf(stderr, "ws_load: cannot set up TLS\n");
+            return 1;
+        }
+        SSL_CTX_set_verify(C.tls, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(C.tls,
+                         SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_options(C.tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        SSL_CTX_set_session_cache_mode(C.tls, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_read_ahead(C.tls, 1);
+    }
     C.addr.sin_family = AF_INET;
     C.addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &C.addr.sin_addr) != 1) {
@@ -1275,8 +1427,9 @@ int main(int argc, char **argv)
         t->c = calloc((size_t)t->n, sizeof(conn));
         t->scratch = malloc(SCRATCH);
         t->iout = malloc(INFL_OUT);
+        t->wrec = malloc(RECORD);
         t->lat = malloc(LAT_CAP * sizeof(uint32_t));
-        if (!t->c || !t->scratch || !t->iout || !t->lat) {
+        if (!t->c || !t->scratch || !t->iout || !t->wrec || !t->lat) {
             fprintf(stderr, "ws_load: out of memory\n");
             return 1;
         }
@@ -1371,10 +1524,10 @@ int main(int argc, char **argv)
     if (C.mode == M_HANDSHAKE) {
         uint64_t hs = SUM(hs_done);
         printf("result name=%s mode=handshake conns=%d deflate=%s pmd=%d duration_s=%.2f "
-               "handshakes=%llu hs_per_s=%.0f p50_us=%.1f p99_us=%.1f errors=%llu%s\n",
+               "handshakes=%llu hs_per_s=%.0f p50_us=%.1f p99_us=%.1f errors=%llu%s%s\n",
                C.name, C.conns, C.deflate ? "offered" : "off", SUM(pmd_conns) > 0, win,
                (unsigned long long)hs, (double)hs / win, pct(lat, nl, 0.5), pct(lat, nl, 0.99),
-               (unsigned long long)errs, errbuf);
+               (unsigned long long)errs, errbuf, g_tls_desc);
     } else if (C.mode == M_IDLE) {
         double d_open =
             rss_open >= 0 && rss0 >= 0 ? (double)(rss_open - rss0) * 1024 / (double)opened : -1;
@@ -1382,22 +1535,22 @@ int main(int argc, char **argv)
             rss_msg >= 0 && rss0 >= 0 ? (double)(rss_msg - rss0) * 1024 / (double)opened : -1;
         printf("result name=%s mode=idle conns=%d open=%llu deflate=%s pmd_conns=%llu "
                "connect_s=%.2f msg_size=%zu echoed=%llu rss_before_kb=%ld rss_open_kb=%ld "
-               "rss_msg_kb=%ld per_conn_open_b=%.0f per_conn_msg_b=%.0f errors=%llu%s\n",
+               "rss_msg_kb=%ld per_conn_open_b=%.0f per_conn_msg_b=%.0f errors=%llu%s%s\n",
                C.name, C.conns, (unsigned long long)opened, C.deflate ? "offered" : "off",
                (unsigned long long)SUM(pmd_conns), conn_s, C.idle_msg ? C.size : 0,
                (unsigned long long)SUM(idle_echoed), rss0, rss_open, rss_msg, d_open, d_msg,
-               (unsigned long long)errs, errbuf);
+               (unsigned long long)errs, errbuf, g_tls_desc);
     } else {
         uint64_t msgs = SUM(msgs), bytes = SUM(bytes);
         printf("result name=%s mode=%s conns=%d inflight=%d size=%zu type=%s deflate=%s "
                "pmd_conns=%llu duration_s=%.2f msgs=%llu msgs_per_s=%.0f mb_per_s=%.2f "
-               "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f stalled=%llu errors=%llu%s\n",
+               "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f stalled=%llu errors=%llu%s%s\n",
                C.name, latency ? "latency" : "throughput", C.conns, C.inflight, C.size, typ,
                C.deflate ? "offered" : "off", (unsigned long long)SUM(pmd_conns), win,
                (unsigned long long)msgs, (double)msgs / win, (double)bytes / win / 1e6,
                pct(lat, nl, 0.5), pct(lat, nl, 0.99), pct(lat, nl, 0.999),
                nl ? lat[nl - 1] / 1000.0 : 0, (unsigned long long)SUM(stalled),
-               (unsigned long long)errs, errbuf);
+               (unsigned long long)errs, errbuf, g_tls_desc);
     }
     uint64_t forced = SUM(forced);
     if (forced)

@@ -1,6 +1,8 @@
 // WebSocket echo server on uWebSockets (native addon of uWebSockets.js, shipped by the npm
 // package @trufflesuite/uws-js-unofficial) for bench/ws_compare.sh.
 //   node uws_echo.js PORT [deflate]
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node uws_echo.js PORT    (wss://: uWS.SSLApp, for
+//   bench/tls_compare.sh)
 // The addon is required directly from the package's binaries/ folder (the .node matching
 // this platform and Node ABI), bypassing the package's JS wrapper.
 // "deflate" = DEDICATED_COMPRESSOR (= _256KB: 15-bit window, memLevel 8, context takeover:
@@ -31,7 +33,11 @@ if (deflate) {
   const names = (process.env.UWS_COMPRESSION || 'DEDICATED_COMPRESSOR|DEDICATED_DECOMPRESSOR').split('|');
   compression = names.reduce((acc, n) => acc | uWS[n.trim()], 0);
 }
-uWS.App().ws('/echo', {
+const tls = process.env.TLS_CERT && process.env.TLS_KEY;
+const app = tls ? uWS.SSLApp({ cert_file_name: process.env.TLS_CERT,
+                               key_file_name: process.env.TLS_KEY })
+                : uWS.App();
+app.ws('/echo', {
   compression,
   maxPayloadLength: 64 * 1024 * 1024,
   maxBackpressure: 64 * 1024 * 1024,
@@ -42,6 +48,6 @@ uWS.App().ws('/echo', {
     console.error(`uws_echo: cannot listen on ${port}`);
     process.exit(1);
   }
-  console.error(`uws echo on 127.0.0.1:${port} compression=${compression}`);
+  console.error(`uws echo on 127.0.0.1:${port} compression=${compression}${tls ? ' (TLS)' : ''}`);
 });
 process.on('SIGTERM', () => process.exit(0));
