@@ -83,7 +83,8 @@ static struct {
     char hostport[128];
     const char *path, *name;
     char sni[128];
-    SSL_CTX *tls; /* wss:// */
+    const char *ciphersuites; /* wss:// TLS 1.3 suites in preference order, or NULL */
+    SSL_CTX *tls;             /* wss:// */
     int mode, conns, inflight, threads, conc, deflate, binary, verify_full, idle_msg;
     size_t size;
     double duration, warmup, hold, timeout;
@@ -1234,7 +1235,9 @@ static void usage(void)
             "  --conc N        max pending connects/handshakes per thread [256]\n"
             "  --timeout SEC   connect/handshake timeout [10]\n"
             "  --verify-full   compare every echoed byte (default: length, opcode and\n"
-            "                  the first and last 64 bytes)\n");
+            "                  the first and last 64 bytes)\n"
+            "  --ciphersuites L  wss://: TLS 1.3 suites offered, in preference order (OpenSSL\n"
+            "                  names; servers that follow the client's order pick the first)\n");
 }
 
 int main(int argc, char **argv)
@@ -1251,7 +1254,8 @@ int main(int argc, char **argv)
         O_NOIM,
         O_CONC,
         O_TMO,
-        O_VF
+        O_VF,
+        O_CS
     };
     static const struct option lo[] = {{"binary", no_argument, 0, O_BIN},
                                        {"text", no_argument, 0, O_TEXT},
@@ -1265,6 +1269,7 @@ int main(int argc, char **argv)
                                        {"conc", required_argument, 0, O_CONC},
                                        {"timeout", required_argument, 0, O_TMO},
                                        {"verify-full", no_argument, 0, O_VF},
+                                       {"ciphersuites", required_argument, 0, O_CS},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int o, latency = 0;
@@ -1328,6 +1333,9 @@ int main(int argc, char **argv)
         case O_VF:
             C.verify_full = 1;
             break;
+        case O_CS:
+            C.ciphersuites = optarg;
+            break;
         default:
             usage();
             return o == 'h' ? 0 : 2;
@@ -1372,7 +1380,8 @@ int main(int argc, char **argv)
         static const unsigned char alpn[] = "\x08http/1.1";
         C.tls = SSL_CTX_new(TLS_client_method());
         if (!C.tls || !SSL_CTX_set_min_proto_version(C.tls, TLS1_2_VERSION) ||
-            SSL_CTX_set_alpn_protos(C.tls, alpn, sizeof(alpn) - 1) != 0) {
+            SSL_CTX_set_alpn_protos(C.tls, alpn, sizeof(alpn) - 1) != 0 ||
+            (C.ciphersuites && !SSL_CTX_set_ciphersuites(C.tls, C.ciphersuites))) {
             fprintf(stderr, "ws_load: cannot set up TLS\n");
             return 1;
         }

@@ -18,7 +18,16 @@ if (!cert || !key) {
   process.exit(2);
 }
 const deflate = mode === 'deflate';
-const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
+// The cipher order of the other servers in the comparison (switchyard, nginx): AES-128-GCM
+// first, the server's order wins.
+const tls = require('tls');
+const server = https.createServer({
+  cert: fs.readFileSync(cert),
+  key: fs.readFileSync(key),
+  ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:' +
+    tls.DEFAULT_CIPHERS,
+  honorCipherOrder: true,
+});
 const wss = new WebSocket.Server({
   server,
   path: '/echo',
