@@ -486,6 +486,15 @@ static void usage(FILE *f)
            "        and body as received (for `switchyard probe`; see --reflect-token).\n");
 }
 
+/* An early exit of serve: free what was made so far (LeakSanitizer checks every exit). */
+static int bail(sy_server *srv, sy_ws_opts *wo, sy_static *st, int rc)
+{
+    sy_ws_opts_free(wo);
+    sy_static_free(st);
+    sy_server_free(srv);
+    return rc;
+}
+
 int sy_cli_serve(int argc, char **argv)
 {
     enum {
@@ -590,6 +599,7 @@ int sy_cli_serve(int argc, char **argv)
         fprintf(stderr, "switchyard: out of memory\n");
         return 1;
     }
+    sy_static *st = NULL;
     /* Numeric flags and their units; every other flag takes text or nothing. */
     static const struct {
         int opt, kind;
@@ -611,8 +621,7 @@ int sy_cli_serve(int argc, char **argv)
             if (kinds[k].opt == c)
                 kind = kinds[k].kind;
         if (kind && sy_cli_value(longopts[c - 1].name, optarg, kind, &v) < 0) {
-            sy_server_free(srv);
-            return 2;
+            return bail(srv, wo, st, 2);
         }
         int err = 0;
         switch (c) {
@@ -748,27 +757,23 @@ int sy_cli_serve(int argc, char **argv)
             break;
         case O_HELP:
             usage(stdout);
-            sy_server_free(srv);
-            return 0;
+            return bail(srv, wo, st, 0);
         default:
             /* getopt said what was wrong; the whole help would bury it. */
             fprintf(stderr, "see switchyard serve --help\n");
-            sy_server_free(srv);
-            return 2;
+            return bail(srv, wo, st, 2);
         }
         if (err) {
             fprintf(stderr, "switchyard: invalid value for --%s: %s (%s)\n", longopts[c - 1].name,
                     optarg, sy_strerror(err));
-            sy_server_free(srv);
-            return 2;
+            return bail(srv, wo, st, 2);
         }
     }
     if (optind < argc) {
         fprintf(stderr,
                 "switchyard serve: unexpected argument '%s' (see switchyard serve --help)\n",
                 argv[optind]);
-        sy_server_free(srv);
-        return 2;
+        return bail(srv, wo, st, 2);
     }
     if (nlisten == 0 && tls.nlisten == 0)
         listens[nlisten++] = "127.0.0.1:8080";
@@ -777,22 +782,17 @@ int sy_cli_serve(int argc, char **argv)
         if (err) {
             fprintf(stderr, "switchyard: bad listen address '%s': %s\n", listens[i],
                     sy_strerror(err));
-            sy_server_free(srv);
-            return 2;
+            return bail(srv, wo, st, 2);
         }
     }
     if (sy_cli_tls_listen(srv, &tls) != 0) {
-        sy_ws_opts_free(wo);
-        sy_server_free(srv);
-        return 2;
+        return bail(srv, wo, st, 2);
     }
     if (!root && access_ok("demo/index.html"))
         root = "demo";
-    sy_static *st = NULL;
     if (root && sy_static_new(&st, root) < 0) {
         fprintf(stderr, "switchyard: cannot open root directory '%s': %s\n", root, strerror(errno));
-        sy_server_free(srv);
-        return 2;
+        return bail(srv, wo, st, 2);
     }
     if (st)
         sy_server_route(srv, NULL, "/", SY_ROUTE_PREFIX, sy_static_handler, st);
@@ -809,7 +809,7 @@ int sy_cli_serve(int argc, char **argv)
         sy_route *echo = sy_server_route(srv, NULL, ws_paths[i], SY_ROUTE_EXACT, NULL, NULL);
         if (!echo || sy_route_websocket(echo, wo) < 0) {
             fprintf(stderr, "switchyard: cannot register a WebSocket route at %s\n", ws_paths[i]);
-            return 1;
+            return bail(srv, wo, st, 1);
         }
     }
     /* /chat: the echo's settings, its own callbacks and accept hook. */
@@ -819,15 +819,14 @@ int sy_cli_serve(int argc, char **argv)
     sy_route *chat = sy_server_route(srv, NULL, "/chat", SY_ROUTE_EXACT, NULL, NULL);
     if (!chat || sy_route_websocket(chat, wo) < 0) {
         fprintf(stderr, "switchyard: cannot register the /chat route\n");
-        return 1;
+        return bail(srv, wo, st, 1);
     }
     if (redis) {
         int e = sy_server_set_redis(srv, redis, redis_prefix);
         if (e) {
             fprintf(stderr, "switchyard: invalid value for --redis: %s (%s)\n", redis,
                     sy_strerror(e));
-            sy_server_free(srv);
-            return 2;
+            return bail(srv, wo, st, 2);
         }
     }
     sy_ws_opts_free(wo);
