@@ -1,20 +1,6 @@
 /* HTTP2-Settings decoding (see settings.h). */
 #include "http2/settings.h"
-
-static int b64url(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
+#include "core/base64.h"
 
 static int valid_entry(const uint8_t *p)
 {
@@ -44,7 +30,7 @@ ssize_t sy_h2_settings_decode(const char *value, size_t len, uint8_t *out, size_
     int bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64url((unsigned char)value[i]);
+        int v = sy__b64_value((unsigned char)value[i], 1);
         if (v < 0)
             return -1;
         acc = acc << 6 | (uint32_t)v;

@@ -1,6 +1,7 @@
 /* The pure pieces of the WebSocket opening handshake (RFC 6455 §4): Sec-WebSocket-Key
  * validation, the Sec-WebSocket-Accept hash, random keys and subprotocol selection. */
 #include "ws/handshake.h"
+#include "core/base64.h"
 #include "http/field.h"
 
 #include <errno.h>
@@ -9,22 +10,6 @@
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/* Value of a base64 character, or -1. */
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 int sy_ws_key_valid(const char *key, size_t len)
 {
     /* 16 bytes encode as 21 full characters plus one that carries 2 data bits (its low 4 bits
@@ -32,10 +17,10 @@ int sy_ws_key_valid(const char *key, size_t len)
     if (len != 24 || key[22] != '=' || key[23] != '=')
         return 0;
     for (size_t i = 0; i < 22; i++) {
-        if (b64_value((unsigned char)key[i]) < 0)
+        if (sy__b64_value((unsigned char)key[i], 0) < 0)
             return 0;
     }
-    return (b64_value((unsigned char)key[21]) & 0x0F) == 0;
+    return (sy__b64_value((unsigned char)key[21], 0) & 0x0F) == 0;
 }
 
 void sy_ws_accept_key(const char *key, size_t len, char out[29])
