@@ -221,10 +221,20 @@ enum sy_server_opt {
                                     knowledge (a connection that starts with the HTTP/2
                                     preface) and after "Upgrade: h2c" (default 1); 0 = they
                                     speak HTTP/1.1 only (the preface is refused, h2c ignored) */
+    SY_OPT_ACCESS_LOG_SWITCH,    /* 1 = the access log also gets an entry when a connection
+                                    switches protocols (SY_ACCESS_SWITCH), not only when it
+                                    closes (default 0) */
 };
 int sy_server_set(sy_server *srv, enum sy_server_opt opt, uint64_t value);
 
-/* Access log: called once per finished request or upgrade, on the worker thread. */
+/* Access log: called once per finished request and once per upgraded connection when it
+ * closes (and, with SY_OPT_ACCESS_LOG_SWITCH, when it switches), on the worker thread. */
+enum sy_access_event {
+    SY_ACCESS_REQUEST = 0, /* a request was answered */
+    SY_ACCESS_SWITCH = 1,  /* a connection switched protocols (101, or 200 for RFC 8441):
+                              duration_us is the handshake (first byte -> answer) */
+    SY_ACCESS_CLOSE = 2,   /* an upgraded connection closed: close_cause says why */
+};
 typedef struct sy_access_entry {
     const char *peer;     /* "127.0.0.1:51234" */
     const char *method;   /* request method */
@@ -241,6 +251,15 @@ typedef struct sy_access_entry {
      * upgrade line the protocol carrying it ("ws-over-h2": a WebSocket on an HTTP/2 stream,
      * RFC 8441). Never NULL. */
     const char *protocol;
+    /* The request's id, unique in the process (the same on an upgrade's switch and close
+     * entries; sy_req_id gives it to handlers). */
+    uint64_t request_id;
+    int event; /* enum sy_access_event */
+    /* SY_ACCESS_CLOSE: why it closed. WebSocket: "peer", "local", "protocol", "too-big",
+     * "ping-timeout", "idle", "backpressure", "close-timeout", "abnormal", "shutdown"; raw
+     * streams: "eof", "idle", "limit", "io", "memory". NULL otherwise. */
+    const char *close_cause;
+    int close_code; /* SY_ACCESS_CLOSE of a WebSocket: the close code (1006: none); else 0 */
 } sy_access_entry;
 typedef void (*sy_access_log_fn)(const sy_access_entry *e, void *ud);
 void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, void *ud);
@@ -283,6 +302,26 @@ typedef struct sy_server_stats {
     uint64_t redis_received; /* messages received from the Redis subscription */
 } sy_server_stats;
 void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
+
+/* Metrics in the Prometheus text exposition format (version 0.0.4): connections per listener,
+ * requests by protocol, method and status class, the upgrade funnel per protocol (requested,
+ * accepted, switched, first message, closed, refused by reason), WebSocket messages, bytes
+ * and close causes, raw streams, HTTP/2 streams, handshake-latency, connection-lifetime and
+ * per-worker loop-lag histograms, deflate memory. Counters are kept per worker without
+ * atomic read-modify-writes and summed here; callable from any thread at any time (before
+ * sy_server_start the per-worker part is empty). docs/metrics.md lists every series.
+ *
+ * sy_server_metrics writes at most cap bytes (NUL-terminated when cap > 0) and returns the
+ * length of the whole text, as snprintf does: call again with a larger buffer when the
+ * result is >= cap. Returns -err (SY_ENOMEM) on failure. */
+ssize_t sy_server_metrics(const sy_server *srv, char *buf, size_t cap);
+/* The same text in pieces, to fn(data, len, ud). Returns 0 or -err. */
+int sy_server_metrics_write(const sy_server *srv,
+                            void (*fn)(const char *data, size_t len, void *ud), void *ud);
+/* A handler answering with the metrics (text/plain; version=0.0.4): register it with the
+ * server as ud, e.g. sy_server_route(srv, "GET", "/metrics", 0, sy_metrics_handler, srv).
+ * It does no access control: check the peer or a token in a handler of your own first. */
+void sy_metrics_handler(sy_req *req, void *srv);
 
 /* Begin a graceful shutdown: stop accepting, finish in-flight requests, close idle
  * connections, send WebSocket close 1001, force-close whatever is left after the drain
@@ -344,6 +383,13 @@ const void *sy_req_body(const sy_req *req, size_t *len);
 const char *sy_req_peer(const sy_req *req);
 sy_loop *sy_req_loop(const sy_req *req);
 void *sy_req_route_ud(const sy_req *req);
+/* The request's id, unique in the process, as the access log shows it (request_id). */
+uint64_t sy_req_id(const sy_req *req);
+/* The header lines added to the response so far ("Name: value\r\n" each), by the handler
+ * or by an upgrade's check hook (Sec-WebSocket-Accept, -Protocol, -Extensions): during a
+ * WebSocket's on_open (through sy_ws_request) they are what the switch answered with,
+ * besides the status line, Upgrade, Connection, Date and Server. Not NUL-terminated. */
+const char *sy_req_response_headers(const sy_req *req, size_t *len);
 
 /* Streamed bodies (SY_ROUTE_STREAM_BODY): register during the handler call. Data chunks,
  * then one call with len 0 and end=1 (right after the handler returns when there is no

@@ -16,8 +16,28 @@ void sy__loop_update_time(sy_loop *loop)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    loop->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    loop->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    loop->now_ms = loop->now_us / 1000u;
 }
+
+/* Microseconds on the loop's clock, read now (not the cached iteration time). */
+static inline uint64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const sy_hist_bounds sy__hist_latency = {
+    17,
+    {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+     2500000, 5000000, 10000000},
+};
+const sy_hist_bounds sy__hist_lifetime = {
+    14,
+    {1000, 10000, 100000, 500000, 1000000, 5000000, 10000000, 30000000, 60000000, 300000000,
+     900000000, 1800000000, 3600000000u, 86400000000u},
+};
 
 SY_EXPORT uint64_t sy_loop_now_ms(const sy_loop *loop)
 {
@@ -245,6 +265,11 @@ void sy__timer_start(sy_loop *loop, sy_timer *t, uint64_t deadline)
 
 static void run_timers(sy_loop *loop)
 {
+    if (loop->heap_len && loop->heap[0]->deadline <= loop->now_ms) {
+        uint64_t due_us = loop->heap[0]->deadline * 1000u;
+        sy__hist_observe(&loop->stats.timer_lag, &sy__hist_latency,
+                         loop->now_us > due_us ? loop->now_us - due_us : 0);
+    }
     while (loop->heap_len && loop->heap[0]->deadline <= loop->now_ms) {
         sy_timer *t = loop->heap[0];
         sy__timer_stop(loop, t);
@@ -421,6 +446,13 @@ SY_EXPORT int sy_loop_run(sy_loop *loop)
         run_deferred(loop);
         run_timers(loop);
         run_deferred(loop);
+#if SY_METRICS
+        /* One clock read per iteration: the price of knowing the loop's lag. */
+        uint64_t end = clock_us();
+        sy__ctr_inc(&loop->stats.iterations);
+        sy__hist_observe(&loop->stats.busy, &sy__hist_latency,
+                         end > loop->now_us ? end - loop->now_us : 0);
+#endif
     }
     atomic_store(&loop->stop_requested, 0);
     loop->running = 0;

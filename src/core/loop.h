@@ -5,6 +5,7 @@
 #define SY_CORE_LOOP_H
 
 #include "core/common.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,10 +56,21 @@ typedef struct sy_chunk {
 
 #define SY_READ_BUF_SIZE (256 * 1024)
 
+/* How late a loop is (per-worker "loop lag" in /metrics), written by the loop's thread only
+ * (see core/metrics.h). busy: from epoll_wait's return to the next call, i.e. how long an
+ * event that arrived meanwhile waited at most. timer_lag: how long after its deadline the
+ * first due timer of an iteration ran (deadlines are in ms: values under 1 ms are noise). */
+typedef struct sy_loop_stats {
+    sy_ctr iterations;
+    sy_hist busy;
+    sy_hist timer_lag;
+} sy_loop_stats;
+
 struct sy_loop {
     int epfd;
     sy_io wake; /* eventfd */
     uint64_t now_ms;
+    uint64_t now_us; /* the same clock reading in microseconds */
     sy_timer **heap;
     size_t heap_len, heap_cap;
     size_t timer_reserved; /* timers that may be armed at once; heap_cap >= timer_reserved */
@@ -85,6 +97,7 @@ struct sy_loop {
     sy_loop_timer *user_timers; /* public timers (core/timer.c), detached at sy_loop_free */
     void *topics; /* the pub/sub registry of a server worker's loop (src/pubsub), or NULL;
                      its owner frees it before the loop */
+    sy_loop_stats stats;
 };
 
 /* A public timer: the heap entry plus what the application gave. */

@@ -90,6 +90,11 @@ int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v)
             return SY_ERANGE;
         a->cfg.h2c = v;
         return 0;
+    case SY_OPT_ACCESS_LOG_SWITCH:
+        if (v > 1)
+            return SY_ERANGE;
+        a->log_switch = (int)v;
+        return 0;
     default:
         return SY_EINVAL;
     }

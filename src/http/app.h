@@ -3,6 +3,7 @@
 #ifndef SY_HTTP_APP_H
 #define SY_HTTP_APP_H
 
+#include "http/metrics.h"
 #include "net/worker.h"
 
 typedef struct sy_uplog sy_uplog;
@@ -48,6 +49,7 @@ typedef struct sy_http_app {
     size_t nroutes;
     sy_access_log_fn access_log;
     void *access_log_ud;
+    int log_switch; /* SY_OPT_ACCESS_LOG_SWITCH */
     /* Server-wide protocols (h2c), tried when none of the route's entries matched a token
      * of the request's Upgrade. Registered by the composition layer. */
     sy_upgrade_entry *upgrades;
@@ -57,6 +59,24 @@ typedef struct sy_http_app {
 static inline sy_http_app *sy__http_app(const sy_server *s)
 {
     return (sy_http_app *)s->app;
+}
+
+/* The HTTP side's per-worker state (sy_worker.upper), made when the worker is (see
+ * src/server): the cache of request objects, the request-id sequence, the counters. */
+typedef struct sy_http_worker {
+    sy_req *cache_head;
+    size_t cache_len;
+    uint64_t next_id;
+    sy_http_metrics m;
+} sy_http_worker;
+
+/* Make w's state (0 or SY_ENOMEM); sy__http_req_cache_clear (http/req.h) frees it. */
+int sy__http_worker_init(sy_worker *w);
+
+/* w's counters, or NULL (no worker: client connections, tests without a server). */
+static inline sy_http_metrics *sy__http_metrics(const sy_worker *w)
+{
+    return w && w->upper ? &((sy_http_worker *)w->upper)->m : NULL;
 }
 
 /* Create the HTTP side with default limits. */

@@ -17,29 +17,39 @@ uint64_t sy__now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The worker's cache of request objects, in the slot the net layer keeps for the layer
- * above (w->upper); allocated on first use. */
-typedef struct req_cache {
-    sy_req *head;
-    size_t len;
-} req_cache;
+int sy__http_worker_init(sy_worker *w)
+{
+    if (w->upper)
+        return 0;
+    sy_http_worker *hw = sy__calloc(1, sizeof(*hw));
+    if (!hw)
+        return SY_ENOMEM;
+    /* Request ids: the worker's number in the top byte, a sequence below; unique in the
+     * process, and the number says which worker served it. */
+    hw->next_id = ((uint64_t)(w->index + 1) & 0xff) << 56;
+    w->upper = hw;
+    return 0;
+}
 
-static req_cache *cache_of(sy_worker *w)
+/* The worker's state, made on first use when the server did not make it (NULL without
+ * memory: requests are then simply not cached). */
+static sy_http_worker *cache_of(sy_worker *w)
 {
     if (!w->upper)
-        w->upper = sy__calloc(1, sizeof(req_cache));
-    return w->upper; /* NULL without memory: requests are then simply not cached */
+        (void)sy__http_worker_init(w);
+    return w->upper;
 }
 
 sy_req *sy__req_get(sy_worker *w)
 {
-    req_cache *rc = cache_of(w);
-    sy_req *r = rc ? rc->head : NULL;
+    sy_http_worker *rc = cache_of(w);
+    sy_req *r = rc ? rc->cache_head : NULL;
     size_t cap = (size_t)sy__http_app(w->srv)->cfg.max_headers;
     if (r) {
-        rc->head = r->next_free;
-        rc->len--;
+        rc->cache_head = r->next_free;
+        rc->cache_len--;
         r->next_free = NULL;
+        r->id = ++rc->next_id;
         return r;
     }
     r = sy__calloc(1, sizeof(*r));
@@ -53,6 +63,7 @@ sy_req *sy__req_get(sy_worker *w)
     r->headers_cap = cap;
     r->worker = w;
     r->loop = w->loop;
+    r->id = rc ? ++rc->next_id : 0;
     return r;
 }
 
@@ -140,22 +151,22 @@ void sy__req_put(sy_worker *w, sy_req *r)
     r->body_cap = bc;
     r->worker = w;
     r->loop = w->loop;
-    req_cache *rc = cache_of(w);
-    if (!rc || rc->len >= REQ_CACHE_MAX) {
+    sy_http_worker *rc = cache_of(w);
+    if (!rc || rc->cache_len >= REQ_CACHE_MAX) {
         req_destroy(r);
         return;
     }
-    r->next_free = rc->head;
-    rc->head = r;
-    rc->len++;
+    r->next_free = rc->cache_head;
+    rc->cache_head = r;
+    rc->cache_len++;
 }
 
 void sy__http_req_cache_clear(sy_worker *w)
 {
-    req_cache *rc = w->upper;
+    sy_http_worker *rc = w->upper;
     if (!rc)
         return;
-    sy_req *r = rc->head;
+    sy_req *r = rc->cache_head;
     while (r) {
         sy_req *n = r->next_free;
         req_destroy(r);
@@ -463,6 +474,17 @@ SY_EXPORT const char *sy_req_peer(const sy_req *r)
 SY_EXPORT sy_loop *sy_req_loop(const sy_req *r)
 {
     return r->loop;
+}
+
+SY_EXPORT uint64_t sy_req_id(const sy_req *r)
+{
+    return r->id;
+}
+
+SY_EXPORT const char *sy_req_response_headers(const sy_req *r, size_t *len)
+{
+    *len = r->rh ? r->rh_len : 0;
+    return r->rh ? r->rh : "";
 }
 
 SY_EXPORT void *sy_req_route_ud(const sy_req *r)

@@ -84,6 +84,10 @@ struct sy_req {
     uint64_t resp_wire_bytes; /* the whole response as sent: head, framing, body */
     uint64_t start_us;
     const char *detail;  /* why an error response was sent */
+    uint64_t id;         /* request id (logs): unique in the process */
+    uint64_t recv_us;    /* when the head's first byte arrived (0: use start_us) */
+    uint8_t up_kind;     /* an upgrade request: SY_UP_* + 1 of what it asked for, else 0 */
+    uint8_t refusal;     /* why it did not switch (SY_REFUSE_*), set by check hooks */
     void *upgrade_state; /* protocol negotiation results between check and open (WS) */
     void (*upgrade_state_free)(void *);
     /* The application's user data for the connection being opened (sy_req_set_open_ud):

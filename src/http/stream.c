@@ -27,6 +27,7 @@ struct sy_stream {
     uint64_t acked;     /* bytes the peer had taken at the last check */
     uint8_t bp_flagged; /* a write returned BACKPRESSURE: the application is owed on_drain */
     uint8_t closing;    /* flushing before the close: no more writes, no more on_data */
+    uint64_t in0, out0; /* the byte stream's counts at the switch (the request, the 101) */
 };
 
 static void arm_idle(sy_stream *s)
@@ -90,6 +91,7 @@ static ssize_t raw_on_read(sy_bstream *c, uint8_t *data, size_t len)
     if (s->closing)
         return (ssize_t)len;
     s->active_ms = c->loop->now_ms;
+    sy__uplog_first_message(s->log);
     if (s->cbs.on_data)
         s->cbs.on_data(s, data, len, s->ud);
     return (ssize_t)len;
@@ -144,7 +146,22 @@ static void raw_on_close(sy_bstream *c, int err)
     s->closing = 1; /* calls from on_close fail with SY_ECLOSED */
     if (s->cbs.on_close)
         s->cbs.on_close(s, err, s->ud);
-    sy__uplog_end(s->log, c, close_detail(err));
+    static const char *const names[SY_MR_N] = {"eof", "idle", "limit", "io", "memory", "other"};
+    int why = err == 0              ? SY_MR_EOF
+              : err == SY_ETIMEDOUT ? SY_MR_TIMEOUT
+              : err == SY_ELIMIT    ? SY_MR_LIMIT
+              : err == SY_EIO       ? SY_MR_IO
+              : err == SY_ENOMEM    ? SY_MR_MEMORY
+                                    : SY_MR_OTHER;
+    sy_http_metrics *m = sy__uplog_metrics(s->log);
+    if (m) {
+        uint64_t in, out;
+        sy__bs_counts(c, &in, &out);
+        sy__ctr_inc(&m->raw_close[why]);
+        sy__ctr_add(&m->raw_bytes_in, in - SY_MIN(in, s->in0));
+        sy__ctr_add(&m->raw_bytes_out, out - SY_MIN(out, s->out0));
+    }
+    sy__uplog_end(s->log, c, names[why], 0, close_detail(err));
     sy__free(s);
     c->proto_data = NULL;
 }
@@ -157,7 +174,7 @@ static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy
 {
     sy_stream *s = sy__calloc(1, sizeof(*s));
     if (!s) {
-        sy__uplog_end(log, c, "out of memory");
+        sy__uplog_end(log, c, "memory", 0, "out of memory");
         return SY_ENOMEM;
     }
     s->c = c;
@@ -171,6 +188,8 @@ static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy
     uint64_t in, out;
     sy__bs_counts(c, &in, &out);
     s->acked = out + sy__bs_buffered(c);
+    s->in0 = in;
+    s->out0 = s->acked;
     c->proto = &raw_proto;
     c->proto_data = s;
     apply_low_water(s); /* and at most 64 KiB of input left unconsumed */

@@ -72,6 +72,33 @@ const sy_upgrade_entry *sy__upgrade_entry_at(const sy_http_app *a, const sy_rout
     return a && i < a->nupgrades ? &a->upgrades[i] : NULL;
 }
 
+void sy__upgrade_note_request(sy_req *r, const char *tok, size_t tl)
+{
+    const sy_http_app *a = r->worker ? sy__http_app(r->worker->srv) : NULL;
+    int kind = -1;
+    const sy_upgrade_entry *e;
+    for (size_t k = 0; (e = sy__upgrade_entry_at(a, r->route, k)) != NULL && kind < 0; k++)
+        if (sy__upgrade_matches(e, tok, tl))
+            kind = sy__metrics_up_kind(e->proto ? e->proto->name : NULL);
+    if (kind < 0) /* nothing registered under it: still say what it asked for */
+        kind = sy__ieq(tok, tl, "websocket") ? SY_UP_WEBSOCKET
+               : sy__ieq(tok, tl, "h2c")     ? SY_UP_H2C
+                                             : SY_UP_OTHER;
+    r->up_kind = (uint8_t)(kind + 1);
+    sy_http_metrics *m = sy__http_metrics(r->worker);
+    if (m)
+        sy__ctr_inc(&m->up_requested[kind]);
+}
+
+void sy__upgrade_note_first_token(sy_req *r)
+{
+    const sy_field *f = r->upgrade;
+    size_t pos = 0, tl;
+    const char *tok;
+    if (f && sy_field_next_token(f->value, f->value_len, &pos, &tok, &tl, 1) == 1)
+        sy__upgrade_note_request(r, tok, tl);
+}
+
 int sy__upgrade_check(sy_req *r, const sy_upgrade_entry *e, const char *tok, size_t tl,
                       const char **reason)
 {
@@ -82,8 +109,18 @@ int sy__upgrade_check(sy_req *r, const sy_upgrade_entry *e, const char *tok, siz
     size_t rh_before = r->rh_len;
     *reason = NULL;
     int v = e->check ? e->check(r, tokz, reason, e->ud) : SY_UPGRADE_ACCEPT;
-    if (v == SY_UPGRADE_ACCEPT || (v >= 400 && v <= 599))
+    if (v == SY_UPGRADE_ACCEPT) {
+        sy_http_metrics *m = sy__http_metrics(r->worker);
+        if (m)
+            sy__ctr_inc(&m->up_accepted[sy__metrics_up_kind(e->proto ? e->proto->name : NULL)]);
         return v;
+    }
+    if (v >= 400 && v <= 599) {
+        if (!r->refusal)
+            r->refusal = v == 503 ? SY_REFUSE_MEMORY : SY_REFUSE_APP;
+        return v;
+    }
+    r->refusal = SY_REFUSE_DECLINED;
     r->rh_len = rh_before; /* declined: drop what the hook added (and released what it set) */
     sy__req_clear_upgrade(r);
     return SY_UPGRADE_DECLINE;

@@ -18,6 +18,12 @@ int sy__route_add_upgrade(sy_route *route, const sy_upgrade_entry *tmpl);
  * (sy_http_app.upgrades). Returns entry i, or NULL past the end. route and a may be NULL. */
 const sy_upgrade_entry *sy__upgrade_entry_at(const sy_http_app *a, const sy_route *route, size_t i);
 
+/* r asks to switch to tok (its first token; for HTTP/2, :protocol): remember the kind for
+ * the funnel (r->up_kind) and count it as requested. Call once r->route is known. */
+void sy__upgrade_note_request(sy_req *r, const char *tok, size_t tl);
+/* The same with the first token of r->upgrade (HTTP/1.1); nothing when r does not ask. */
+void sy__upgrade_note_first_token(sy_req *r);
+
 /* Ask e's check hook about switching r to token tok. Returns SY_UPGRADE_ACCEPT, a refusal
  * status 400..599 (with *reason, may be NULL), or SY_UPGRADE_DECLINE (then whatever the hook
  * added to the response and r->upgrade_state is dropped). */

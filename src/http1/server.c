@@ -41,6 +41,7 @@ typedef struct h1 {
     uint64_t last_out;  /* bytes_out at the last write-timeout check */
     uint64_t idle_ms;   /* when last seen busy: a response finished or output moved (0: none) */
     uint64_t resp_mark; /* queue position (bytes_out + buffered) where this response began */
+    uint64_t head_us;   /* loop time when the current head's first bytes arrived */
     sy_chunked chunked;
     sy_http1_info info; /* framing and connection semantics of the current request */
 } h1;
@@ -458,7 +459,7 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
         sy__conn_close(c, SY_ENOMEM, 0);
         return SY_ENOMEM;
     }
-    sy_uplog *log = sy__uplog_begin(r, tok, tl);
+    sy_uplog *log = sy__uplog_begin(r, e, tok, tl);
     /* Hand the connection over. The opener installs its protocol on c; from here on this
      * HTTP/1 state must not be touched except to free it. */
     c->proto_data = NULL;
@@ -567,6 +568,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     r->head_base = base;
     r->head_len = head_len;
     r->start_us = sy__now_us();
+    r->recv_us = h->head_us;
     r->head_only = pr->method_len == 4 && memcmp(pr->method, "HEAD", 4) == 0;
     r->secure = h->c->secure;
     r->protocol = pr->minor_version ? "http/1.1" : "http/1.0";
@@ -583,6 +585,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         return e;
     }
     int mismatch = sy__http_route(r);
+    if (r->upgrade)
+        sy__upgrade_note_first_token(r); /* the upgrade funnel: requested */
     h->body_done = 0;
     h->body_left = 0;
     if (h->info.body == SY_HTTP1_BODY_LENGTH) {
@@ -726,6 +730,7 @@ static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len)
             }
             if (!h->got_bytes) {
                 h->got_bytes = 1;
+                h->head_us = c->loop->now_us;
                 sy__conn_set_timeout(c, cfg->header_timeout_ms);
             }
             sy_http1_limits lim = {(size_t)cfg->max_request_line, (size_t)cfg->max_head,

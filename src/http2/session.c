@@ -90,6 +90,9 @@ h2_stream *sy__h2_stream_new(h2_conn *h, int32_t id)
     if (h->nstreams++ == 0)
         sy__bs_set_timeout(h->bs, h2_cfg(h)->write_timeout_ms);
     nghttp2_session_set_stream_user_data(h->ng, id, s);
+    sy_http_metrics *m = sy__http_metrics(h->w);
+    if (m)
+        sy__ctr_inc(&m->h2_streams_opened);
     return s;
 }
 
@@ -117,6 +120,9 @@ static void stream_free(h2_conn *h, h2_stream *s, int err)
         sy__h2_stream_release(h, s, err);
     sy__h2_outq_clear(h, &s->out);
     stream_unlink(h, s);
+    sy_http_metrics *m = sy__http_metrics(h->w);
+    if (m)
+        sy__ctr_inc(&m->h2_streams_closed);
     if (!h->closed && h->ng)
         nghttp2_session_set_stream_user_data(h->ng, s->id, NULL);
     sy__free(s);
@@ -501,6 +507,9 @@ static void h2_on_close(sy_bstream *bs, int err)
     if (!h)
         return;
     h->closed = 1;
+    sy_http_metrics *m = sy__http_metrics(h->w);
+    if (m)
+        sy__ctr_inc(&m->h2_conns_closed);
     /* Every stream goes with the connection; handlers still holding a request get SY_ECLOSED
      * from here on and their final call releases it (req.h). */
     while (h->streams)
@@ -595,6 +604,9 @@ static void h2_install(h2_conn *h)
     sy_bstream *bs = h->bs;
     bs->proto = &h2_proto;
     bs->proto_data = h;
+    sy_http_metrics *m = sy__http_metrics(h->w);
+    if (m)
+        sy__ctr_inc(&m->h2_conns_opened);
     /* nghttp2 consumes all input; the queue's low-water mark is where sending resumes. */
     sy__bs_set_limits(bs, 1 << 16, H2_OUT_HIGH / 2);
     /* The client's preface and first request must come in the time a request head may take. */
@@ -661,14 +673,14 @@ static int h2c_open(sy_bstream *bs, sy_req *r, const sy_upgrade_entry *e, sy_upl
     const h2c_state *st = r->upgrade_state;
     h2_conn *h = st ? h2_new(bs, r->worker, H2_MODE_UPGRADE) : NULL;
     if (!h) {
-        sy__uplog_end(log, bs, "out of memory");
+        sy__uplog_end(log, bs, "memory", 0, "out of memory");
         return SY_ENOMEM;
     }
     int head = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
     int rv = nghttp2_session_upgrade2(h->ng, st->payload, st->len, head, NULL);
     h2_install(h);
     /* The connection's own line: the 101 (the requests that follow log their own). */
-    sy__uplog_end(log, bs, NULL);
+    sy__uplog_end(log, bs, NULL, 0, NULL);
     if (rv != 0) {
         sy__h2_fail(h, NGHTTP2_INTERNAL_ERROR, "the upgraded request could not be set up");
         return 0;

@@ -393,6 +393,7 @@ void sy__h2_connect(h2_conn *h, h2_stream *s)
     }
     int mismatch = 0;
     r->route = sy__route_match(sy__http_app(h->w->srv), r->path, r->path_len, "GET", 3, &mismatch);
+    sy__upgrade_note_request(r, tok, tl); /* the upgrade funnel: requested */
     if (!r->route) {
         refuse(r, 404, "no such resource");
         return;
@@ -442,7 +443,7 @@ void sy__h2_connect(h2_conn *h, h2_stream *s)
     s->tun = t;
     if (tl == 9 && !memcmp(tok, "websocket", 9))
         r->protocol = "ws-over-h2";
-    sy_uplog *log = sy__uplog_begin(r, tok, tl);
+    sy_uplog *log = sy__uplog_begin(r, e, tok, tl);
     int err = e->proto->open(&t->bs, r, e, log);
     /* The request was needed only for the switch. */
     s->req = NULL;

@@ -350,6 +350,8 @@ static void do_read(sy_conn *c)
         return;
     }
     c->bytes_in += (uint64_t)n;
+    if (c->stats)
+        sy__ctr_add(&c->stats->bytes_in, (uint64_t)n);
     if (c->lingering || c->closing)
         return; /* discard: nothing more will be processed */
     uint8_t *data = c->rlen ? c->rbuf : buf;
@@ -647,6 +649,8 @@ static void wq_consume(sy_conn *c, size_t left)
 {
     c->wbytes -= left;
     c->bytes_out += (uint64_t)left;
+    if (c->stats)
+        sy__ctr_add(&c->stats->bytes_out, (uint64_t)left);
     while (c->wq_len) {
         sy_wq_ent *e = &c->wq[c->wq_head];
         if (e->len > left) {

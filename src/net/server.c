@@ -150,6 +150,11 @@ SY_EXPORT int sy_server_listen(sy_server *s, const char *addr)
 
 int sy__server_set_net(sy_server *s, enum sy_server_opt opt, uint64_t v)
 {
+    if (s->started && opt == SY_OPT_MAX_CONNS) {
+        /* The one network limit a running server takes: each accept reads it. */
+        atomic_store_explicit(&s->cfg.max_conns, v ? v : 1, memory_order_relaxed);
+        return 0;
+    }
     if (s->started)
         return SY_ESTATE;
     switch (opt) {
@@ -185,6 +190,12 @@ void sy__worker_conn_freed(sy_conn *c)
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&w->srv->conns, 1);
+    if (c->stats) {
+        sy__ctr_inc(&c->stats->closed);
+        uint64_t now = c->loop->now_ms;
+        sy__hist_observe(&w->conn_lifetime, &sy__hist_lifetime,
+                         (now > c->born_ms ? now - c->born_ms : 0) * 1000u);
+    }
     if (w->draining && w->nconns == 0)
         sy_loop_stop(w->loop);
 }
@@ -354,10 +365,12 @@ static void accept_cb(sy_io *io, uint32_t events)
         w->accept_backoff_ms = 0;
         if (atomic_load_explicit(&s->starved, memory_order_relaxed))
             starved_end(s);
-        if (atomic_fetch_add(&s->conns, 1) >= s->cfg.max_conns) {
+        if (atomic_fetch_add(&s->conns, 1) >=
+            atomic_load_explicit(&s->cfg.max_conns, memory_order_relaxed)) {
             /* Over the limit: close at once (the peer sees EOF) and count it. */
             atomic_fetch_sub(&s->conns, 1);
             atomic_fetch_add(&s->rejected_conns, 1);
+            sy__ctr_inc(&l->stats.refused);
             close(fd);
             continue;
         }
@@ -379,6 +392,9 @@ static void accept_cb(sy_io *io, uint32_t events)
             continue;
         }
         c->server = w;
+        c->stats = &l->stats;
+        c->born_ms = w->loop->now_ms;
+        sy__ctr_inc(&l->stats.accepted);
         c->next = w->conns;
         if (w->conns)
             w->conns->prev = c;
@@ -507,12 +523,13 @@ static void check_fd_limit(const sy_server *s)
      * being sent and the application's own descriptors */
     uint64_t reserve = 3 + 2 * (uint64_t)s->nworkers + listeners + 1 + 16;
     uint64_t usable = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
-    if (s->cfg.max_conns > usable)
+    uint64_t max_conns = atomic_load(&s->cfg.max_conns);
+    if (max_conns > usable)
         sy__log(SY_LOG_WARN,
                 "the connection limit (%llu) is above what the open-file limit (%llu) allows, "
                 "about %llu connections: past that, new connections are closed at once (raise "
                 "ulimit -n or lower the connection limit)",
-                (unsigned long long)s->cfg.max_conns, (unsigned long long)rl.rlim_cur,
+                (unsigned long long)max_conns, (unsigned long long)rl.rlim_cur,
                 (unsigned long long)usable);
 }
 
@@ -539,6 +556,7 @@ SY_EXPORT int sy_server_start(sy_server *s)
     for (size_t i = 0; i < nw && !err; i++) {
         sy_worker *w = &s->workers[i];
         w->srv = s;
+        w->index = i;
         if ((err = sy_loop_new(&w->loop)) < 0)
             break;
         w->loop->on_signal = worker_signal;

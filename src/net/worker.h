@@ -29,8 +29,18 @@ typedef struct sy_listen_addr {
     void *tp_ctx;           /* tp's state (a TLS context) */
 } sy_listen_addr;
 
+/* Per listener and worker, written by the worker's thread only (core/metrics.h). Open
+ * connections are accepted - closed. */
+struct sy_listen_stats {
+    sy_ctr accepted;
+    sy_ctr refused; /* over SY_OPT_MAX_CONNS: accepted and closed at once */
+    sy_ctr closed;
+    sy_ctr bytes_in, bytes_out; /* as read from and written to the transport (TLS included) */
+};
+
 typedef struct sy_listener {
     sy_io io;
+    sy_listen_stats stats;
     sy_worker *worker;
     size_t addr_idx;
 } sy_listener;
@@ -52,11 +62,13 @@ struct sy_worker {
     uint32_t accept_backoff_ms; /* the last pause; doubles while accept keeps failing */
     int accept_paused;
     void *upper; /* per-worker state of the layer above (freed by hooks->worker_free) */
+    size_t index; /* in srv->workers */
+    sy_hist conn_lifetime; /* accepted connections, at close */
 };
 
 typedef struct sy_net_cfg {
     uint64_t workers;
-    uint64_t max_conns;
+    _Atomic uint64_t max_conns; /* may change while running (a reload): read at each accept */
     uint64_t drain_timeout_ms;
     uint64_t flush_timeout_ms; /* a closing flush that makes no progress this long is cut */
     uint64_t shared_listener;

@@ -87,18 +87,26 @@ static void free_app(sy_server *srv)
     srv->pubsub = NULL;
 }
 
-/* Before its loop is freed: the worker's topics (and Redis connections), its request cache. */
+/* Before its loop is freed: the worker's topics (and Redis connections), its request cache
+ * (and the HTTP side's state with it). */
 static void worker_free(sy_worker *w)
 {
     sy__pubsub_worker_free(w);
     sy__http_req_cache_clear(w);
 }
 
+/* A worker's loop was made: the HTTP side's state (counters, request ids), then its topics. */
+static int worker_init(sy_worker *w)
+{
+    int e = sy__http_worker_init(w);
+    return e < 0 ? e : sy__pubsub_worker_init(w);
+}
+
 static const sy_net_hooks http_hooks = {
     .accept = accept_conn,
     .worker_free = worker_free,
     .server_free = free_app,
-    .worker_init = sy__pubsub_worker_init,
+    .worker_init = worker_init,
     .stats = sy__pubsub_stats,
 };
 

@@ -43,6 +43,11 @@ void sy_pmd_set_budget(uint64_t bytes)
     atomic_store(&g_budget, bytes);
 }
 
+uint64_t sy_pmd_budget(void)
+{
+    return atomic_load(&g_budget);
+}
+
 uint64_t sy_pmd_budget_used(void)
 {
     return atomic_load(&g_used);

@@ -147,6 +147,8 @@ void sy_pmd_release(size_t bytes);
 /* The cheaper settings used when the configured ones do not fit: window and memLevel
  * lowered (never raised), and the peer asked for a small window too. */
 void sy_pmd_cheap_config(sy_pmd_config *cfg);
+/* The cap (0: none). */
+uint64_t sy_pmd_budget(void);
 /* Bytes reserved right now (for tests and metrics). */
 uint64_t sy_pmd_budget_used(void);
 

@@ -79,6 +79,7 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     int h2 = r->version >= 20;
     if (!h2 && !(r->method_len == 3 && memcmp(r->method, "GET", 3) == 0)) {
         *reason = "WebSocket handshake must use GET (RFC 6455 §4.1)";
+        r->refusal = SY_REFUSE_METHOD;
         return 400;
     }
     const sy_field *ver = single(r, "sec-websocket-version", &n);
@@ -86,20 +87,24 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
         sy_resp_header(r, "Sec-WebSocket-Version", "13");
         *reason = n ? "several Sec-WebSocket-Version fields"
                     : "missing Sec-WebSocket-Version (this server speaks version 13)";
+        r->refusal = SY_REFUSE_VERSION;
         return n ? 400 : 426;
     }
     if (!(ver->value_len == 2 && memcmp(ver->value, "13", 2) == 0)) {
         sy_resp_header(r, "Sec-WebSocket-Version", "13");
         *reason = "unsupported Sec-WebSocket-Version (this server speaks version 13)";
+        r->refusal = SY_REFUSE_VERSION;
         return 426;
     }
     const sy_field *key = h2 ? NULL : single(r, "sec-websocket-key", &n);
     if (!h2 && !key) {
         *reason = n ? "several Sec-WebSocket-Key fields" : "missing Sec-WebSocket-Key";
+        r->refusal = SY_REFUSE_KEY;
         return 400;
     }
     if (!h2 && !sy_ws_key_valid(key->value, key->value_len)) {
         *reason = "Sec-WebSocket-Key is not base64 of 16 bytes";
+        r->refusal = SY_REFUSE_KEY;
         return 400;
     }
     if (o->norigins) {
@@ -110,12 +115,14 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
                  strncasecmp(o->origins[i], origin->value, origin->value_len) == 0;
         if (!ok) {
             *reason = "Origin not allowed";
+            r->refusal = SY_REFUSE_ORIGIN;
             return 403;
         }
     }
     ws_nego *ng = sy__calloc(1, sizeof(*ng));
     if (!ng) {
         *reason = "out of memory";
+        r->refusal = SY_REFUSE_MEMORY;
         return 503;
     }
     ng->sub = -1;
@@ -128,6 +135,7 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     if (ng->sub < 0 && o->require_subprotocol) {
         nego_free(ng);
         *reason = "none of the offered subprotocols is supported";
+        r->refusal = SY_REFUSE_SUBPROTOCOL;
         return 400;
     }
     if (o->accept) {
@@ -136,6 +144,7 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
         if (st) {
             nego_free(ng);
             *reason = why ? why : "refused by the application";
+            r->refusal = SY_REFUSE_APP;
             return st >= 400 && st <= 599 ? st : 403;
         }
     }
@@ -164,7 +173,7 @@ static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog
         pmd = sy__calloc(1, sizeof(*pmd));
         if (!pmd || sy_pmd_init(pmd, &ng->pmd, ng->mem_level) < 0) {
             sy__free(pmd);
-            sy__uplog_end(log, c, "out of memory");
+            sy__uplog_end(log, c, "memory", 0, "out of memory");
             return SY_ENOMEM; /* the request still owns the reservation and frees it */
         }
         pmd->level = (uint8_t)(o->level + 1);
@@ -178,10 +187,11 @@ static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog
             sy_pmd_free(pmd);
             sy__free(pmd);
         }
-        sy__uplog_end(log, c, "out of memory");
+        sy__uplog_end(log, c, "memory", 0, "out of memory");
         return SY_ENOMEM;
     }
     ws->log = log;
+    ws->m = sy__http_metrics(r->worker);
     if (ng && ng->sub >= 0)
         ws->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));
     if (ng && ng->pmd_ok)

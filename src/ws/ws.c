@@ -289,6 +289,16 @@ static int bp_gate(sy_ws *ws, size_t len)
     }
 }
 
+/* A message (or, with fin 0, a fragment of one) was queued: count it. */
+static inline void count_out(sy_ws *ws, size_t len, int fin)
+{
+    if (ws->m) {
+        sy__ctr_add(&ws->m->ws_bytes_out, len);
+        if (fin)
+            sy__ctr_inc(&ws->m->ws_msgs_out);
+    }
+}
+
 static int after_send(sy_ws *ws)
 {
     if (sy__bs_buffered(ws->c) >= ws->opts->high_water) {
@@ -380,12 +390,14 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
             fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
             return e;
         }
+        count_out(ws, len, 1);
         return after_send(ws);
     }
     if ((e = send_message(ws, opcode, data, len, 1, 1)) < 0) {
         fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
         return e;
     }
+    count_out(ws, len, 1);
     return after_send(ws);
 }
 
@@ -413,6 +425,7 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
     if ((e = sy__bs_write(ws->c, hdr, hl)) < 0 ||
         (e = sy__bs_write_ref(ws->c, data, len, free_fn, free_ud)) < 0)
         return e;
+    count_out(ws, len, 1);
     return after_send(ws);
 }
 
@@ -468,6 +481,7 @@ SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_
         return e;
     ws->tx.utf8 = utf8;
     ws->tx.frag_sending = !fin;
+    count_out(ws, len, fin);
     return after_send(ws);
 }
 
@@ -698,6 +712,11 @@ static void msg_reset(sy_ws *ws)
 
 static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
 {
+    if (ws->m) {
+        sy__ctr_inc(&ws->m->ws_msgs_in);
+        sy__ctr_add(&ws->m->ws_bytes_in, len);
+        sy__uplog_first_message(ws->log);
+    }
     if (!ws->cbs->on_message)
         return;
     /* Saved and restored, not cleared: whatever on_message does, the record stays right. */
@@ -1068,15 +1087,25 @@ static void ws_on_close(sy_bstream *c, int err)
         ws->ext_end = NULL;
         end(ws); /* subscriptions end with the connection */
     }
+    static const char *const causes[SY_MW_CAUSES] = {
+        "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",
+        "idle", "backpressure", "close-timeout", "abnormal", "shutdown", "handshake"};
+    int cause = ws->cause > 0 && ws->cause < SY_MW_CAUSES ? ws->cause : 0;
+    if (ws->m) {
+        sy__ctr_inc(&ws->m->ws_close_cause[cause]);
+        if (ws->cause == SY_WS_CAUSE_PEER) {
+            int k = ws->close_code;
+            sy__ctr_inc(&ws->m->ws_peer_code[k >= 1000 && k <= 1015 ? k - 1000
+                                             : k >= 3000 && k <= 3999 ? SY_MW_CODE_3XXX
+                                             : k >= 4000 && k <= 4999 ? SY_MW_CODE_4XXX
+                                                                      : SY_MW_CODE_OTHER]);
+        }
+    }
     if (ws->log) {
-        static const char *const causes[] = {
-            "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",
-            "idle", "backpressure", "close-timeout", "abnormal", "shutdown", "handshake"};
         char detail[200];
-        int cause = ws->cause > 0 && ws->cause < (int)SY_ARRAY_LEN(causes) ? ws->cause : 0;
         snprintf(detail, sizeof(detail), "close=%d cause=%s%s%s", ws->close_code, causes[cause],
                  ws->detail ? ": " : "", ws->detail ? ws->detail : "");
-        sy__uplog_end(ws->log, c, detail);
+        sy__uplog_end(ws->log, c, causes[cause], ws->close_code, detail);
     }
     ws->log = NULL;
     msg_reset(ws);

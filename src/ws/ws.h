@@ -92,6 +92,7 @@ struct sy_ws {
     char *subprotocol;  /* NULL = none */
     char *extensions;   /* NULL = none */
     sy_uplog *log;
+    sy_http_metrics *m;     /* the worker's counters, or NULL (client) */
     const sy_req *open_req; /* the upgrade request, set only while on_open runs */
     /* Layers above the engine (pub/sub subscriptions): ext_end runs once when the
      * connection closes, right after on_close. */
