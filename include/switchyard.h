@@ -201,7 +201,10 @@ int sy_tls_set_alpn(sy_tls *t, const char *const *protocols);
  * SY_ENOMEM. After this the context can no longer be changed. */
 int sy_server_listen_tls(sy_server *srv, const char *addr, sy_tls *tls);
 
-/* Limits and timeouts. Each returns 0 or SY_ERANGE. Call before sy_server_start. */
+/* Limits and timeouts. Each returns 0 or SY_ERANGE. Call before sy_server_start; while the
+ * server runs, SY_OPT_MAX_CONNS may change at any time and the HTTP limits and timeouts
+ * (SY_OPT_HEADER_TIMEOUT_MS .. SY_OPT_MAX_BODY, SY_OPT_WRITE_TIMEOUT_MS) between
+ * sy_server_reload_begin and sy_server_reload_commit; the others return SY_ESTATE. */
 enum sy_server_opt {
     SY_OPT_WORKERS = 1,          /* worker threads; 0 = number of online CPUs (default) */
     SY_OPT_MAX_CONNS,            /* open connections per server (default 10000) */
@@ -302,6 +305,23 @@ typedef struct sy_server_stats {
     uint64_t redis_received; /* messages received from the Redis subscription */
 } sy_server_stats;
 void sy_server_get_stats(const sy_server *srv, sy_server_stats *out);
+
+/* Reload: replace the routes and the HTTP limits of a running server without dropping a
+ * connection. sy_server_reload_begin starts an empty route set (limits copied from the
+ * current ones); sy_server_route and sy_server_set then build it; sy_server_reload_commit
+ * makes it current. Connections accepted from then on use the new set; connections already
+ * open keep the set they were accepted with (keep-alive requests too, and an upgraded
+ * connection its route's options) until they close. Call from one thread at a time (not
+ * from a handler). Returns 0, SY_ESTATE (a reload is already begun / none is), SY_ENOMEM.
+ * sy_server_reload_abort drops a set being built. */
+int sy_server_reload_begin(sy_server *srv);
+int sy_server_reload_commit(sy_server *srv);
+void sy_server_reload_abort(sy_server *srv);
+/* fn(ud) runs once the route set being built (the first one before sy_server_start, or the
+ * one between begin and commit) is no longer used by anyone: after a later reload replaced it
+ * and its last connection closed, or in sy_server_free. The route user data (static roots,
+ * handler state) of that set may be freed there. Runs on any thread. */
+void sy_server_on_routes_retired(sy_server *srv, void (*fn)(void *ud), void *ud);
 
 /* Metrics in the Prometheus text exposition format (version 0.0.4): connections per listener,
  * requests by protocol, method and status class, the upgrade funnel per protocol (requested,

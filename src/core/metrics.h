@@ -49,7 +49,7 @@ static inline uint64_t sy__ctr_get(const sy_ctr *c)
 #define SY_HIST_MAX 20
 
 typedef struct sy_hist_bounds {
-    size_t n;                  /* finite bounds; bucket n is +Inf */
+    size_t n;                    /* finite bounds; bucket n is +Inf */
     uint64_t le_us[SY_HIST_MAX]; /* ascending */
 } sy_hist_bounds;
 

@@ -37,8 +37,8 @@ static int proto_index(const char *p)
 
 static int method_index(const char *m, size_t n)
 {
-    static const char *const names[] = {"GET",     "HEAD",  "POST",   "PUT",
-                                        "DELETE",  "OPTIONS", "PATCH", "CONNECT"};
+    static const char *const names[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                        "DELETE", "OPTIONS", "PATCH", "CONNECT"};
     for (size_t i = 0; m && i < SY_ARRAY_LEN(names); i++)
         if (strlen(names[i]) == n && !memcmp(names[i], m, n))
             return (int)i;
@@ -118,6 +118,7 @@ void sy__access_log_req(sy_req *r, int status)
 struct sy_uplog {
     const sy_http_app *app; /* NULL: no access log */
     sy_http_metrics *m;
+    sy_http_conf *conf; /* a reference on the route set of the switch */
     uint64_t start_us;  /* the request's */
     uint64_t switch_us; /* when the switch was answered */
     uint64_t id;
@@ -130,8 +131,7 @@ struct sy_uplog {
     char buf[];
 };
 
-sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *token,
-                          size_t token_len)
+sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *token, size_t token_len)
 {
     const sy_http_app *s = r->worker ? sy__http_app(r->worker->srv) : NULL;
     sy_http_metrics *m = sy__http_metrics(r->worker);
@@ -141,11 +141,8 @@ sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *toke
     int h2 = r->version >= 20;
     if (m) {
         sy__ctr_inc(&m->up_switched[kind][h2]);
-        sy__hist_observe(&m->up_handshake[kind], &sy__hist_latency,
-                         now > began ? now - began : 0);
+        sy__hist_observe(&m->up_handshake[kind], &sy__hist_latency, now > began ? now - began : 0);
     }
-    if (!m && (!s || !s->access_log))
-        return NULL;
     size_t tl = SY_MIN(r->target_len, 1024);
     size_t ml = SY_MIN(r->method_len, 32);
     size_t kl = SY_MIN(token_len, 64);
@@ -157,6 +154,11 @@ sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *toke
     }
     u->app = s && s->access_log ? s : NULL;
     u->m = m;
+    /* The route's options (the protocol's, its user data) stay valid while the connection
+     * lives, whatever a reload does meanwhile. */
+    u->conf = r->conf;
+    if (u->conf)
+        sy__http_conf_ref(u->conf);
     u->start_us = r->start_us;
     u->switch_us = now;
     u->id = r->id;
@@ -241,5 +243,6 @@ void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *cause, int code, con
         };
         s->access_log(&e, s->access_log_ud);
     }
+    sy__http_conf_unref(u->conf);
     sy__free(u);
 }

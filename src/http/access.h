@@ -10,6 +10,7 @@ void sy__access_log_req(sy_req *r, int status);
 
 /* An upgraded connection's record, from the switch to its close: what the log line needs from
  * the request, and the counters of its protocol. */
+/* NULL without memory: the switch must not go on (the record holds the route set). */
 sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *token,
                           size_t token_len);
 /* The first message (WebSocket) or bytes (raw stream) of a switched connection arrived. */

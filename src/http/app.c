@@ -5,20 +5,43 @@
 
 #include <string.h>
 
+static void cfg_defaults(sy_http_cfg *c)
+{
+    c->header_timeout_ms = 10000;
+    c->keepalive_timeout_ms = 60000;
+    c->body_timeout_ms = 30000;
+    c->max_request_line = 8192;
+    c->max_head = 65536;
+    c->max_headers = 100;
+    c->max_body = 8u << 20;
+    c->write_timeout_ms = 30000;
+}
+
+static sy_http_conf *conf_new(const sy_http_cfg *cfg)
+{
+    sy_http_conf *c = sy__calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    atomic_init(&c->refs, 1);
+    c->cfg = *cfg;
+    return c;
+}
+
 sy_http_app *sy__http_app_new(void)
 {
     sy_http_app *a = sy__calloc(1, sizeof(*a));
     if (!a)
         return NULL;
-    a->cfg.header_timeout_ms = 10000;
-    a->cfg.keepalive_timeout_ms = 60000;
-    a->cfg.body_timeout_ms = 30000;
-    a->cfg.max_request_line = 8192;
-    a->cfg.max_head = 65536;
-    a->cfg.max_headers = 100;
-    a->cfg.max_body = 8u << 20;
-    a->cfg.write_timeout_ms = 30000;
-    a->cfg.h2c = 1;
+    sy_http_cfg cfg;
+    cfg_defaults(&cfg);
+    a->conf = conf_new(&cfg);
+    if (!a->conf) {
+        sy__free(a);
+        return NULL;
+    }
+    a->building = a->conf;
+    a->h2c = 1;
+    pthread_mutex_init(&a->mu, NULL);
     return a;
 }
 
@@ -41,59 +64,151 @@ static void route_free(sy_route *r)
     sy__free(r);
 }
 
+void sy__http_conf_ref(sy_http_conf *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void sy__http_conf_unref(sy_http_conf *c)
+{
+    if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < c->nroutes; i++)
+        route_free(c->routes[i]);
+    sy__free(c->routes);
+    if (c->retired)
+        c->retired(c->retired_ud);
+    sy__free(c);
+}
+
 void sy__http_app_free(sy_http_app *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->nroutes; i++)
-        route_free(a->routes[i]);
-    sy__free(a->routes);
+    sy__http_conf_unref(a->pending);
+    sy__http_conf_unref(a->conf);
     entries_free(a->upgrades, a->nupgrades);
+    pthread_mutex_destroy(&a->mu);
     sy__free(a);
+}
+
+sy_http_conf *sy__http_worker_conf(sy_worker *w)
+{
+    sy_http_app *a = sy__http_app(w->srv);
+    sy_http_worker *hw = w->upper;
+    if (!hw)
+        return a->conf; /* no per-worker state (tests): nothing reloads under us */
+    uint64_t gen = atomic_load_explicit(&a->gen, memory_order_acquire);
+    if (hw->conf && hw->conf_gen == gen)
+        return hw->conf;
+    /* A reload happened (or first use): take the current set under the lock, so that it
+     * cannot be retired between reading the pointer and taking the reference. */
+    pthread_mutex_lock(&a->mu);
+    sy_http_conf *c = a->conf;
+    sy__http_conf_ref(c);
+    gen = atomic_load_explicit(&a->gen, memory_order_relaxed);
+    pthread_mutex_unlock(&a->mu);
+    sy__http_conf_unref(hw->conf);
+    hw->conf = c;
+    hw->conf_gen = gen;
+    return c;
+}
+
+/* ---- reload ---- */
+
+SY_EXPORT int sy_server_reload_begin(sy_server *srv)
+{
+    sy_http_app *a = sy__http_app(srv);
+    if (a->pending)
+        return SY_ESTATE;
+    a->pending = conf_new(&a->conf->cfg);
+    if (!a->pending)
+        return SY_ENOMEM;
+    a->building = a->pending;
+    return 0;
+}
+
+SY_EXPORT void sy_server_on_routes_retired(sy_server *srv, void (*fn)(void *ud), void *ud)
+{
+    sy_http_app *a = sy__http_app(srv);
+    if (a->building) {
+        a->building->retired = fn;
+        a->building->retired_ud = ud;
+    }
+}
+
+SY_EXPORT int sy_server_reload_commit(sy_server *srv)
+{
+    sy_http_app *a = sy__http_app(srv);
+    if (!a->pending)
+        return SY_ESTATE;
+    pthread_mutex_lock(&a->mu);
+    sy_http_conf *old = a->conf;
+    a->conf = a->pending;
+    atomic_fetch_add_explicit(&a->gen, 1, memory_order_release);
+    pthread_mutex_unlock(&a->mu);
+    a->pending = NULL;
+    a->building = srv->started ? NULL : a->conf;
+    sy__http_conf_unref(old); /* retired once the connections that use it are gone */
+    return 0;
+}
+
+SY_EXPORT void sy_server_reload_abort(sy_server *srv)
+{
+    sy_http_app *a = sy__http_app(srv);
+    if (!a->pending)
+        return;
+    sy__http_conf_unref(a->pending);
+    a->pending = NULL;
+    a->building = srv->started ? NULL : a->conf;
 }
 
 int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v)
 {
+    if (opt == SY_OPT_H2C || opt == SY_OPT_ACCESS_LOG_SWITCH) {
+        if (v > 1)
+            return SY_ERANGE;
+        if (a->building != a->conf || !a->building)
+            return SY_ESTATE; /* not while running */
+        if (opt == SY_OPT_H2C)
+            a->h2c = (int)v;
+        else
+            a->log_switch = (int)v;
+        return 0;
+    }
+    if (!a->building)
+        return SY_ESTATE;
+    sy_http_cfg *c = &a->building->cfg;
     switch (opt) {
     case SY_OPT_HEADER_TIMEOUT_MS:
-        a->cfg.header_timeout_ms = v;
+        c->header_timeout_ms = v;
         return 0;
     case SY_OPT_KEEPALIVE_TIMEOUT_MS:
-        a->cfg.keepalive_timeout_ms = v;
+        c->keepalive_timeout_ms = v;
         return 0;
     case SY_OPT_BODY_TIMEOUT_MS:
-        a->cfg.body_timeout_ms = v;
+        c->body_timeout_ms = v;
         return 0;
     case SY_OPT_MAX_REQUEST_LINE:
         if (v < 16 || v > (1u << 20))
             return SY_ERANGE;
-        a->cfg.max_request_line = v;
+        c->max_request_line = v;
         return 0;
     case SY_OPT_MAX_HEAD:
         if (v < 64 || v > (1u << 24))
             return SY_ERANGE;
-        a->cfg.max_head = v;
+        c->max_head = v;
         return 0;
     case SY_OPT_MAX_HEADERS:
         if (v < 1 || v > 10000)
             return SY_ERANGE;
-        a->cfg.max_headers = v;
+        c->max_headers = v;
         return 0;
     case SY_OPT_MAX_BODY:
-        a->cfg.max_body = v;
+        c->max_body = v;
         return 0;
     case SY_OPT_WRITE_TIMEOUT_MS:
-        a->cfg.write_timeout_ms = v;
-        return 0;
-    case SY_OPT_H2C:
-        if (v > 1)
-            return SY_ERANGE;
-        a->cfg.h2c = v;
-        return 0;
-    case SY_OPT_ACCESS_LOG_SWITCH:
-        if (v > 1)
-            return SY_ERANGE;
-        a->log_switch = (int)v;
+        c->write_timeout_ms = v;
         return 0;
     default:
         return SY_EINVAL;
@@ -112,15 +227,16 @@ static char *dupstr(const char *s)
 SY_EXPORT sy_route *sy_server_route(sy_server *srv, const char *method, const char *pattern,
                                     int flags, sy_handler_fn handler, void *ud)
 {
-    sy_http_app *s = sy__http_app(srv);
+    sy_http_conf *s = sy__http_app(srv)->building;
     const int known = SY_ROUTE_PREFIX | SY_ROUTE_STREAM_BODY | SY_ROUTE_UPGRADE_REQUIRED;
     const char *why = NULL;
     if (!pattern || pattern[0] != '/')
         why = "the pattern must start with '/'";
     else if (flags & ~known)
         why = "unknown route flags";
-    else if (srv->started)
-        why = "routes are added before sy_server_start";
+    else if (!s)
+        why = "routes are added before sy_server_start, or between sy_server_reload_begin "
+              "and sy_server_reload_commit";
     for (size_t i = 0; !why && i < s->nroutes; i++) {
         const sy_route *o = s->routes[i];
         int same_method =
@@ -162,7 +278,7 @@ SY_EXPORT void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, voi
     a->access_log_ud = ud;
 }
 
-const sy_route *sy__route_match(const sy_http_app *s, const char *path, size_t path_len,
+const sy_route *sy__route_match(const sy_http_conf *s, const char *path, size_t path_len,
                                 const char *method, size_t method_len, int *method_mismatch)
 {
     const sy_route *best = NULL;

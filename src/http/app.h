@@ -40,13 +40,34 @@ typedef struct sy_http_cfg {
     uint64_t max_headers;
     uint64_t max_body;
     uint64_t write_timeout_ms;
-    uint64_t h2c; /* cleartext HTTP/2 (prior knowledge, Upgrade: h2c) */
 } sy_http_cfg;
 
-typedef struct sy_http_app {
+/* Routes and limits: what a reload replaces. Connections keep the set that was current when
+ * they were accepted, through a reference (and so do what outlives them: orphaned requests,
+ * switched connections); new connections take the current one. The last reference frees it
+ * and tells the application (retired), whose route data it may then free. */
+typedef struct sy_http_conf {
+    atomic_int refs;
     sy_http_cfg cfg;
     sy_route **routes;
     size_t nroutes;
+    void (*retired)(void *ud);
+    void *retired_ud;
+} sy_http_conf;
+
+void sy__http_conf_ref(sy_http_conf *c);
+void sy__http_conf_unref(sy_http_conf *c);
+
+typedef struct sy_http_app {
+    /* The current routes and limits (one reference held here). Swapped by a reload under mu;
+     * gen counts swaps, so that a worker notices with one load (sy__http_worker_conf). */
+    sy_http_conf *conf;
+    sy_http_conf *pending;  /* being built between sy_server_reload_begin and _commit */
+    sy_http_conf *building; /* where sy_server_route and sy_server_set go: conf before the
+                               start, pending during a reload, else NULL */
+    pthread_mutex_t mu;
+    _Atomic uint64_t gen;
+    int h2c; /* cleartext HTTP/2 (not reloadable: it decides how connections start) */
     sy_access_log_fn access_log;
     void *access_log_ud;
     int log_switch; /* SY_OPT_ACCESS_LOG_SWITCH */
@@ -67,8 +88,14 @@ typedef struct sy_http_worker {
     sy_req *cache_head;
     size_t cache_len;
     uint64_t next_id;
+    sy_http_conf *conf; /* the routes and limits new connections get (a reference) */
+    uint64_t conf_gen;  /* app->gen when conf was taken */
     sy_http_metrics m;
 } sy_http_worker;
+
+/* The routes and limits for a connection accepted on w now (not a new reference: take one
+ * to keep it). */
+sy_http_conf *sy__http_worker_conf(sy_worker *w);
 
 /* Make w's state (0 or SY_ENOMEM); sy__http_req_cache_clear (http/req.h) frees it. */
 int sy__http_worker_init(sy_worker *w);
@@ -90,7 +117,7 @@ int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v);
 /* Add a server-wide upgrade entry (the token is copied). */
 int sy__http_app_add_upgrade(sy_http_app *a, const sy_upgrade_entry *tmpl);
 
-const sy_route *sy__route_match(const sy_http_app *a, const char *path, size_t path_len,
+const sy_route *sy__route_match(const sy_http_conf *c, const char *path, size_t path_len,
                                 const char *method, size_t method_len, int *method_mismatch);
 
 #endif

@@ -6,8 +6,8 @@
 int sy__http_route(sy_req *r)
 {
     int mismatch = 0;
-    r->route = sy__route_match(sy__http_app(r->worker->srv), r->path, r->path_len, r->method,
-                               r->method_len, &mismatch);
+    const sy_http_conf *c = r->conf ? r->conf : sy__http_app(r->worker->srv)->conf;
+    r->route = sy__route_match(c, r->path, r->path_len, r->method, r->method_len, &mismatch);
     return !r->route && mismatch;
 }
 

@@ -54,7 +54,7 @@ typedef struct sy_http_metrics {
     sy_hist request_duration;             /* head received -> response done */
     /* the upgrade funnel, per protocol */
     sy_ctr up_requested[SY_UP_N];
-    sy_ctr up_accepted[SY_UP_N];   /* the check hook accepted */
+    sy_ctr up_accepted[SY_UP_N];    /* the check hook accepted */
     sy_ctr up_switched[SY_UP_N][2]; /* answered: [0] 101 (HTTP/1.1), [1] 200 (RFC 8441) */
     sy_ctr up_first_message[SY_UP_N];
     sy_ctr up_closed[SY_UP_N];

@@ -40,16 +40,28 @@ static sy_http_worker *cache_of(sy_worker *w)
     return w->upper;
 }
 
+static void req_destroy(sy_req *r);
+
 sy_req *sy__req_get(sy_worker *w)
 {
     sy_http_worker *rc = cache_of(w);
     sy_req *r = rc ? rc->cache_head : NULL;
-    size_t cap = (size_t)sy__http_app(w->srv)->cfg.max_headers;
+    size_t cap = (size_t)sy__http_worker_conf(w)->cfg.max_headers;
     if (r) {
         rc->cache_head = r->next_free;
         rc->cache_len--;
         r->next_free = NULL;
         r->id = ++rc->next_id;
+        if (r->headers_cap < cap) {
+            /* A reload raised the header limit: the parser writes up to cap fields. */
+            sy_field *h = sy__realloc(r->headers, cap * sizeof(*h));
+            if (!h) {
+                req_destroy(r);
+                return NULL;
+            }
+            r->headers = h;
+            r->headers_cap = cap;
+        }
         return r;
     }
     r = sy__calloc(1, sizeof(*r));
@@ -172,6 +184,7 @@ void sy__http_req_cache_clear(sy_worker *w)
         req_destroy(r);
         r = n;
     }
+    sy__http_conf_unref(rc->conf);
     sy__free(rc);
     w->upper = NULL;
 }
@@ -242,6 +255,8 @@ void sy__req_release(sy_worker *w, sy_req *r)
     r->body_fn = NULL;
     r->drain_fn = NULL;
     sy__loop_ref(r->loop);
+    if (r->conf)
+        sy__http_conf_ref(r->conf); /* r->route stays valid until the final call */
 }
 
 void sy__req_body_end(sy_req *r)
@@ -524,8 +539,10 @@ static int valid_field(const char *s, int is_name)
 static int orphan_release(sy_req *r)
 {
     sy_loop *loop = r->loop;
+    sy_http_conf *conf = r->conf;
     req_destroy(r);
     sy__loop_unref(loop);
+    sy__http_conf_unref(conf);
     return SY_ECLOSED;
 }
 

@@ -37,6 +37,7 @@ struct sy_req {
     sy_loop *loop; /* the worker's loop; an orphan keeps a reference (sy__loop_ref) */
     sy_conn *conn;
     const sy_route *route;
+    sy_http_conf *conf; /* the routes and limits it is served under (its connection's) */
     /* request (slices into the read buffer, or into hbuf once pinned) */
     const char *method;
     size_t method_len;

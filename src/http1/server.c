@@ -24,6 +24,7 @@ enum { H1_HEAD = 0, H1_BODY, H1_HANDLER };
 typedef struct h1 {
     sy_conn *c;
     sy_worker *w;
+    sy_http_conf *conf; /* routes and limits, as when the connection was accepted */
     sy_req *req;
     uint8_t state;
     uint8_t keep_alive;
@@ -94,7 +95,7 @@ static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start, h1_write
 
 static const sy_http_cfg *cfg_of(const h1 *h)
 {
-    return &sy__http_app(h->w->srv)->cfg;
+    return &h->conf->cfg;
 }
 
 int sy__http1_attach(sy_conn *c, sy_worker *w)
@@ -104,9 +105,11 @@ int sy__http1_attach(sy_conn *c, sy_worker *w)
         return SY_ENOMEM;
     h->c = c;
     h->w = w;
+    h->conf = sy__http_worker_conf(w);
+    sy__http_conf_ref(h->conf);
     c->proto = &h1_proto;
     c->proto_data = h;
-    const sy_http_cfg *cfg = &sy__http_app(w->srv)->cfg;
+    const sy_http_cfg *cfg = &h->conf->cfg;
     c->rmax = (uint32_t)SY_MIN(cfg->max_head + 4096, UINT32_MAX);
     /* A connection that never sends a complete head is cut at the header timeout. */
     sy__conn_set_timeout(c, cfg->header_timeout_ms);
@@ -117,6 +120,7 @@ static void h1_free(h1 *h)
 {
     if (h->req)
         sy__req_release(h->w, h->req);
+    sy__http_conf_unref(h->conf);
     sy__free(h);
 }
 
@@ -460,6 +464,10 @@ static int do_switch(h1 *h, sy_req *r, const sy_upgrade_entry *e, const char *to
         return SY_ENOMEM;
     }
     sy_uplog *log = sy__uplog_begin(r, e, tok, tl);
+    if (!log) {
+        sy__conn_close(c, SY_ENOMEM, 0);
+        return SY_ENOMEM;
+    }
     /* Hand the connection over. The opener installs its protocol on c; from here on this
      * HTTP/1 state must not be touched except to free it. */
     c->proto_data = NULL;
@@ -559,6 +567,7 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
     r->ops = &h1_ops;
     r->proto = h;
     r->conn = h->c;
+    r->conf = h->conf;
     r->method = pr->method;
     r->method_len = pr->method_len;
     r->target = pr->target;

@@ -74,6 +74,7 @@ struct h2_stream {
 struct h2_conn {
     sy_bstream *bs;
     sy_worker *w;
+    sy_http_conf *conf; /* routes and limits (a reference once installed) */
     nghttp2_session *ng;
     sy_deferred d;              /* the send pass, once per loop turn */
     h2_stream *streams;         /* every stream with state here */
@@ -108,7 +109,7 @@ struct h2_conn {
 
 static inline const sy_http_cfg *h2_cfg(const h2_conn *h)
 {
-    return &sy__http_app(h->w->srv)->cfg;
+    return &h->conf->cfg;
 }
 
 /* session.c */

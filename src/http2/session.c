@@ -517,6 +517,8 @@ static void h2_on_close(sy_bstream *bs, int err)
     nghttp2_session_del(h->ng);
     h->ng = NULL;
     bs->proto_data = NULL;
+    sy__http_conf_unref(h->conf);
+    h->conf = NULL;
     if (h->d.queued)
         h->free_in_defer = 1; /* the loop still holds the send pass: free it there */
     else
@@ -525,7 +527,7 @@ static void h2_on_close(sy_bstream *bs, int err)
 
 /* ---- setup ---- */
 
-static int any_upgrade_route(const sy_http_app *a)
+static int any_upgrade_route(const sy_http_conf *a)
 {
     for (size_t i = 0; i < a->nroutes; i++)
         if (a->routes[i]->nupgrades)
@@ -559,6 +561,7 @@ static h2_conn *h2_new(sy_bstream *bs, sy_worker *w, int mode)
         return NULL;
     h->bs = bs;
     h->w = w;
+    h->conf = sy__http_worker_conf(w);
     h->mode = (uint8_t)mode;
     h->d.cb = defer_cb;
     nghttp2_session_callbacks *cbs = make_callbacks();
@@ -581,11 +584,11 @@ static h2_conn *h2_new(sy_bstream *bs, sy_worker *w, int mode)
         sy__free(h);
         return NULL;
     }
-    const sy_http_app *app = sy__http_app(w->srv);
-    h->connect_proto = (uint8_t)any_upgrade_route(app);
+    h->connect_proto = (uint8_t)any_upgrade_route(h->conf);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)SY_MIN(app->cfg.max_head, UINT32_MAX)},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+         (uint32_t)SY_MIN(h->conf->cfg.max_head, UINT32_MAX)},
         {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
         {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
@@ -596,6 +599,7 @@ static h2_conn *h2_new(sy_bstream *bs, sy_worker *w, int mode)
         return NULL;
     }
     h->last_active = bs->loop->now_ms;
+    sy__http_conf_ref(h->conf);
     return h;
 }
 

@@ -299,6 +299,7 @@ int sy__h2_on_begin_request(h2_conn *h, int32_t id)
     r->ops = &sy__h2_req_ops;
     r->proto = s;
     r->conn = sy__conn_of(h->bs);
+    r->conf = h->conf;
     r->version = 20;
     r->start_us = sy__now_us();
     r->secure = h->mode == H2_MODE_TLS;

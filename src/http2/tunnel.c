@@ -392,7 +392,7 @@ void sy__h2_connect(h2_conn *h, h2_stream *s)
         return;
     }
     int mismatch = 0;
-    r->route = sy__route_match(sy__http_app(h->w->srv), r->path, r->path_len, "GET", 3, &mismatch);
+    r->route = sy__route_match(h->conf, r->path, r->path_len, "GET", 3, &mismatch);
     sy__upgrade_note_request(r, tok, tl); /* the upgrade funnel: requested */
     if (!r->route) {
         refuse(r, 404, "no such resource");
@@ -444,7 +444,7 @@ void sy__h2_connect(h2_conn *h, h2_stream *s)
     if (tl == 9 && !memcmp(tok, "websocket", 9))
         r->protocol = "ws-over-h2";
     sy_uplog *log = sy__uplog_begin(r, e, tok, tl);
-    int err = e->proto->open(&t->bs, r, e, log);
+    int err = log ? e->proto->open(&t->bs, r, e, log) : SY_ENOMEM;
     /* The request was needed only for the switch. */
     s->req = NULL;
     sy__req_release(h->w, r);

@@ -107,8 +107,8 @@ struct sy_conn {
     uint8_t pending; /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
     sy_timer timer;
     uint64_t bytes_in, bytes_out;
-    sy_listen_stats *stats; /* the counters of its listener in its worker, or NULL (client) */
-    uint64_t born_ms;       /* loop time when accepted */
+    sy_listen_stats *stats;    /* the counters of its listener in its worker, or NULL (client) */
+    uint64_t born_ms;          /* loop time when accepted */
     uint64_t flush_mark;       /* bytes_out when the closing flush was last seen moving */
     uint32_t flush_timeout_ms; /* a closing flush that makes no progress this long is cut */
     int close_err;

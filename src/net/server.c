@@ -155,8 +155,10 @@ int sy__server_set_net(sy_server *s, enum sy_server_opt opt, uint64_t v)
         atomic_store_explicit(&s->cfg.max_conns, v ? v : 1, memory_order_relaxed);
         return 0;
     }
+    int net = opt == SY_OPT_WORKERS || opt == SY_OPT_DRAIN_TIMEOUT_MS ||
+              opt == SY_OPT_SHARED_LISTENER || opt == SY_OPT_MAX_CONNS;
     if (s->started)
-        return SY_ESTATE;
+        return net ? SY_ESTATE : SY_EINVAL;
     switch (opt) {
     case SY_OPT_WORKERS:
         if (v > 256)
@@ -164,7 +166,7 @@ int sy__server_set_net(sy_server *s, enum sy_server_opt opt, uint64_t v)
         s->cfg.workers = v;
         return 0;
     case SY_OPT_MAX_CONNS:
-        s->cfg.max_conns = v ? v : 1;
+        atomic_store(&s->cfg.max_conns, v ? v : 1);
         return 0;
     case SY_OPT_DRAIN_TIMEOUT_MS:
         s->cfg.drain_timeout_ms = v;

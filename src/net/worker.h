@@ -61,8 +61,8 @@ struct sy_worker {
     sy_timer accept_timer;
     uint32_t accept_backoff_ms; /* the last pause; doubles while accept keeps failing */
     int accept_paused;
-    void *upper; /* per-worker state of the layer above (freed by hooks->worker_free) */
-    size_t index; /* in srv->workers */
+    void *upper;           /* per-worker state of the layer above (freed by hooks->worker_free) */
+    size_t index;          /* in srv->workers */
     sy_hist conn_lifetime; /* accepted connections, at close */
 };
 

@@ -151,9 +151,8 @@ static const char *const proto_names[SY_MP_N] = {"http/1.0", "http/1.1", "h2", "
 static const char *const method_names[SY_MM_N] = {"GET",     "HEAD",  "POST",    "PUT",  "DELETE",
                                                   "OPTIONS", "PATCH", "CONNECT", "other"};
 static const char *const refusal_names[SY_REFUSE_N] = {
-    "other",          "method",   "version",   "key",       "origin",
-    "subprotocol",    "app",      "memory",    "body_too_large",
-    "not_registered", "declined", "not_found", "bad_request"};
+    "other",  "method",         "version",        "key",      "origin",    "subprotocol", "app",
+    "memory", "body_too_large", "not_registered", "declined", "not_found", "bad_request"};
 static const char *const cause_names[SY_MW_CAUSES] = {
     "unknown", "peer",         "local",         "protocol", "too_big",  "ping_timeout",
     "idle",    "backpressure", "close_timeout", "abnormal", "shutdown", "handshake"};
@@ -199,10 +198,9 @@ static void net_section(mw *o, const sy_server *s)
             uint64_t v = 0;
             for (size_t w = 0; w < s->nworkers; w++)
                 if (a < s->workers[w].nlisteners)
-                    v += sy__ctr_get((const sy_ctr *)((const char *)&s->workers[w]
-                                                          .listeners[a]
-                                                          .stats +
-                                                      per_listener[k].off));
+                    v += sy__ctr_get(
+                        (const sy_ctr *)((const char *)&s->workers[w].listeners[a].stats +
+                                         per_listener[k].off));
             listener_label(&s->addrs[a], lab, sizeof(lab));
             mw_printf(o, "%s{listener=\"%s\"} %" PRIu64 "\n", per_listener[k].name, lab, v);
         }
@@ -275,9 +273,9 @@ static void http_section(mw *o, const sy_server *s)
          "Switches answered: 101 Switching Protocols (HTTP/1.1) or 200 (HTTP/2, RFC 8441).");
     for (int k = 0; k < SY_UP_N; k++)
         for (int h2 = 0; h2 < 2; h2++)
-            mw_printf(o, "switchyard_upgrade_switched_total{protocol=\"%s\",status=\"%s\"} %" PRIu64
-                         "\n",
-                      up_names[k], h2 ? "200" : "101", SUM(up_switched[k][h2]));
+            mw_printf(
+                o, "switchyard_upgrade_switched_total{protocol=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                up_names[k], h2 ? "200" : "101", SUM(up_switched[k][h2]));
     head(o, "switchyard_upgrade_open", "gauge", "Switched connections open now.");
     for (int k = 0; k < SY_UP_N; k++) {
         uint64_t sw = SUM(up_switched[k][0]) + SUM(up_switched[k][1]), cl = SUM(up_closed[k]);
@@ -288,9 +286,9 @@ static void http_section(mw *o, const sy_server *s)
          "Upgrade requests that did not switch, by reason.");
     for (int k = 0; k < SY_UP_N; k++)
         for (int r = 0; r < SY_REFUSE_N; r++)
-            mw_printf(o, "switchyard_upgrade_refused_total{protocol=\"%s\",reason=\"%s\"} %" PRIu64
-                         "\n",
-                      up_names[k], refusal_names[r], SUM(up_refused[k][r]));
+            mw_printf(
+                o, "switchyard_upgrade_refused_total{protocol=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+                up_names[k], refusal_names[r], SUM(up_refused[k][r]));
     static const struct {
         const char *name, *help;
         int lifetime;
@@ -305,8 +303,8 @@ static void http_section(mw *o, const sy_server *s)
             nh = 0;
             for (size_t w = 0; w < s->nworkers && nh < SY_ARRAY_LEN(hs); w++)
                 if (hm(s, w))
-                    hs[nh++] = hists[i].lifetime ? &hm(s, w)->up_lifetime[k]
-                                                 : &hm(s, w)->up_handshake[k];
+                    hs[nh++] =
+                        hists[i].lifetime ? &hm(s, w)->up_lifetime[k] : &hm(s, w)->up_handshake[k];
             char lab[64];
             snprintf(lab, sizeof(lab), "protocol=\"%s\",", up_names[k]);
             hist_out(o, hists[i].name, lab, hs, nh,
@@ -340,7 +338,8 @@ static void ws_section(mw *o, const sy_server *s)
         head(o, plain[i].name, "counter", plain[i].help);
         mw_printf(o, "%s %" PRIu64 "\n", plain[i].name, sum_http(s, plain[i].off));
     }
-    head(o, "switchyard_websocket_closes_total", "counter", "WebSocket connections closed, by cause.");
+    head(o, "switchyard_websocket_closes_total", "counter",
+         "WebSocket connections closed, by cause.");
     for (int c = 1; c < SY_MW_CAUSES - 1; c++) /* "handshake" is the client's only */
         mw_printf(o, "switchyard_websocket_closes_total{cause=\"%s\"} %" PRIu64 "\n",
                   cause_names[c], SUM(ws_close_cause[c]));
@@ -362,8 +361,8 @@ static void ws_section(mw *o, const sy_server *s)
     }
     head(o, "switchyard_raw_stream_closes_total", "counter", "Raw streams closed, by cause.");
     for (int k = 0; k < SY_MR_N; k++)
-        mw_printf(o, "switchyard_raw_stream_closes_total{cause=\"%s\"} %" PRIu64 "\n",
-                  raw_names[k], SUM(raw_close[k]));
+        mw_printf(o, "switchyard_raw_stream_closes_total{cause=\"%s\"} %" PRIu64 "\n", raw_names[k],
+                  SUM(raw_close[k]));
     uint64_t co = SUM(h2_conns_opened), cc = SUM(h2_conns_closed);
     uint64_t so = SUM(h2_streams_opened), sc = SUM(h2_streams_closed);
     head(o, "switchyard_http2_connections_total", "counter", "HTTP/2 connections started.");

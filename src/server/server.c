@@ -58,15 +58,16 @@ static const sy_bstream_proto sniff_proto = {
 static int accept_conn(sy_conn *c, sy_worker *w, size_t addr_idx)
 {
     const sy_http_app *app = sy__http_app(w->srv);
+    const sy_http_cfg *cfg = &sy__http_worker_conf(w)->cfg;
     /* A listener with a transport plug-in is a TLS listener: requests learn they are secure
      * (no h2c there), and HTTP/2 comes by ALPN. */
     c->secure = w->srv->addrs[addr_idx].tp != NULL;
-    if (!app->cfg.h2c && !c->secure)
+    if (!app->h2c && !c->secure)
         return sy__http1_attach(c, w);
     c->proto = &sniff_proto;
     c->proto_data = w;
-    sy__conn_set_timeout(c, app->cfg.header_timeout_ms ? app->cfg.header_timeout_ms
-                                                       : app->cfg.keepalive_timeout_ms);
+    sy__conn_set_timeout(c, cfg->header_timeout_ms ? cfg->header_timeout_ms
+                                                   : cfg->keepalive_timeout_ms);
     return 0;
 }
 
@@ -74,7 +75,7 @@ static int accept_conn(sy_conn *c, sy_worker *w, size_t addr_idx)
 
 static int h2c_check(sy_req *r, const char *token, const char **reason, void *ud)
 {
-    if (!r->worker || !sy__http_app(r->worker->srv)->cfg.h2c)
+    if (!r->worker || !sy__http_app(r->worker->srv)->h2c)
         return SY_UPGRADE_DECLINE;
     return sy__h2c_check(r, token, reason, ud);
 }
@@ -130,12 +131,11 @@ SY_EXPORT int sy_server_new(sy_server **out)
 
 SY_EXPORT int sy_server_set(sy_server *s, enum sy_server_opt opt, uint64_t v)
 {
-    if (s->started)
-        return SY_ESTATE;
-    if (opt == SY_OPT_WRITE_TIMEOUT_MS)
+    if (opt == SY_OPT_WRITE_TIMEOUT_MS && !s->started)
         s->cfg.flush_timeout_ms = v; /* the network side cuts stalled closing flushes too */
     int e = sy__server_set_net(s, opt, v);
     if (e != SY_EINVAL)
         return e;
+    /* Running: the HTTP limits go to a route set being built (sy_server_reload_begin). */
     return sy__http_app_set(sy__http_app(s), opt, v);
 }

@@ -1095,7 +1095,7 @@ static void ws_on_close(sy_bstream *c, int err)
         sy__ctr_inc(&ws->m->ws_close_cause[cause]);
         if (ws->cause == SY_WS_CAUSE_PEER) {
             int k = ws->close_code;
-            sy__ctr_inc(&ws->m->ws_peer_code[k >= 1000 && k <= 1015 ? k - 1000
+            sy__ctr_inc(&ws->m->ws_peer_code[k >= 1000 && k <= 1015   ? k - 1000
                                              : k >= 3000 && k <= 3999 ? SY_MW_CODE_3XXX
                                              : k >= 4000 && k <= 4999 ? SY_MW_CODE_4XXX
                                                                       : SY_MW_CODE_OTHER]);
