@@ -20,9 +20,18 @@ OPT := -O2 -g
 LDSAN :=
 endif
 
+# METRICS=0: counters and the loop-lag clock compiled out (build/nometrics), the reference
+# for what metrics cost (bench/metrics_cost.sh).
+METRICS ?= 1
+ifeq ($(METRICS),0)
+BUILD := $(BUILD)/nometrics
+OPT += -DSY_METRICS=0
+endif
+
 CFLAGS_ALL := -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-fPIC -fvisibility=hidden -Iinclude -Isrc -D_GNU_SOURCE -pthread $(CFLAGS)
 LIBS := -lssl -lcrypto -lz -lnghttp2 -lhiredis -pthread
+CLI_LIBS := -lyaml # `serve --config`: the command only, not the library
 LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 LIB_SRCS := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
@@ -55,7 +64,7 @@ $(BUILD)/switchyard.pc: switchyard.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
 
 $(BUILD)/switchyard: $(CLI_OBJS) $(BUILD)/libswitchyard.a
-	$(CC) -o $@ $(CLI_OBJS) $(BUILD)/libswitchyard.a $(LDFLAGS_ALL) $(LIBS)
+	$(CC) -o $@ $(CLI_OBJS) $(BUILD)/libswitchyard.a $(LDFLAGS_ALL) $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libswitchyard.a tests/unit/harness.h
 	@mkdir -p $(dir $@)

@@ -1,6 +1,6 @@
 /* Command-line values read strictly: a number with an optional unit, or an error naming the
  * flag. "64MiB" must not become 64 and "abc" must not become the default. */
-#include "cli/cli.h"
+#include "cli/serve.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,31 +23,42 @@ static const unit time_units[] = {
 };
 static const unit count_units[] = {{"", 1}, {NULL, 0}};
 
-int sy_cli_value(const char *flag, const char *text, int kind, uint64_t *out)
+static const char *expect_of(int kind)
+{
+    return kind == SY_CLI_SIZE   ? "a size such as 4096, 64KiB, 16M or 1GiB"
+           : kind == SY_CLI_TIME ? "a time in ms, or with a unit: 500ms, 10s, 2m"
+                                 : "a whole number";
+}
+
+int sy_cli_parse(const char *text, int kind, uint64_t *out, const char **expect)
 {
     const unit *units = kind == SY_CLI_SIZE   ? size_units
                         : kind == SY_CLI_TIME ? time_units
                                               : count_units;
-    const char *what = kind == SY_CLI_SIZE   ? "a size such as 4096, 64KiB, 16M or 1GiB"
-                       : kind == SY_CLI_TIME ? "a time in ms, or with a unit: 500ms, 10s, 2m"
-                                             : "a whole number";
+    *expect = expect_of(kind);
     char *end = NULL;
     errno = 0;
     unsigned long long n = text && *text >= '0' && *text <= '9' ? strtoull(text, &end, 10) : 0;
-    if (!end || errno) {
-        fprintf(stderr, "switchyard: --%s %s: expected %s\n", flag, text ? text : "", what);
+    if (!end || errno)
         return -1;
-    }
     for (const unit *u = units; u->name; u++) {
         if (strcasecmp(end, u->name) != 0)
             continue;
         if (n > UINT64_MAX / u->mult) {
-            fprintf(stderr, "switchyard: --%s %s: too large\n", flag, text);
+            *expect = "a smaller value (too large)";
             return -1;
         }
         *out = (uint64_t)n * u->mult;
         return 0;
     }
-    fprintf(stderr, "switchyard: --%s %s: expected %s\n", flag, text, what);
+    return -1;
+}
+
+int sy_cli_value(const char *flag, const char *text, int kind, uint64_t *out)
+{
+    const char *expect;
+    if (sy_cli_parse(text, kind, out, &expect) == 0)
+        return 0;
+    fprintf(stderr, "switchyard: --%s %s: expected %s\n", flag, text ? text : "", expect);
     return -1;
 }
