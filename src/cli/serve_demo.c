@@ -573,7 +573,10 @@ static int peer_is_loopback(const char *peer)
 void serve_metrics_handler(sy_req *req, void *ud)
 {
     const metrics_policy *p = ud;
-    int ok = p->public_ || peer_is_loopback(sy_req_peer(req));
+    /* Tests have only loopback peers: this makes them count as remote. */
+    const char *as_remote = getenv("SWITCHYARD_TEST_PEERS_REMOTE");
+    int ok =
+        p->public_ || (peer_is_loopback(sy_req_peer(req)) && !(as_remote && as_remote[0] == '1'));
     if (!ok && p->token[0]) {
         size_t al;
         const char *a = sy_req_header(req, "Authorization", &al);

@@ -27,7 +27,7 @@ struct sy_stream {
     uint64_t acked;     /* bytes the peer had taken at the last check */
     uint8_t bp_flagged; /* a write returned BACKPRESSURE: the application is owed on_drain */
     uint8_t closing;    /* flushing before the close: no more writes, no more on_data */
-    uint64_t in0, out0; /* the byte stream's counts at the switch (the request, the 101) */
+    uint64_t out0;      /* bytes out at the switch (the 101 included) */
 };
 
 static void arm_idle(sy_stream *s)
@@ -92,6 +92,9 @@ static ssize_t raw_on_read(sy_bstream *c, uint8_t *data, size_t len)
         return (ssize_t)len;
     s->active_ms = c->loop->now_ms;
     sy__uplog_first_message(s->log);
+    sy_http_metrics *m = sy__uplog_metrics(s->log);
+    if (m)
+        sy__ctr_add(&m->raw_bytes_in, len);
     if (s->cbs.on_data)
         s->cbs.on_data(s, data, len, s->ud);
     return (ssize_t)len;
@@ -158,7 +161,6 @@ static void raw_on_close(sy_bstream *c, int err)
         uint64_t in, out;
         sy__bs_counts(c, &in, &out);
         sy__ctr_inc(&m->raw_close[why]);
-        sy__ctr_add(&m->raw_bytes_in, in - SY_MIN(in, s->in0));
         sy__ctr_add(&m->raw_bytes_out, out - SY_MIN(out, s->out0));
     }
     sy__uplog_end(s->log, c, names[why], 0, close_detail(err));
@@ -188,7 +190,6 @@ static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy
     uint64_t in, out;
     sy__bs_counts(c, &in, &out);
     s->acked = out + sy__bs_buffered(c);
-    s->in0 = in;
     s->out0 = s->acked;
     c->proto = &raw_proto;
     c->proto_data = s;

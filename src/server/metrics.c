@@ -329,7 +329,7 @@ static void ws_section(mw *o, const sy_server *s)
         {"switchyard_websocket_sent_bytes_total",
          "WebSocket message payload bytes sent (before deflate).",
          offsetof(sy_http_metrics, ws_bytes_out)},
-        {"switchyard_raw_stream_received_bytes_total", "Bytes received by closed raw streams.",
+        {"switchyard_raw_stream_received_bytes_total", "Bytes received by raw streams.",
          offsetof(sy_http_metrics, raw_bytes_in)},
         {"switchyard_raw_stream_sent_bytes_total", "Bytes sent by closed raw streams.",
          offsetof(sy_http_metrics, raw_bytes_out)},
