@@ -163,21 +163,21 @@ SY_EXPORT void sy_server_reload_abort(sy_server *srv)
     a->building = srv->started ? NULL : a->conf;
 }
 
-int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v)
+int sy__http_app_set(sy_http_app *a, int started, enum sy_server_opt opt, uint64_t v)
 {
     if (opt == SY_OPT_H2C || opt == SY_OPT_ACCESS_LOG_SWITCH) {
         if (v > 1)
             return SY_ERANGE;
-        if (a->building != a->conf || !a->building)
-            return SY_ESTATE; /* not while running */
+        if (started)
+            return SY_ESTATE; /* they decide how connections start */
         if (opt == SY_OPT_H2C)
             a->h2c = (int)v;
         else
             a->log_switch = (int)v;
         return 0;
     }
-    if (!a->building)
-        return SY_ESTATE;
+    if (!a->building || (started && a->building == a->conf))
+        return SY_ESTATE; /* running: only a set being built by a reload */
     sy_http_cfg *c = &a->building->cfg;
     switch (opt) {
     case SY_OPT_HEADER_TIMEOUT_MS:
@@ -227,7 +227,9 @@ static char *dupstr(const char *s)
 SY_EXPORT sy_route *sy_server_route(sy_server *srv, const char *method, const char *pattern,
                                     int flags, sy_handler_fn handler, void *ud)
 {
-    sy_http_conf *s = sy__http_app(srv)->building;
+    sy_http_app *a = sy__http_app(srv);
+    /* Once started, only a set being built by a reload takes routes. */
+    sy_http_conf *s = srv->started && a->building == a->conf ? NULL : a->building;
     const int known = SY_ROUTE_PREFIX | SY_ROUTE_STREAM_BODY | SY_ROUTE_UPGRADE_REQUIRED;
     const char *why = NULL;
     if (!pattern || pattern[0] != '/')

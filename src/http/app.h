@@ -110,7 +110,7 @@ static inline sy_http_metrics *sy__http_metrics(const sy_worker *w)
 sy_http_app *sy__http_app_new(void);
 void sy__http_app_free(sy_http_app *a);
 /* Set an HTTP option. Returns 0, SY_ERANGE, or SY_EINVAL when opt is not an HTTP option. */
-int sy__http_app_set(sy_http_app *a, enum sy_server_opt opt, uint64_t v);
+int sy__http_app_set(sy_http_app *a, int started, enum sy_server_opt opt, uint64_t v);
 
 /* Find the route for the request path and method. *method_mismatch is set when a route
  * matched the path but not the method. */

@@ -137,5 +137,5 @@ SY_EXPORT int sy_server_set(sy_server *s, enum sy_server_opt opt, uint64_t v)
     if (e != SY_EINVAL)
         return e;
     /* Running: the HTTP limits go to a route set being built (sy_server_reload_begin). */
-    return sy__http_app_set(sy__http_app(s), opt, v);
+    return sy__http_app_set(sy__http_app(s), s->started, opt, v);
 }
