@@ -1,11 +1,14 @@
 // The demo page in a real browser: headless Chromium (Debian's) loads http://127.0.0.1:PORT/,
-// the page opens ws://.../echo (with permessage-deflate), a message typed into the form and
-// sent with the button comes back and is shown. Usage: node test_demo_chromium.mjs BIN
+// the page opens ws://.../handshake (with permessage-deflate) and shows the switch itself (the
+// request the browser sent, the 101's headers, what was negotiated), the round-trip time, the
+// metrics the server pushes every second, and copy-paste commands; a message typed into the
+// form and sent with the button comes back and is shown. A screenshot of the page is saved as
+// a test artifact (BUILD/artifacts/demo.png). Usage: node test_demo_chromium.mjs BIN
 // With SY_TEST_TLS=1 (tests/run's "[tls]" run) the same over https:// and wss://: the server
 // listens with --tls-listen and --tls-self-signed, Chromium runs with
 // --ignore-certificate-errors, and the page must have opened wss://.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -109,6 +112,48 @@ try {
     for (let i = 0; i < 200; i++)
       if (got[i] !== 'm' + i + ' ' + 'y'.repeat(i)) throw new Error('message ' + i + ' differs');
   });
+  await test('the page shows the request the browser sent and the 101 it got', async () => {
+    await page.waitForFunction(() => window.switchyardHandshake !== null, null, { timeout: 10000 });
+    const req = await page.textContent('#req');
+    if (!req.startsWith('GET /handshake HTTP/1.1\r\n')) throw new Error('request shown: ' + req);
+    for (const h of ['Sec-WebSocket-Key:', 'Sec-WebSocket-Version: 13', 'Upgrade: websocket',
+                     'Sec-WebSocket-Extensions: permessage-deflate'])
+      if (!req.toLowerCase().includes(h.toLowerCase())) throw new Error('request lacks ' + h + ': ' + req);
+    const resp = await page.textContent('#resp');
+    if (!resp.startsWith('HTTP/1.1 101 Switching Protocols')) throw new Error('response shown: ' + resp);
+    for (const h of ['Sec-WebSocket-Accept:', 'Upgrade: websocket', 'Connection: Upgrade',
+                     'Sec-WebSocket-Extensions: permessage-deflate'])
+      if (!resp.includes(h)) throw new Error('response lacks ' + h + ': ' + resp);
+    // The Accept shown is the one for the Key shown (RFC 6455 §4.2.2).
+    const key = /sec-websocket-key: *(\S+)/i.exec(req)[1];
+    const acc = /Sec-WebSocket-Accept: *(\S+)/.exec(resp)[1];
+    const { createHash } = await import('node:crypto');
+    const want = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    if (acc !== want) throw new Error('accept ' + acc + ' is not for key ' + key);
+    if ((await page.textContent('#n-http')) !== 'HTTP/1.1') throw new Error('http version');
+    if (!(await page.textContent('#n-ext')).includes('permessage-deflate')) throw new Error('extensions');
+    if (!/^[0-9a-f]{16}$/.test(await page.textContent('#n-id'))) throw new Error('request id');
+  });
+  await test('round-trip time and pushed metrics are shown', async () => {
+    await page.waitForFunction(() => window.switchyardRtt.length > 0, null, { timeout: 10000 });
+    if (!/^\d+\.\d+ ms/.test(await page.textContent('#rtt'))) throw new Error('rtt shown');
+    // The page asks once at open; later updates come unasked, every second.
+    const first = await page.evaluate(() => window.switchyardMetrics);
+    await page.waitForFunction((f) => window.switchyardMetrics && window.switchyardMetrics !== f,
+                               first, { timeout: 5000 });
+    const m = await page.evaluate(() => window.switchyardMetrics);
+    if (!(m.websockets_open >= 1)) throw new Error('websockets_open ' + m.websockets_open);
+    if (!(m.upgrades_switched >= 1 && m.requests_total >= 1 && m.messages_in >= 1))
+      throw new Error('metrics ' + JSON.stringify(m));
+    const row = await page.textContent('#m-websockets_open');
+    if (!row.includes('WebSockets open')) throw new Error('metrics table: ' + row);
+  });
+  await test('copy-paste commands name this server', async () => {
+    const cmds = await page.textContent('#cmds');
+    for (const want of [`${scheme}://127.0.0.1:${srv.port}/raw`, `${scheme}://127.0.0.1:${srv.port}/body`,
+                        `Upgrade: upper`, `/metrics`, `/stream?`])
+      if (!cmds.includes(want)) throw new Error('commands lack ' + want);
+  });
   await test('two tabs in one chat room both see a message', async () => {
     const other = await browser.newPage();
     await other.goto(`${scheme}://127.0.0.1:${srv.port}/`, { timeout: 15000 });
@@ -125,6 +170,14 @@ try {
       await p.waitForFunction(() => window.switchyardChat.includes('hello tabs ✓'), null,
                               { timeout: 10000 });
     await other.close();
+  });
+  await test('screenshot saved as a test artifact', async () => {
+    const dir = join(dirname(bin), 'artifacts');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, tls ? 'demo-tls.png' : 'demo.png');
+    await page.screenshot({ path: file, fullPage: true });
+    if (!existsSync(file)) throw new Error('no screenshot');
+    console.log('  screenshot: ' + file);
   });
   if (tls) await test('the WebSocket of an https page is wss:// and echoes', async () => {
     const got = await page.evaluate(() => new Promise((resolve, reject) => {
