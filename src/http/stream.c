@@ -28,6 +28,8 @@ struct sy_stream {
     uint8_t bp_flagged; /* a write returned BACKPRESSURE: the application is owed on_drain */
     uint8_t closing;    /* flushing before the close: no more writes, no more on_data */
     uint64_t out0;      /* bytes out at the switch (the 101 included) */
+    sy_http_metrics *m; /* the worker's counters, or NULL */
+    uint8_t got_data;   /* the funnel's first message was counted */
 };
 
 static void arm_idle(sy_stream *s)
@@ -91,10 +93,13 @@ static ssize_t raw_on_read(sy_bstream *c, uint8_t *data, size_t len)
     if (s->closing)
         return (ssize_t)len;
     s->active_ms = c->loop->now_ms;
-    sy__uplog_first_message(s->log);
-    sy_http_metrics *m = sy__uplog_metrics(s->log);
-    if (m)
-        sy__ctr_add(&m->raw_bytes_in, len);
+    if (s->m) {
+        if (!s->got_data) {
+            s->got_data = 1;
+            sy__uplog_first_message(s->log);
+        }
+        sy__ctr_add(&s->m->raw_bytes_in, len);
+    }
     if (s->cbs.on_data)
         s->cbs.on_data(s, data, len, s->ud);
     return (ssize_t)len;
@@ -181,6 +186,7 @@ static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy
     }
     s->c = c;
     s->log = log;
+    s->m = sy__uplog_metrics(log);
     s->high_water = STREAM_HIGH_WATER;
     s->low_water = STREAM_LOW_WATER;
     s->max_buffer = STREAM_MAX_BUFFER;

@@ -715,7 +715,10 @@ static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
     if (ws->m) {
         sy__ctr_inc(&ws->m->ws_msgs_in);
         sy__ctr_add(&ws->m->ws_bytes_in, len);
-        sy__uplog_first_message(ws->log);
+        if (!ws->got_message) {
+            ws->got_message = 1;
+            sy__uplog_first_message(ws->log);
+        }
     }
     if (!ws->cbs->on_message)
         return;

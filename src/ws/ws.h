@@ -80,7 +80,8 @@ struct sy_ws {
     uint8_t close_received;
     uint8_t failed;
     uint8_t ping_outstanding;
-    uint8_t dead; /* on_close delivered */
+    uint8_t dead;        /* on_close delivered */
+    uint8_t got_message; /* a message arrived (the funnel's first message was counted) */
     atomic_int refs;
     int close_code;
     int cause;
