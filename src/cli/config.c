@@ -471,6 +471,20 @@ static void logs_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, 
         unknown(y, k, "logs", key, "format, access, verbose");
 }
 
+static void redis_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
+{
+    serve_cfg *c = y->cfg;
+    (void)ud;
+    if (!strcmp(key, "url")) {
+        c->redis = str(y, v, "redis: url");
+        if (c->redis && strncmp(c->redis, "redis://", 8))
+            problem(y, v, "redis: url: expected redis://HOST:PORT, not '%s'", c->redis);
+    } else if (!strcmp(key, "prefix")) {
+        c->redis_prefix = str(y, v, "redis: prefix");
+    } else
+        unknown(y, k, "redis", key, "url, prefix");
+}
+
 static void reflect_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, void *ud)
 {
     serve_cfg *c = y->cfg;
@@ -491,8 +505,8 @@ static void reflect_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *
 
 /* ---- routes ---- */
 
-static const char *const demo_names[] = {"",      "body",    "sum",      "stream",
-                                         "delay", "reflect", "handshake"};
+static const char *const demo_names[] = {"",      "body",    "sum",       "stream",
+                                         "delay", "reflect", "handshake", "chat"};
 
 typedef struct route_ctx {
     serve_route *r;
@@ -552,7 +566,7 @@ static void route_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v,
         if (s && !r->demo)
             problem(y, v,
                     "routes: demo: '%s' is not one of body, sum, stream, delay, reflect, "
-                    "handshake",
+                    "handshake, chat",
                     s);
     } else if (!strcmp(key, "metrics")) {
         int on = 0;
@@ -649,10 +663,12 @@ static void top_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, v
         each_pair(y, v, "logs", logs_pair, NULL);
     } else if (!strcmp(key, "reflect")) {
         each_pair(y, v, "reflect", reflect_pair, NULL);
+    } else if (!strcmp(key, "redis")) {
+        each_pair(y, v, "redis", redis_pair, NULL);
     } else {
         unknown(y, k, "top level", key,
                 "listen, workers, shared_listener, h2c, root, limits, timeouts, websocket, "
-                "heartbeat, compression, raw, routes, metrics, logs, reflect");
+                "heartbeat, compression, raw, routes, metrics, logs, reflect, redis");
     }
 }
 

@@ -22,7 +22,7 @@ typedef struct serve_ws {
 } serve_ws;
 
 enum { RK_STATIC = 1, RK_WS, RK_RAW, RK_DEMO, RK_METRICS };
-enum { DEMO_BODY = 1, DEMO_SUM, DEMO_STREAM, DEMO_DELAY, DEMO_REFLECT, DEMO_HANDSHAKE };
+enum { DEMO_BODY = 1, DEMO_SUM, DEMO_STREAM, DEMO_DELAY, DEMO_REFLECT, DEMO_HANDSHAKE, DEMO_CHAT };
 
 typedef struct serve_route {
     const char *path;
@@ -71,6 +71,7 @@ typedef struct serve_cfg {
     int log_json, access_log, verbose; /* access_log -1 unset (on) */
     int reflect;                       /* -1 auto */
     const char *reflect_token;
+    const char *redis, *redis_prefix; /* topics across processes (/chat) */
     /* strings owned by this config (freed by serve_cfg_free) */
     char **owned;
     size_t nowned, capowned;
@@ -115,6 +116,13 @@ void demo_echo_message(sy_ws *ws, int opcode, const void *data, size_t len, void
 void demo_handshake_open(sy_ws *ws, void *ud);
 void demo_handshake_message(sy_ws *ws, int opcode, const void *data, size_t len, void *ud);
 void demo_handshake_close(sy_ws *ws, const sy_ws_close_info *info, void *ud);
+/* /chat?room=NAME: every message to everyone in the room (topics; across processes with
+ * Redis). demo_chat_server is where it publishes. */
+extern sy_server *demo_chat_server;
+int demo_chat_accept(sy_req *req, const char **reason, void *ud);
+void demo_chat_open(sy_ws *ws, void *topic);
+void demo_chat_message(sy_ws *ws, int opcode, const void *data, size_t len, void *topic);
+void demo_chat_close(sy_ws *ws, const sy_ws_close_info *info, void *topic);
 /* Start / stop the thread pushing numbers to /handshake sockets. */
 int demo_push_start(sy_server *srv);
 void demo_push_stop(void);

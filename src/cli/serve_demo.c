@@ -280,6 +280,76 @@ void demo_reflect(sy_req *req, void *ud)
     free(out);
 }
 
+/* ---- chat: /chat?room=NAME (default lobby) ---- */
+
+sy_server *demo_chat_server; /* where /chat publishes */
+
+/* The accept hook: the room from the query becomes the connection's topic ("room:NAME"). */
+int demo_chat_accept(sy_req *req, const char **reason, void *ud)
+{
+    (void)ud;
+    size_t ql;
+    const char *q = sy_req_query(req, &ql);
+    const char *room = "lobby";
+    size_t rl = 5;
+    for (size_t i = 0; q && i < ql;) {
+        size_t end = i;
+        while (end < ql && q[end] != '&')
+            end++;
+        if (end - i > 5 && memcmp(q + i, "room=", 5) == 0) {
+            room = q + i + 5;
+            rl = end - i - 5;
+        }
+        i = end + 1;
+    }
+    for (size_t i = 0; i < rl; i++) {
+        char c = room[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.') ||
+            rl > 64) {
+            *reason = "room names are 1..64 of [A-Za-z0-9._-]";
+            return 400;
+        }
+    }
+    char *topic = malloc(rl + 6);
+    if (!topic) {
+        *reason = "out of memory";
+        return 503;
+    }
+    memcpy(topic, "room:", 5);
+    memcpy(topic + 5, room, rl);
+    topic[rl + 5] = 0;
+    sy_req_set_open_ud(req, topic, free);
+    return 0;
+}
+
+void demo_chat_open(sy_ws *ws, void *topic)
+{
+    int e = sy_ws_subscribe(ws, topic);
+    if (e)
+        sy_ws_close(ws, 1011, sy_strerror(e));
+}
+
+/* Every message goes, unchanged, to everyone in the room (the sender included), on every
+ * process sharing the Redis. Only a publish that failed is answered, to the sender alone. */
+void demo_chat_message(sy_ws *ws, int opcode, const void *data, size_t len, void *topic)
+{
+    int e = sy_server_publish(demo_chat_server, topic, data, len, opcode);
+    if (e) {
+        char note[160];
+        int n = snprintf(note, sizeof(note), "[switchyard] not delivered: %s (%s)", sy_strerror(e),
+                         sy_err_name(e));
+        (void)sy_ws_send(ws, SY_WS_TEXT, note, (size_t)n);
+    }
+}
+
+void demo_chat_close(sy_ws *ws, const sy_ws_close_info *info, void *topic)
+{
+    (void)ws;
+    (void)info;
+    free(topic);
+}
+
 /* ---- /handshake: the switch itself, shown to the page ---- */
 
 /* A growing text for the JSON message. */

@@ -449,6 +449,7 @@ int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payloa
         fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
         return e;
     }
+    count_out(ws, payload_len, 1);
     return after_send(ws);
 }
 
