@@ -449,7 +449,6 @@ SY_EXPORT int sy_loop_run(sy_loop *loop)
 #if SY_METRICS
         /* One clock read per iteration: the price of knowing the loop's lag. */
         uint64_t end = clock_us();
-        sy__ctr_inc(&loop->stats.iterations);
         sy__hist_observe(&loop->stats.busy, &sy__hist_latency,
                          end > loop->now_us ? end - loop->now_us : 0);
 #endif

@@ -61,8 +61,7 @@ typedef struct sy_chunk {
  * event that arrived meanwhile waited at most. timer_lag: how long after its deadline the
  * first due timer of an iteration ran (deadlines are in ms: values under 1 ms are noise). */
 typedef struct sy_loop_stats {
-    sy_ctr iterations;
-    sy_hist busy;
+    sy_hist busy; /* its count is the number of iterations */
     sy_hist timer_lag;
 } sy_loop_stats;
 

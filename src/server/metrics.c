@@ -347,7 +347,7 @@ static void ws_section(mw *o, const sy_server *s)
          "Close codes received from WebSocket peers.");
     for (int k = 0; k < SY_MW_CODES; k++) {
         uint64_t v = SUM(ws_peer_code[k]);
-        char code[8];
+        char code[16];
         if (k < 16)
             snprintf(code, sizeof(code), "%d", 1000 + k);
         else
@@ -388,7 +388,7 @@ static void loop_section(mw *o, const sy_server *s)
     for (size_t w = 0; w < s->nworkers; w++)
         if (s->workers[w].loop)
             mw_printf(o, "switchyard_loop_iterations_total{worker=\"%zu\"} %" PRIu64 "\n", w,
-                      sy__ctr_get(&s->workers[w].loop->stats.iterations));
+                      sy__ctr_get(&s->workers[w].loop->stats.busy.count));
     static const struct {
         const char *name, *help;
         int lag;

@@ -41,9 +41,8 @@ TEST(iterations_busy_time_and_timer_lag)
     CHECK(sy_loop_run(g_loop) == 0);
     CHECK_EQ(fired, 2);
     const sy_loop_stats *st = &g_loop->stats;
-    uint64_t it = sy__ctr_get(&st->iterations);
+    uint64_t it = sy__ctr_get(&st->busy.count); /* one per iteration */
     CHECK(it >= 2);
-    CHECK_EQ(sy__ctr_get(&st->busy.count), it);
     CHECK(sy__ctr_get(&st->busy.sum_us) >= 30000); /* the 30 ms callback */
     /* That iteration is in a bucket above 25 ms (bounds: ..., 25000, 50000, ...). */
     uint64_t slow = 0;
