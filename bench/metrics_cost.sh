@@ -7,6 +7,9 @@
 # each run: throughput, and the server's CPU time (user + system, /proc) per message or
 # request, which a box loaded by other work disturbs much less than throughput. The table
 # shows medians over rounds and the median of the per-round ratios.
+# PAIRED=1 (the default) also runs the two servers at the same time, each under its own
+# ws_load, ROUNDS times: both see the same load from the rest of the machine, which takes most
+# of the noise out of the ratio.
 # With CACHEGRIND=1 (valgrind installed) it also counts the server's user-space instructions
 # per echoed message (1 connection, 1 message in flight: one loop iteration per message, the
 # worst case for per-iteration costs), start-up subtracted: deterministic, whatever the load.
@@ -87,6 +90,35 @@ for r in $(seq "$ROUNDS"); do
       "http_cpu_us_per_req=$hc" | tee -a "$out"
   done
 done
+paired_line=""
+if [ "${PAIRED:-1}" = 1 ]; then
+  declare -a p_on p_off pc_on pc_off
+  for r in $(seq "$ROUNDS"); do
+    start "$ON"; pid_on=$pid; port_on=$port; : >"$root/err"
+    start "$OFF"; pid_off=$pid; port_off=$port
+    t0_on=$(awk '{print $14 + $15}' "/proc/$pid_on/stat")
+    t0_off=$(awk '{print $14 + $15}' "/proc/$pid_off/stat")
+    taskset -c "$CLIENT_CPUS" "$LOAD" -c "$CONNS" -k "$INFLIGHT" -s "$SIZE" -t "$DURATION" -w 0 \
+      "ws://127.0.0.1:$port_on/echo" >"$root/on.out" 2>/dev/null &
+    l1=$!
+    taskset -c "$CLIENT_CPUS" "$LOAD" -c "$CONNS" -k "$INFLIGHT" -s "$SIZE" -t "$DURATION" -w 0 \
+      "ws://127.0.0.1:$port_off/echo" >"$root/off.out" 2>/dev/null &
+    l2=$!
+    wait $l1 $l2
+    t1_on=$(awk '{print $14 + $15}' "/proc/$pid_on/stat")
+    t1_off=$(awk '{print $14 + $15}' "/proc/$pid_off/stat")
+    kill "$pid_on" "$pid_off"; wait "$pid_on" "$pid_off" 2>/dev/null; pid=
+    for w in on off; do
+      n=$(grep -o ' msgs=[0-9]*' "$root/$w.out" | cut -d= -f2)
+      rate=$(grep -o 'msgs_per_s=[0-9.]*' "$root/$w.out" | cut -d= -f2)
+      eval "d=\$((t1_$w - t0_$w))"
+      cpu=$(awk -v d="$d" -v n="${n:-0}" -v hz="$hz" 'BEGIN {printf "%.3f", n ? d / hz * 1e6 / n : 0}')
+      eval "p_$w+=(\"${rate:-0}\"); pc_$w+=(\"$cpu\")"
+      echo "paired round $r metrics=$w ws_msgs_s=$rate ws_cpu_us_per_msg=$cpu" | tee -a "$out"
+    done
+  done
+  paired_line="${p_on[*]};${p_off[*]};${pc_on[*]};${pc_off[*]}"
+fi
 ir_per_msg() { # binary -> user-space instructions per echoed message, start-up subtracted
   local cg=$root/cg n base full
   for secs in 0.05 "$DURATION"; do
@@ -116,10 +148,11 @@ if [ "${CACHEGRIND:-0}" = 1 ] && command -v valgrind >/dev/null; then
     tee -a "$out"
 fi
 python3 - "$out" "${ws_on[*]}" "${ws_off[*]}" "${http_on[*]}" "${http_off[*]}" \
-  "${wcpu_on[*]}" "${wcpu_off[*]}" "${hcpu_on[*]}" "${hcpu_off[*]}" "$cg_line" <<'PY' | tee -a "$out"
+  "${wcpu_on[*]}" "${wcpu_off[*]}" "${hcpu_on[*]}" "${hcpu_off[*]}" "$paired_line" "$cg_line" <<'PY' | tee -a "$out"
 import statistics, sys
 out, *cols = sys.argv[1:]
 cg = cols.pop().split()
+paired = cols.pop()
 won, woff, hon, hoff, wcon, wcoff, hcon, hcoff = [[float(x or 0) for x in c.split()] for c in cols]
 def row(name, on, off, higher_is_better):
     if not any(off):
@@ -133,6 +166,10 @@ print(row("WebSocket echo, msgs/s", won, woff, True))
 print(row("WebSocket echo, server CPU us/msg", wcon, wcoff, False))
 print(row("HTTP/1.1 GET, req/s", hon, hoff, True))
 print(row("HTTP/1.1 GET, server CPU us/req", hcon, hcoff, False))
+if paired:
+    pon, poff, pcon, pcoff = [[float(x or 0) for x in c.split()] for c in paired.split(";")]
+    print(row("paired: WebSocket msgs/s", pon, poff, True))
+    print(row("paired: server CPU us/msg", pcon, pcoff, False))
 if cg:
     a, b = float(cg[0]), float(cg[1])
     print("%-34s on %11.1f   off %11.1f   on/off %.4f   cost %+.2f%%" % (
