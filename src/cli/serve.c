@@ -1130,6 +1130,8 @@ int sy_cli_serve(int argc, char **argv)
     sy_server *srv;
     if (sy_server_new(&srv) < 0) {
         fprintf(stderr, "switchyard: out of memory\n");
+        serve_cfg_free(cfg);
+        free(cfg);
         return 1;
     }
     g_srv = srv;
@@ -1152,6 +1154,8 @@ int sy_cli_serve(int argc, char **argv)
             sy_server_free(msrv);
             g_srv = NULL;
             sy_server_free(srv);
+            serve_cfg_free(cfg);
+            free(cfg);
             return 2;
         }
     }
