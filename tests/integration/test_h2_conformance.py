@@ -698,11 +698,23 @@ def closed_normally(c):
     return 1
 
 
-@case("5.1", "closed (both END_STREAM): DATA -> STREAM_CLOSED")
+@case("5.1", "closed (both END_STREAM): DATA -> connection error STREAM_CLOSED")
 def c_closed_data(c):
     sid = closed_normally(c)
     c.send(data(sid, b"x", True))
-    return expect_stream_error(c, sid, STREAM_CLOSED)
+    return expect_conn_error(c, STREAM_CLOSED)
+
+
+@case("5.1", "closed: a DATA flood on a reset stream gets one RST_STREAM")
+def c_rst_data_flood(c):
+    sid = closed_by_client_reset(c)
+    c.send(*[data(sid, b"x") for _ in range(50)])
+    expect_stream_error(c, sid, STREAM_CLOSED)
+    c.send(ping(b"counted!"))
+    expect_ping_ack(c, b"counted!")
+    n = sum(1 for d in c.seen if d.startswith("RST_STREAM"))
+    if n != 1:
+        fail("%d RST_STREAM frames (seen %s)" % (n, c.seen))
 
 
 @case("5.1", "closed (both END_STREAM): HEADERS -> connection error STREAM_CLOSED")
@@ -1194,6 +1206,16 @@ def c_wu_overflow_conn(c):
 def c_wu_overflow_stream(c):
     c.handshake()
     c.send(headers(1, c.req("/delay?300")), window_update(1, 0x7fffffff),
+           window_update(1, 0x7fffffff))
+    r = expect_stream_error(c, 1, FLOW_CONTROL_ERROR)
+    if r != "stream":
+        fail("a connection error where RST_STREAM is required")
+
+
+@case("6.9.1", "stream window above 2^31-1 on a GET without END_STREAM (as h2spec)")
+def c_wu_overflow_stream_get(c):
+    c.handshake()
+    c.send(headers(1, c.req(), end_stream=False), window_update(1, 0x7fffffff),
            window_update(1, 0x7fffffff))
     r = expect_stream_error(c, 1, FLOW_CONTROL_ERROR)
     if r != "stream":
