@@ -68,6 +68,7 @@ struct h2_stream {
     uint8_t discard;       /* incoming DATA is not wanted (answered early, or too large) */
     uint8_t buffering;     /* the body is buffered (counts against the connection budget) */
     uint8_t drain_wanted;  /* call the response's drain_fn (or the tunnel's on_drain) */
+    uint64_t drain_seq;    /* h->frames_sent when the drain was asked for */
     uint8_t reset_after;   /* RST_STREAM(NO_ERROR) once our END_STREAM went out */
     uint8_t cancelled;     /* a response failed: RST_STREAM(INTERNAL_ERROR) submitted */
     uint8_t peer_reset;    /* the client sent RST_STREAM */
@@ -99,6 +100,7 @@ struct h2_conn {
     uint8_t paused;        /* reading paused: too much output queued */
     uint8_t connect_proto; /* SETTINGS_ENABLE_CONNECT_PROTOCOL advertised */
     size_t conn_owed;      /* DATA bytes of gone streams to return to the connection window */
+    uint64_t frames_sent;  /* HEADERS and DATA frames sent: progress for the drains */
     h2_guard guard;
 };
 

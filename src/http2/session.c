@@ -277,7 +277,9 @@ static int cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    h2_conn *h = ud;
+    if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)
+        h->frames_sent++;
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -324,7 +326,11 @@ static void give_credit(h2_conn *h)
     }
 }
 
-/* Tell streams whose queue fell to the low-water mark. Returns how many were told. */
+/* Tell streams whose queue fell to the low-water mark. Returns how many were told.
+ * A drain is an event, as on a connection: output moved since it was asked for, and the
+ * queue is now low. A queue that was low already and does not move (a closed window, an
+ * empty queue) does not call again and again a handler that writes nothing and asks anew:
+ * that spun the loop without end. */
 static int fire_drains(h2_conn *h)
 {
     int n = 0;
@@ -333,7 +339,8 @@ static int fire_drains(h2_conn *h)
             n += sy__h2_tunnel_drain(s);
             continue;
         }
-        if (!s->drain_wanted || sy__h2_buffered(s) > H2_STREAM_LOW)
+        if (!s->drain_wanted || sy__h2_buffered(s) > H2_STREAM_LOW ||
+            s->drain_seq == h->frames_sent)
             continue;
         s->drain_wanted = 0;
         sy_req *r = s->req;

@@ -869,6 +869,7 @@ static int h2_want_drain(sy_req *r)
     if (stream_gone(s) || s->h->dying)
         return SY_ECLOSED;
     s->drain_wanted = 1;
+    s->drain_seq = s->h->frames_sent;
     sy__h2_schedule(s->h);
     return 0;
 }
