@@ -36,9 +36,9 @@ static void hist_set(h2_guard *g, int32_t id, int st)
 /* HEADERS opens client stream id (above the newest): the ids skipped are closed unopened. */
 static void hist_open(h2_guard *g, int32_t id)
 {
-    int32_t from = g->top;
+    int32_t from = g->top; /* -1 before the first stream: the distance needs 64 bits */
     g->top = id;
-    if (id - from >= 2 * H2_GUARD_HIST) {
+    if ((int64_t)id - from >= 2 * H2_GUARD_HIST) {
         memset(g->hist, 0, sizeof(g->hist));
     } else {
         for (int32_t i = from + 2; i < id; i += 2)

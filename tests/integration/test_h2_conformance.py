@@ -784,6 +784,15 @@ def c_smaller_sid_later(c):
     return expect_conn_error(c, PROTOCOL_ERROR)
 
 
+@case("5.1.1", "the largest stream identifier (2^31-1) first, then nothing lower")
+def c_sid_max(c):
+    c.handshake()
+    c.send(headers(0x7fffffff, c.req()))
+    expect_response(c, 0x7fffffff)
+    c.send(headers(0x7ffffffd, c.req()))
+    return expect_conn_error(c, PROTOCOL_ERROR)
+
+
 @case("5.1.1", "skipped identifiers are fine; the next higher one is answered")
 def c_sid_gaps(c):
     c.handshake()
