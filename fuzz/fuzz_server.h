@@ -9,7 +9,8 @@
  * pair; the harness writes the input into the other end in pieces, tells the connection it
  * is readable, runs the end-of-iteration work, reads and drops the answer, and between
  * pieces does what the control byte asks: answer held requests, advance time (timeouts,
- * timers), stop reading for a while (the server's output then backs up in its queues).
+ * timers), stop reading for a while (the server's output then backs up in its queues), begin
+ * a graceful shutdown.
  * At the end the client half-closes, then goes; the connection must then be freed, and every
  * held request is finished (its final call must work on a gone connection). */
 #ifndef SY_FUZZ_SERVER_H
@@ -361,6 +362,8 @@ static void fz_drive(sy_conn *c, const uint8_t *data, size_t size, uint8_t ctl)
             fz_answer_one(step);
         if ((ctl & 0x10) && step % 3 == 2)
             fz_advance(700);
+        if ((ctl & 0x02) && step == 2 && !fz_gone && c->proto && c->proto->on_shutdown)
+            c->proto->on_shutdown(&c->bs); /* the server is shutting down (graceful) */
         fz_service(c, 1);
     }
     fz_service(c, 1);

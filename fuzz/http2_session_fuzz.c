@@ -1,6 +1,6 @@
 /* The HTTP/2 server session (src/http2) on a real connection, from the client's preface and
  * an empty SETTINGS on: the input is a control byte (fuzz_server.h: pieces, held answers,
- * time, a stalled reader; bit 0: the connection is TLS, as far as requests can tell) and
+ * time, a stalled reader, shutdown; bit 0: the connection is TLS, as far as requests can tell) and
  * then the client's frames. Seeds: fuzz/seeds/http2_session_fuzz (made by
  * fuzz/seeds/make_seeds.py). */
 #include "fuzz_server.h"

@@ -75,6 +75,11 @@ def h2_seeds():
     close = bytes(b ^ mask[i % 4] for i, b in enumerate(b"\x03\xe8"))
     out["ws"] = ack + frame(1, 4, 1, ws) + frame(0, 0, 1, b"\x81\x85" + mask + msg) + \
         frame(0, 0, 1, b"\x89\x80" + mask) + frame(0, 0, 1, b"\x88\x82" + mask + close)
+    # big windows and a client that does not read: the server's queues fill up (drains)
+    out["big_windows"] = ack + frame(4, 0, 0, struct.pack(">HI", 4, 0x7fffffff)) + \
+        frame(8, 0, 0, struct.pack(">I", 0x7fff0000)) + \
+        b"".join(frame(1, 5, 1 + 2 * i, req(p)) for i, p in enumerate(
+            ["/big", "/static/big.bin", "/big", "/static/big.bin", "/later"]))
     out["bad_hpack"] = ack + frame(1, 5, 1, req("/now") + b"\xc6")
     out["priority_self"] = ack + frame(1, 4, 1, req("/later")) + \
         frame(2, 0, 1, struct.pack(">IB", 1, 9))
@@ -115,7 +120,9 @@ def write(target, seeds):
     d = os.path.join(HERE, target)
     os.makedirs(d, exist_ok=True)
     for name, body in seeds.items():
-        for ctl in (0x00, 0x85, 0x3c):  # plain; small pieces + TLS; answers, time, stall
+        # plain; small pieces + TLS; answers, time, end; a client that does not read;
+        # small pieces and a graceful shutdown
+        for ctl in (0x00, 0x85, 0x3c, 0x60, 0x82):
             with open(os.path.join(d, "%s_%02x" % (name, ctl)), "wb") as f:
                 f.write(bytes([ctl]) + body)
 
