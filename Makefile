@@ -108,16 +108,20 @@ install: lib $(BUILD)/switchyard
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/switchyard.pc
 	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/bin/
 
-# libFuzzer targets (clang): one per parser; each runs FUZZ_TIME seconds on its corpus.
+# libFuzzer targets (clang): one per parser or server state machine; each runs FUZZ_TIME
+# seconds on its corpus (fuzz/corpus/<target>, not in git), which starts from the target's
+# seeds in fuzz/seeds/<target> when there are any.
 FUZZ_TIME ?= 30
 FUZZ_SRCS := $(sort $(wildcard fuzz/*_fuzz.c))
 fuzz:
 	@command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev
 	@mkdir -p build/fuzz
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
-	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -D_GNU_SOURCE $$f \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -Iinclude -Isrc -D_GNU_SOURCE $$f \
 	    $(LIB_SRCS) -o build/fuzz/$$n -lnghttp2 -lssl -lcrypto -lz -lhiredis -pthread; \
 	  mkdir -p fuzz/corpus/$$n; \
+	  if [ -d fuzz/seeds/$$n ]; then cp -n fuzz/seeds/$$n/* fuzz/corpus/$$n/; fi; \
 	  echo "== $$n ($(FUZZ_TIME)s)"; \
 	  if ! build/fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=1 fuzz/corpus/$$n \
 	      > build/fuzz/$$n.log 2>&1; then tail -n 40 build/fuzz/$$n.log; exit 1; fi; \

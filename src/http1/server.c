@@ -444,6 +444,19 @@ static void send_error(h1 *h, int status, const char *detail)
     sy__log(SY_LOG_INFO, "%s: HTTP %d: %s", sy__conn_peer_str(c), status, detail ? detail : "");
     h->state = H1_HANDLER;
     sy__conn_close(c, 0, 1);
+    /* A handler reading the body as it arrives (SY_ROUTE_STREAM_BODY) holds the request and
+     * waits for the body's end: the body failed (malformed chunk, stall), so tell it, and it
+     * makes its final call. Answered above, the request counts as done, so the close would
+     * not tell it either: it waited for ever and the request was never freed. */
+    if (r && r->held && r->body_fn && !r->body_end_sent) {
+        r->body_end_sent = 1;
+        r->body_fn(r, NULL, 0, 1,
+                   status == 400   ? SY_EHTTP_CHUNK
+                   : status == 408 ? SY_ETIMEDOUT
+                   : status == 413 ? SY_EHTTP_BODY_LARGE
+                                   : SY_ECLOSED,
+                   r->body_ud);
+    }
 }
 
 /* ---- upgrade ---- */

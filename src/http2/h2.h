@@ -6,12 +6,14 @@
  * stream.c   request streams: the head as a sy_req, bodies, the response ops and the data
  *            provider (file ranges by reference)
  * tunnel.c   RFC 8441: a stream as a sy_bstream for an upgraded protocol (WebSocket)
+ * guard.c    RFC 9113 checks nghttp2 leaves undone, on the input before nghttp2 reads it
  * upgrade.c  h2c: the Upgrade plug-in and the HTTP2-Settings check */
 #ifndef SY_HTTP2_H2_H
 #define SY_HTTP2_H2_H
 
 #include "http/req.h"
 #include "http2/flood.h"
+#include "http2/guard.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -66,8 +68,10 @@ struct h2_stream {
     uint8_t discard;       /* incoming DATA is not wanted (answered early, or too large) */
     uint8_t buffering;     /* the body is buffered (counts against the connection budget) */
     uint8_t drain_wanted;  /* call the response's drain_fn (or the tunnel's on_drain) */
+    uint64_t drain_seq;    /* h->frames_sent when the drain was asked for */
     uint8_t reset_after;   /* RST_STREAM(NO_ERROR) once our END_STREAM went out */
     uint8_t cancelled;     /* a response failed: RST_STREAM(INTERNAL_ERROR) submitted */
+    uint8_t peer_reset;    /* the client sent RST_STREAM */
     struct h2_tunnel *tun; /* H2S_TUNNEL */
 };
 
@@ -84,9 +88,10 @@ struct h2_conn {
     uint64_t last_active;       /* ms: the last stream closed or a frame arrived */
     uint64_t last_in, last_out; /* byte counts at the last timer check */
     sy_h2_flood flood;
-    uint32_t cont_frames; /* CONTINUATION frames of the current header block */
-    size_t block_bytes;   /* bytes of the current header block */
-    int fatal;            /* GOAWAY error code decided by us (flood), or 0 */
+    uint32_t cont_frames;  /* CONTINUATION frames of the current header block */
+    size_t block_bytes;    /* bytes of the current header block */
+    int fatal;             /* GOAWAY error code decided by us (flood, guard.c), or 0 */
+    const char *fatal_why; /* for the log */
     uint8_t mode;
     uint8_t dying;    /* GOAWAY queued for an error: flush it, then close */
     uint8_t draining; /* graceful GOAWAY sent (shutdown): close when streams are done */
@@ -96,6 +101,8 @@ struct h2_conn {
     uint8_t paused;        /* reading paused: too much output queued */
     uint8_t connect_proto; /* SETTINGS_ENABLE_CONNECT_PROTOCOL advertised */
     size_t conn_owed;      /* DATA bytes of gone streams to return to the connection window */
+    uint64_t frames_sent;  /* HEADERS and DATA frames sent: progress for the drains */
+    h2_guard guard;
 };
 
 /* Limits. */
@@ -148,6 +155,15 @@ size_t sy__h2_buffered(const h2_stream *s);
 void sy__h2_upgrade_request(h2_conn *h, const sy_req *src);
 /* Submit a response on s from a finished sy_req head; provider when a body follows. */
 int sy__h2_submit_head(h2_stream *s, int status, int has_len, uint64_t body_len, int with_body);
+
+/* guard.c */
+void sy__h2_guard_init(h2_conn *h, int upgraded);
+/* nghttp2_session_mem_recv with the checks first: the same return values (h->fatal set when
+ * a check failed). */
+ssize_t sy__h2_guard_recv(h2_conn *h, const uint8_t *data, size_t len);
+void sy__h2_guard_closed(h2_conn *h, const h2_stream *s);         /* before s is freed */
+void sy__h2_guard_settings_begin(h2_conn *h);                     /* a SETTINGS frame starts */
+int sy__h2_guard_settings(h2_conn *h, const nghttp2_settings *f); /* ... arrived: 0 or error */
 
 /* tunnel.c */
 /* Extended CONNECT (RFC 8441): switch s to the route's protocol for :protocol, or answer. */

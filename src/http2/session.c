@@ -111,6 +111,7 @@ static void stream_unlink(h2_conn *h, h2_stream *s)
 static void stream_free(h2_conn *h, h2_stream *s, int err)
 {
     s->closed = 1;
+    sy__h2_guard_closed(h, s);
     if (s->consume_owed)
         h->conn_owed += s->consume_owed; /* the stream window is gone with it */
     s->consume_owed = 0;
@@ -151,6 +152,7 @@ void sy__h2_fail(h2_conn *h, uint32_t code, const char *why)
 static int flood(h2_conn *h, const char *what)
 {
     h->fatal = NGHTTP2_ENHANCE_YOUR_CALM;
+    h->fatal_why = "see the flood above";
     sy__log(SY_LOG_INFO, "%s: HTTP/2 flood: %s", sy__bs_peer(h->bs), what);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
@@ -173,7 +175,9 @@ static int cb_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
 {
     h2_conn *h = ud;
     (void)ng;
-    if (hd->type == NGHTTP2_HEADERS) {
+    if (hd->type == NGHTTP2_SETTINGS) {
+        sy__h2_guard_settings_begin(h);
+    } else if (hd->type == NGHTTP2_HEADERS) {
         h->cont_frames = 0;
         h->block_bytes = hd->length;
     } else if (hd->type == NGHTTP2_CONTINUATION) {
@@ -231,6 +235,8 @@ static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             sy__h2_on_end_stream(h, s);
         break;
     case NGHTTP2_RST_STREAM:
+        if (s)
+            s->peer_reset = 1;
         if (sy_h2_flood_hit(&h->flood, SY_H2_EV_RESET, now))
             return flood(h, "streams reset by the client (rapid reset)");
         break;
@@ -242,7 +248,7 @@ static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
             sy_h2_flood_hit(&h->flood, SY_H2_EV_SETTINGS, now))
             return flood(h, "SETTINGS frames");
-        break;
+        return sy__h2_guard_settings(h, &frame->settings);
     default:
         break;
     }
@@ -277,7 +283,9 @@ static int cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 static int cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    h2_conn *h = ud;
+    if (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)
+        h->frames_sent++;
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -324,7 +332,11 @@ static void give_credit(h2_conn *h)
     }
 }
 
-/* Tell streams whose queue fell to the low-water mark. Returns how many were told. */
+/* Tell streams whose queue fell to the low-water mark. Returns how many were told.
+ * A drain is an event, as on a connection: output moved since it was asked for, and the
+ * queue is now low. A queue that was low already and does not move (a closed window, an
+ * empty queue) does not call again and again a handler that writes nothing and asks anew:
+ * that spun the loop without end. */
 static int fire_drains(h2_conn *h)
 {
     int n = 0;
@@ -333,7 +345,8 @@ static int fire_drains(h2_conn *h)
             n += sy__h2_tunnel_drain(s);
             continue;
         }
-        if (!s->drain_wanted || sy__h2_buffered(s) > H2_STREAM_LOW)
+        if (!s->drain_wanted || sy__h2_buffered(s) > H2_STREAM_LOW ||
+            s->drain_seq == h->frames_sent)
             continue;
         s->drain_wanted = 0;
         sy_req *r = s->req;
@@ -402,14 +415,14 @@ static ssize_t h2_on_read(sy_bstream *bs, uint8_t *data, size_t len)
     if (h->dying)
         return (ssize_t)len;
     h->last_active = now_ms(h);
-    ssize_t n = nghttp2_session_mem_recv(h->ng, data, len);
+    ssize_t n = sy__h2_guard_recv(h, data, len);
     if (n < 0) {
         uint32_t code = h->fatal                            ? (uint32_t)h->fatal
                         : n == NGHTTP2_ERR_FLOODED          ? NGHTTP2_ENHANCE_YOUR_CALM
                         : n == NGHTTP2_ERR_NOMEM            ? NGHTTP2_INTERNAL_ERROR
                         : n == NGHTTP2_ERR_CALLBACK_FAILURE ? NGHTTP2_INTERNAL_ERROR
                                                             : NGHTTP2_PROTOCOL_ERROR;
-        sy__h2_fail(h, code, h->fatal ? "see the flood above" : nghttp2_strerror((int)n));
+        sy__h2_fail(h, code, h->fatal ? h->fatal_why : nghttp2_strerror((int)n));
         return (ssize_t)len;
     }
     sy__h2_schedule(h);
@@ -600,6 +613,7 @@ static h2_conn *h2_new(sy_bstream *bs, sy_worker *w, int mode)
     }
     h->last_active = bs->loop->now_ms;
     sy__http_conf_ref(h->conf);
+    sy__h2_guard_init(h, mode == H2_MODE_UPGRADE);
     return h;
 }
 

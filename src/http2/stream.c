@@ -264,11 +264,14 @@ int sy__h2_data_send(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
 
 /* ---- the request head ---- */
 
-/* Append bytes to the request's head buffer; *off receives where they start. */
+/* Append bytes to the request's head buffer; *off receives where they start. Each string
+ * is followed by a NUL, as each HTTP/1 one is by a delimiter: a handler that parses a value
+ * with strtol or atoi stops at its end on either version, instead of reading on into the
+ * next field (HPACK values sit back to back here). */
 static int hb_append(sy_req *r, const void *p, size_t n, size_t *off)
 {
-    if (r->head_len + n > r->hbuf_cap) {
-        size_t cap = SY_MAX(r->hbuf_cap * 2, SY_MAX(r->head_len + n, 1024));
+    if (r->head_len + n + 1 > r->hbuf_cap) {
+        size_t cap = SY_MAX(r->hbuf_cap * 2, SY_MAX(r->head_len + n + 1, 1024));
         char *nb = sy__realloc(r->hbuf, cap);
         if (!nb)
             return SY_ENOMEM;
@@ -276,8 +279,9 @@ static int hb_append(sy_req *r, const void *p, size_t n, size_t *off)
         r->hbuf_cap = cap;
     }
     memcpy(r->hbuf + r->head_len, p, n);
+    r->hbuf[r->head_len + n] = '\0';
     *off = r->head_len;
-    r->head_len += n;
+    r->head_len += n + 1;
     return 0;
 }
 
@@ -435,9 +439,10 @@ static void join_cookies(sy_req *r)
         memmove(f, f + 1, (r->nheaders - i - 1) * sizeof(*f));
         r->nheaders--;
     }
-    r->head_len = (size_t)(o - r->hbuf);
+    *o = '\0'; /* room: total counted "; " for the first crumb too */
     r->headers[first].value = (const char *)(uintptr_t)start;
-    r->headers[first].value_len = r->head_len - start;
+    r->headers[first].value_len = (size_t)(o - r->hbuf) - start;
+    r->head_len = (size_t)(o - r->hbuf) + 1;
 }
 
 static void finish_head(h2_stream *s)
@@ -865,6 +870,7 @@ static int h2_want_drain(sy_req *r)
     if (stream_gone(s) || s->h->dying)
         return SY_ECLOSED;
     s->drain_wanted = 1;
+    s->drain_seq = s->h->frames_sent;
     sy__h2_schedule(s->h);
     return 0;
 }
