@@ -16,6 +16,27 @@
 
 /* ---- the first-bytes sniffer ---- */
 
+enum { LINE_HTTP1, LINE_WAIT, LINE_NOT_HTTP };
+
+/* A first line that names no HTTP version at all ("INVALID CONNECTION PREFACE") is neither an
+ * HTTP/1 request nor the HTTP/2 preface: on a port that takes prior knowledge, HTTP/2 refuses
+ * it (GOAWAY PROTOCOL_ERROR, then close), as an HTTP/2 client that got the preface wrong
+ * expects. Anything that names HTTP/ (even a malformed request line) stays HTTP/1's, which
+ * answers 400/505 as RFC 9112 asks; non-text bytes (a TLS ClientHello) go there at once. */
+static int first_line_verdict(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    for (; i < len && p[i] != '\n'; i++)
+        if ((p[i] < 0x20 && p[i] != '\r') || p[i] > 0x7e)
+            return LINE_HTTP1;
+    if (i == len)
+        return len < 8192 ? LINE_WAIT : LINE_HTTP1;
+    for (size_t k = 0; k + 5 <= i; k++)
+        if (sy__ieq((const char *)p + k, 5, "http/"))
+            return LINE_HTTP1;
+    return LINE_NOT_HTTP;
+}
+
 static ssize_t sniff_on_read(sy_bstream *bs, uint8_t *data, size_t len)
 {
     sy_worker *w = bs->proto_data;
@@ -35,7 +56,11 @@ static ssize_t sniff_on_read(sy_bstream *bs, uint8_t *data, size_t len)
             return 0; /* "PRI " may still be coming */
         e = sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE);
     } else {
-        e = sy__http1_attach(sy__conn_of(bs), w);
+        int v = first_line_verdict(data, len);
+        if (v == LINE_WAIT)
+            return 0;
+        e = v == LINE_NOT_HTTP ? sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE)
+                               : sy__http1_attach(sy__conn_of(bs), w);
     }
     /* Nothing consumed: the bytes go to the protocol just installed, at once. */
     return e < 0 ? e : 0;

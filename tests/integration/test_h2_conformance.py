@@ -438,12 +438,15 @@ def c_preface_ok(c):
 
 @case("3.5", "invalid connection preface -> PROTOCOL_ERROR")
 def c_preface_bad(c):
-    if c.tls:
-        c.send(b"INVALID CONNECTION PREFACE\r\n\r\n")
-    else:
-        # cleartext: bytes that do not start with "PRI " are an HTTP/1.1 request (see
-        # c_preface_http1); a preface that starts right and goes wrong is HTTP/2's to refuse
-        c.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+    # h2spec's own case: on cleartext too, a first line naming no HTTP version is a broken
+    # HTTP/2 preface, refused with GOAWAY (see first_line_verdict in src/server/server.c)
+    c.send(b"INVALID CONNECTION PREFACE\r\n\r\n")
+    return expect_conn_error(c, PROTOCOL_ERROR)
+
+
+@case("3.5", "a preface that starts right and goes wrong -> PROTOCOL_ERROR")
+def c_preface_bad_tail(c):
+    c.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
     return expect_conn_error(c, PROTOCOL_ERROR)
 
 
@@ -453,12 +456,12 @@ def c_preface_no_settings(c):
     return expect_conn_error(c, PROTOCOL_ERROR)
 
 
-@case("3.5", "cleartext: a non-HTTP/2 first line is HTTP/1.1 (400, then closed)")
+@case("3.5", "cleartext: a malformed HTTP/1.1 request line stays HTTP/1.1 (400, then closed)")
 def c_preface_http1(c):
     if c.tls:
-        c.send(b"INVALID CONNECTION PREFACE\r\n\r\n")
+        c.send(b"GET / HTTP/1.1 junk\r\n\r\n")
         return expect_conn_error(c, PROTOCOL_ERROR)
-    c.send(b"INVALID CONNECTION PREFACE\r\n\r\n")
+    c.send(b"GET / HTTP/1.1 junk\r\n\r\n")
     deadline = time.time() + WAIT
     while not c.eof and time.time() < deadline:
         c.next(deadline)
