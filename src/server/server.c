@@ -73,6 +73,14 @@ static void sniff_close_now(sy_bstream *bs)
 
 static void sniff_on_timer(sy_bstream *bs)
 {
+    sy_conn *c = sy__conn_of(bs);
+    /* Part of a first line arrived, too slowly: that is HTTP/1's 408 to send. HTTP/1 sees
+     * the bytes first (they are still incomplete, so it takes none), then the timeout. */
+    if (c->rlen && sy__http1_attach(c, bs->proto_data) == 0 &&
+        c->proto->on_read(bs, c->rbuf, c->rlen) == 0 && !c->closing) {
+        c->proto->on_timer(bs);
+        return;
+    }
     sy__bs_close(bs, SY_ETIMEDOUT, SY_CLOSE_NOW);
 }
 
