@@ -1,5 +1,5 @@
 /* Pure pieces of the WebSocket opening handshake (RFC 6455 §4): keys, the accept hash and
- * subprotocol selection. Uses OpenSSL for SHA-1 and base64 and getrandom for keys. */
+ * subprotocol selection. SHA-1 and base64 are our own (ws/sha1.h); keys come from getrandom. */
 #ifndef SY_WS_HANDSHAKE_H
 #define SY_WS_HANDSHAKE_H
 
