@@ -20,5 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         }
         free(c);
     }
+    sy_ws_parser_release(&p);
     return 0;
 }

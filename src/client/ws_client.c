@@ -25,9 +25,14 @@ typedef struct ws_client {
     char target[280]; /* "host:port", for messages */
 } ws_client;
 
+static ws_client *client_of(const sy_ws *ws)
+{
+    return ws->cold ? ws->cold->client : NULL;
+}
+
 static void client_free(sy_ws *ws)
 {
-    ws_client *cl = ws->client;
+    ws_client *cl = client_of(ws);
     if (!cl)
         return;
     sy_pmd_release(cl->pmd_reserved);
@@ -35,7 +40,7 @@ static void client_free(sy_ws *ws)
         sy__free(cl->subprotocols[i]);
     sy__free(cl->subprotocols);
     sy__free(cl);
-    ws->client = NULL;
+    ws->cold->client = NULL;
 }
 
 static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len);
@@ -44,8 +49,7 @@ static void hs_on_close(sy_bstream *c, int err);
 static void hs_on_eof(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
-    ((ws_client *)ws->client)->fail_detail =
-        "the server closed the connection during the handshake";
+    client_of(ws)->fail_detail = "the server closed the connection during the handshake";
     sy__bs_close(c, SY_EWS_HANDSHAKE, 0);
 }
 
@@ -56,7 +60,7 @@ static const sy_bstream_proto hs_proto = {
 static void hs_fail(sy_bstream *c, const char *detail)
 {
     sy_ws *ws = c->proto_data;
-    ((ws_client *)ws->client)->fail_detail = detail;
+    client_of(ws)->fail_detail = detail;
     sy__bs_close(c, SY_EWS_HANDSHAKE, 0);
 }
 
@@ -68,7 +72,7 @@ static const sy_http1_header *find(const sy_http1_response *r, const char *lname
 static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len)
 {
     sy_ws *ws = c->proto_data;
-    ws_client *cl = ws->client;
+    ws_client *cl = client_of(ws);
     sy_http1_header hdrs[64];
     sy_http1_response resp;
     const char *detail = NULL;
@@ -123,7 +127,7 @@ static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len)
             hs_fail(c, "the server chose a subprotocol we did not offer");
             return (ssize_t)len;
         }
-        ws->subprotocol = sy__ws_strdup(h->value, h->value_len);
+        ws->cold->subprotocol = sy__ws_strdup(h->value, h->value_len);
     }
     sy_pmd *pmd = NULL;
     h = find(&resp, "sec-websocket-extensions", &cnt);
@@ -143,18 +147,18 @@ static ssize_t hs_on_read(sy_bstream *c, uint8_t *data, size_t len)
             hs_fail(c, "out of memory");
             return (ssize_t)len;
         }
-        pmd->level = (uint8_t)(ws->owned_opts->level + 1);
+        pmd->level = (uint8_t)(ws->opts->level + 1);
         /* The server may only have lowered what we offered: keep what the answer costs. */
         pmd->reserved = SY_MIN(sy_pmd_cost(&params, cl->pmd_cfg.mem_level), cl->pmd_reserved);
         cl->pmd_reserved -= pmd->reserved;
-        ws->extensions = sy__ws_strdup(h->value, h->value_len);
+        ws->cold->extensions = sy__ws_strdup(h->value, h->value_len);
     }
     sy_pmd_release(cl->pmd_reserved);
     cl->pmd_reserved = 0;
-    sy__ws_start(ws, c, ws->owned_opts, 1, pmd);
+    sy__ws_start(ws, c, ws->opts, 1, pmd);
     ws->open_done = 1;
-    if (ws->cbs->on_open)
-        ws->cbs->on_open(ws, ws->ud);
+    if (ws->opts->cbs.on_open)
+        ws->opts->cbs.on_open(ws, ws->ud);
     return n; /* the rest (frames sent right after the 101) goes to the engine */
 }
 
@@ -166,7 +170,7 @@ static void hs_on_timer(sy_bstream *c)
 static void hs_on_close(sy_bstream *c, int err)
 {
     sy_ws *ws = c->proto_data;
-    ws_client *cl = ws->client;
+    ws_client *cl = client_of(ws);
     ws->dead = 1;
     const sy_conn *conn = sy__conn_of(c);
     const char *tp_err = conn->tp->error ? conn->tp->error(conn) : NULL; /* e.g. TLS */
@@ -183,8 +187,8 @@ static void hs_on_close(sy_bstream *c, int err)
                              cl->fail_detail ? cl->fail_detail
                              : tp_err        ? tp_err
                                              : (err == SY_EIO ? "connection failed" : "closed")};
-    if (ws->cbs->on_close)
-        ws->cbs->on_close(ws, &info, ws->ud);
+    if (ws->opts->cbs.on_close)
+        ws->opts->cbs.on_close(ws, &info, ws->ud);
     client_free(ws);
     ws->c = NULL; /* freed after this returns */
     sy__ws_unref(ws);
@@ -289,11 +293,12 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     }
     sy_ws *ws = sy__calloc(1, sizeof(*ws));
     ws_client *cl = sy__calloc(1, sizeof(*cl));
-    sy_ws_opts defaults;
+    sy_ws_cold *cold = ws ? sy__ws_cold(ws) : NULL;
+    sy_ws_opts defaults, *opts = NULL;
     sy__ws_opts_defaults(&defaults);
     defaults.ping_interval_ms = 0; /* clients don't ping unless asked to */
     int err =
-        ws && cl ? sy__ws_opts_copy(&ws->owned_opts, cfg->opts ? cfg->opts : &defaults) : SY_ENOMEM;
+        ws && cl && cold ? sy__ws_opts_copy(&opts, cfg->opts ? cfg->opts : &defaults) : SY_ENOMEM;
     if (!err)
         err = sy_ws_make_key(cl->key);
     if (cl)
@@ -331,7 +336,7 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
         n[cl->nsub++] = d;
         err = append(req, sizeof(req), &rl, "Sec-WebSocket-Protocol: %s\r\n%s", d, "");
     }
-    if (!err && ws->owned_opts->deflate && reserve_offer(ws->owned_opts, cl)) {
+    if (!err && opts->deflate && reserve_offer(opts, cl)) {
         char offer[160];
         sy_pmd_client_offer(&cl->pmd_cfg, offer, sizeof(offer));
         cl->pmd_offered = 1;
@@ -357,16 +362,17 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
             sy__tls_attach(c, tc);
     }
     if (err) {
-        if (ws) {
-            if (ws->owned_opts)
-                sy_ws_opts_free(ws->owned_opts);
-            ws->client = cl;
+        if (opts)
+            sy_ws_opts_free(opts);
+        if (cold) {
+            cold->client = cl;
             if (cl)
                 client_free(ws);
-            sy__free(ws);
+            sy__free(cold);
         } else {
             sy__free(cl);
         }
+        sy__free(ws);
         sy__tls_conn_free(tc);
         close(fd);
         return err;
@@ -374,18 +380,17 @@ SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy
     atomic_init(&ws->refs, 1);
     ws->c = &c->bs;
     ws->loop = loop;
-    ws->opts = ws->owned_opts;
-    ws->client = cl;
-    ws->client_free = client_free;
+    opts->cbs = *cbs; /* the caller's struct may be on its stack */
+    ws->opts = opts;  /* the client's own copy: freed with the handle (is_client) */
+    cold->client = cl;
+    cold->client_free = client_free;
     ws->is_client = 1;
-    ws->owned_opts->cbs = *cbs; /* the caller's struct may be on its stack */
-    ws->cbs = &ws->owned_opts->cbs;
     ws->ud = ud;
     sy__conn_set_timeout(c, cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000);
     if (sy__conn_write(c, req, rl) < 0) {
         /* The caller gets an error and no handle, and may free what ud points to: the
          * connection's teardown must not call it back. */
-        memset(&ws->owned_opts->cbs, 0, sizeof(ws->owned_opts->cbs));
+        memset(&opts->cbs, 0, sizeof(opts->cbs));
         sy__conn_close(c, SY_ENOMEM, 0);
         return SY_ENOMEM;
     }

@@ -187,5 +187,11 @@ size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
         if (n == 0 && ev.type == SY_WS_EV_NONE)
             break;
     }
+    /* The parser buffers a control frame only while it arrives in pieces; once the session
+     * is over (failed, closed) nothing more is fed, so nothing may stay allocated. */
+    if (s->error || s->got_close)
+        sy_ws_parser_release(&s->parser);
+    else
+        sy_ws_parser_trim(&s->parser);
     return s->error ? used : len;
 }

@@ -112,8 +112,9 @@ struct ps_topic {
     char name[];
 };
 
-/* A connection's subscriptions (ws->ext). */
+/* A connection's subscriptions (ws->ext points at ext: the engine ends them). */
 typedef struct ps_conn {
+    sy_ws_ext ext;
     ps_worker *w;
     ps_sub **subs;
     uint32_t n, cap;
@@ -410,7 +411,7 @@ static ps_sub **grow(ps_sub **arr, uint32_t *cap, uint32_t need)
 /* The connection closed (after its on_close): its subscriptions end. */
 static void conn_end(sy_ws *ws)
 {
-    ps_conn *c = ws->ext;
+    ps_conn *c = (ps_conn *)ws->ext;
     ws->ext = NULL;
     if (!c)
         return;
@@ -435,15 +436,15 @@ SY_EXPORT int sy_ws_subscribe(sy_ws *ws, const char *topic)
         return SY_ESTATE;
     uint32_t hash = ps_hash(w->ps->seed, topic, tl);
     ps_topic *t = (ps_topic *)tab_find(&w->topics, topic, tl, hash);
-    ps_conn *c = ws->ext;
+    ps_conn *c = (ps_conn *)ws->ext;
     if (find_sub(c, t, ws))
         return SY_EEXIST;
     if (!c) {
         if (!(c = sy__calloc(1, sizeof(*c))))
             return SY_ENOMEM;
         c->w = w;
-        ws->ext = c;
-        ws->ext_end = conn_end;
+        c->ext.end = conn_end;
+        ws->ext = &c->ext;
     }
     int fresh = !t;
     if (fresh && !(t = topic_new(w, topic, tl, hash)))
@@ -471,7 +472,7 @@ SY_EXPORT int sy_ws_subscribe(sy_ws *ws, const char *topic)
 
 SY_EXPORT int sy_ws_unsubscribe(sy_ws *ws, const char *topic)
 {
-    ps_conn *c = ws->ext;
+    ps_conn *c = (ps_conn *)ws->ext;
     size_t tl = topic ? strlen(topic) : 0;
     if (!c || !tl)
         return SY_ENOTFOUND;
@@ -814,12 +815,11 @@ void sy__pubsub_worker_free(sy_worker *sw)
                 ps_sub *s = t->subs[j];
                 if (!s)
                     continue;
-                ps_conn *c = s->ws->ext;
+                ps_conn *c = (ps_conn *)s->ws->ext;
                 if (c) {
                     sy__free(c->subs);
                     sy__free(c);
                     s->ws->ext = NULL;
-                    s->ws->ext_end = NULL;
                 }
                 sy__free(s);
                 atomic_fetch_sub_explicit(&ps->subscriptions, 1, memory_order_relaxed);

@@ -2,7 +2,8 @@
  *
  * The parser has three states: reading a frame header (2..14 bytes, gathered in p->hdr when
  * it arrives split, parsed straight from the input otherwise), passing a data frame's payload
- * through, and gathering a control frame's payload in p->ctl. The RFC rules are checked as
+ * through, and a control frame's payload: unmasked in place when it is wholly in the input,
+ * else gathered in p->ctl, allocated for it. The RFC rules are checked as
  * soon as the bytes that carry them are known: the first two header bytes (opcode, RSV,
  * FIN, mask bit, 7-bit length) before waiting for the rest of the header. Each call returns
  * after at most one event, so a caller that loops until the input is used up sees every
@@ -15,7 +16,7 @@
 enum {
     ST_HEADER = 0, /* must be 0: a zeroed parser starts here */
     ST_DATA,       /* payload of a TEXT/BINARY/CONT frame: handed out in place */
-    ST_CTL,        /* payload of a control frame: gathered in p->ctl */
+    ST_CTL,        /* payload of a control frame: in place, or gathered in p->ctl */
     ST_FAILED,     /* a violation was reported; the connection is being failed */
 };
 
@@ -153,11 +154,13 @@ static inline void data_event(sy_ws_parser *p, sy_ws_event *ev, uint8_t *data, s
     }
 }
 
-/* The control frame in p->ctl is complete: validate it and report it. */
-static int control_event(sy_ws_parser *p, sy_ws_event *ev, const char **detail)
+/* The control frame's payload (len bytes at data, unmasked) is complete: validate it and
+ * report it. */
+static int control_event(sy_ws_parser *p, sy_ws_event *ev, uint8_t *data, size_t len,
+                         const char **detail)
 {
-    ev->data = p->ctl;
-    ev->len = p->ctl_len;
+    ev->data = data;
+    ev->len = len;
     p->state = ST_HEADER;
     if (p->opcode == SY_WS_OP_PING) {
         ev->type = SY_WS_EV_PING;
@@ -168,28 +171,28 @@ static int control_event(sy_ws_parser *p, sy_ws_event *ev, const char **detail)
         return 0;
     }
     ev->type = SY_WS_EV_CLOSE;
-    if (p->ctl_len == 0) {
+    if (len == 0) {
         ev->close_code = 1005;
-        ev->reason = (const char *)p->ctl;
+        ev->reason = (const char *)data;
         ev->reason_len = 0;
         return 0;
     }
-    if (p->ctl_len == 1) {
+    if (len == 1) {
         *detail = "close frame with a 1-byte payload";
         return SY_EWS_PROTOCOL;
     }
-    unsigned code = (unsigned)p->ctl[0] << 8 | p->ctl[1];
+    unsigned code = (unsigned)data[0] << 8 | data[1];
     if (!sy_ws_close_code_valid(code)) {
         *detail = "invalid close code";
         return SY_EWS_PROTOCOL;
     }
-    if (!sy_utf8_valid(p->ctl + 2, p->ctl_len - 2u)) {
+    if (!sy_utf8_valid(data + 2, len - 2)) {
         *detail = "close reason is not valid UTF-8";
         return SY_EWS_UTF8;
     }
     ev->close_code = (uint16_t)code;
-    ev->reason = (const char *)p->ctl + 2;
-    ev->reason_len = p->ctl_len - 2u;
+    ev->reason = (const char *)data + 2;
+    ev->reason_len = len - 2;
     return 0;
 }
 
@@ -201,12 +204,26 @@ void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv)
     p->state = ST_HEADER;
 }
 
+void sy_ws_parser_trim(sy_ws_parser *p)
+{
+    if (p->ctl && p->state != ST_CTL) {
+        sy__free(p->ctl);
+        p->ctl = NULL;
+    }
+}
+
+void sy_ws_parser_release(sy_ws_parser *p)
+{
+    sy__free(p->ctl);
+    p->ctl = NULL;
+}
+
 static ssize_t fail(sy_ws_parser *p, int err, const char *why, uint16_t *close_code,
                     const char **detail)
 {
     p->state = ST_FAILED;
     if (close_code)
-        *close_code = err == SY_EWS_UTF8 ? 1007 : 1002;
+        *close_code = err == SY_EWS_UTF8 ? 1007 : err == SY_ENOMEM ? 1011 : 1002;
     if (detail)
         *detail = why;
     return err;
@@ -266,7 +283,7 @@ ssize_t sy_ws_parse(sy_ws_parser *p, uint8_t *in, size_t len, sy_ws_event *ev, u
                 data_event(p, ev, in + off, 0);
                 return (ssize_t)off;
             }
-            int err = control_event(p, ev, &why);
+            int err = control_event(p, ev, in + off, 0, &why);
             if (err < 0)
                 return fail(p, err, why, close_code, detail);
             return (ssize_t)off;
@@ -280,24 +297,39 @@ ssize_t sy_ws_parse(sy_ws_parser *p, uint8_t *in, size_t len, sy_ws_event *ev, u
         size_t n = p->remaining < avail ? (size_t)p->remaining : avail;
         uint8_t *data = in + off;
         if (p->masked)
-            p->mask_off = (uint8_t)sy_ws_mask(data, n, p->mask, p->mask_off);
+            p->mask_off = sy_ws_mask(data, n, p->mask, p->mask_off);
         p->remaining -= n;
         data_event(p, ev, data, n);
         return (ssize_t)(off + n);
     }
     if (p->state == ST_CTL) {
         size_t n = p->remaining < avail ? (size_t)p->remaining : avail;
+        uint8_t *data = in + off;
+        if (p->ctl_len == 0 && n == p->remaining) {
+            /* The whole payload is here: unmask it in place, like data. */
+            if (p->masked)
+                sy_ws_mask(data, n, p->mask, 0);
+            p->remaining = 0;
+            int err = control_event(p, ev, data, n, &why);
+            if (err < 0)
+                return fail(p, err, why, close_code, detail);
+            return (ssize_t)(off + n);
+        }
+        if (n == 0)
+            return (ssize_t)off; /* the payload may yet come whole */
+        if (!p->ctl && !(p->ctl = sy__malloc(125)))
+            return fail(p, SY_ENOMEM, "out of memory", close_code, detail);
         uint8_t *dst = p->ctl + p->ctl_len;
         if (p->masked)
-            p->mask_off = (uint8_t)sy_ws_mask_copy(dst, in + off, n, p->mask, p->mask_off);
+            p->mask_off = sy_ws_mask_copy(dst, data, n, p->mask, p->mask_off);
         else
-            memcpy(dst, in + off, n);
+            memcpy(dst, data, n);
         p->ctl_len = (uint8_t)(p->ctl_len + n);
         p->remaining -= n;
         off += n;
         if (p->remaining > 0)
             return (ssize_t)off;
-        int err = control_event(p, ev, &why);
+        int err = control_event(p, ev, p->ctl, p->ctl_len, &why);
         if (err < 0)
             return fail(p, err, why, close_code, detail);
         return (ssize_t)off;

@@ -1,7 +1,7 @@
 /* Sans-I/O WebSocket frame codec (RFC 6455 §5). The parser is pushed bytes and reports one
  * event per call into an out-struct; payloads are unmasked in place and handed out as slices
- * of the caller's buffer (control frames, which may be split, are gathered in the parser's
- * small buffer). The encoder writes frame headers into caller space. */
+ * of the caller's buffer (a control frame that arrives split is gathered in a small buffer
+ * the parser allocates for it). The encoder writes frame headers into caller space. */
 #ifndef SY_WS_FRAME_H
 #define SY_WS_FRAME_H
 
@@ -36,7 +36,8 @@ typedef struct sy_ws_event {
     unsigned msg_start : 1;
     unsigned msg_end : 1;
     unsigned compressed : 1;
-    uint8_t *data; /* DATA: slice of the input, unmasked in place; control: parser buffer */
+    uint8_t *data; /* slice of the input, unmasked in place, or (a control frame that arrived
+                      split) the parser's buffer, valid until the next call or trim */
     size_t len;
     uint16_t close_code; /* CLOSE: 1005 when the payload was empty */
     const char *reason;  /* CLOSE: points into data (not NUL-terminated) */
@@ -44,31 +45,38 @@ typedef struct sy_ws_event {
 } sy_ws_event;
 
 typedef struct sy_ws_parser {
-    /* configuration */
-    unsigned expect_masked : 1; /* server side: 1 (client frames must be masked) */
-    uint8_t allowed_rsv;        /* RSV bits allowed on a message's first frame (SY_WS_RSV1 with
-                                   permessage-deflate); never on continuation/control frames */
-    /* state (private) */
-    uint8_t state;
+    uint64_t remaining; /* payload bytes left in the current frame */
+    /* A control frame whose payload arrives in pieces is gathered here (allocated then, freed
+     * by sy_ws_parser_trim once it was reported): one wholly in the input is unmasked in
+     * place, so an idle parser holds no buffer. */
+    uint8_t *ctl;
+    uint8_t mask[4];
     uint8_t hdr[14];
     uint8_t hdr_len;
     uint8_t hdr_need;
-    uint8_t opcode; /* current frame's opcode */
-    uint8_t fin;
-    uint8_t masked;
-    uint8_t mask[4];
-    uint8_t mask_off;
-    uint8_t in_message; /* a fragmented data message is open */
-    uint8_t msg_opcode;
-    uint8_t msg_compressed;
-    uint8_t msg_started; /* first piece of the current message already reported */
-    uint64_t remaining;  /* payload bytes left in the current frame */
-    uint8_t ctl[125];
     uint8_t ctl_len;
+    /* configuration: RSV bits allowed on a message's first frame (SY_WS_RSV1 with
+     * permessage-deflate); never on continuation/control frames */
+    uint8_t allowed_rsv;
+    uint8_t opcode;             /* current frame's opcode */
+    uint8_t msg_opcode;         /* of the fragmented message being received */
+    unsigned expect_masked : 1; /* configuration: server side (client frames must be masked) */
+    unsigned state : 2;
+    unsigned fin : 1;
+    unsigned masked : 1;
+    unsigned mask_off : 2;
+    unsigned in_message : 1; /* a fragmented data message is open */
+    unsigned msg_compressed : 1;
+    unsigned msg_started : 1; /* first piece of the current message already reported */
 } sy_ws_parser;
 
 /* is_server: 1 to parse client frames (must be masked), 0 to parse server frames (must not). */
 void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv);
+/* Free the control-frame buffer unless a split control frame is still being gathered (the
+ * payload of a reported control event is invalid after this). */
+void sy_ws_parser_trim(sy_ws_parser *p);
+/* Free what the parser holds; it must be initialised again before use. */
+void sy_ws_parser_release(sy_ws_parser *p);
 
 /*
  * Feed bytes. Returns the number consumed (>= 0) and fills *ev with at most one event; call
@@ -81,7 +89,8 @@ void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv);
  * "the minimal number of bytes MUST be used" for encoding — we enforce it on receive too);
  * a continuation frame with no message open; a new TEXT/BINARY frame while one is open;
  * a close payload of 1 byte; close codes outside 1000-1003, 1007-1014, 3000-4999;
- * a close reason that is not UTF-8 (SY_EWS_UTF8).
+ * a close reason that is not UTF-8 (SY_EWS_UTF8). SY_ENOMEM (close code 1011) when a split
+ * control frame cannot be buffered.
  * Zero-length data frames produce a DATA event with len 0 (so message boundaries are seen).
  * After an error the parser must not be fed again.
  */

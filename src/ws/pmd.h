@@ -76,6 +76,11 @@ typedef struct sy_pmd {
     size_t reserved;
     sy_pmd_tx tx;
     sy_pmd_rx rx;
+    /* The engine's inflate budget for this connection (src/ws/ws.c, rate_*): here because
+     * only a connection that inflates needs one. */
+    int64_t inflate_credit; /* bytes that may still be inflated (negative: owed) */
+    uint64_t credit_ms;     /* when inflate_credit was last refilled */
+    uint64_t resume_ms;     /* reading resumes then (while rx.paused_rate) */
 } sy_pmd;
 
 /* Prepare contexts (zlib streams are created lazily on first use; their memory was reserved

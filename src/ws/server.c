@@ -164,6 +164,12 @@ static int ws_check(sy_req *r, const char *token, const char **reason, void *ud)
     return SY_UPGRADE_ACCEPT;
 }
 
+/* The connection whose on_open runs on this thread, and its upgrade request. */
+static __thread struct open_rec {
+    const sy_ws *ws;
+    const sy_req *req;
+} opening;
+
 static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog *log)
 {
     ws_nego *ng = r->upgrade_state;
@@ -192,25 +198,29 @@ static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog
     }
     ws->log = log;
     ws->m = sy__http_metrics(r->worker);
-    if (ng && ng->sub >= 0)
-        ws->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));
-    if (ng && ng->pmd_ok)
-        ws->extensions = sy__ws_strdup(ng->ext, strlen(ng->ext));
+    sy_ws_cold *k = ng && (ng->sub >= 0 || ng->pmd_ok) ? sy__ws_cold(ws) : NULL;
+    if (k && ng->sub >= 0)
+        k->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));
+    if (k && ng->pmd_ok)
+        k->extensions = sy__ws_strdup(ng->ext, strlen(ng->ext));
     void *ud;
     if (sy__req_take_open_ud(r, &ud))
         ws->ud = ud; /* from the accept hook (sy_req_set_open_ud): now the connection's */
     ws->open_done = 1;
-    if (ws->cbs->on_open) {
-        ws->open_req = r; /* sy_ws_request, during on_open only */
-        ws->cbs->on_open(ws, ws->ud);
-        ws->open_req = NULL;
+    if (o->cbs.on_open) {
+        /* sy_ws_request, during on_open only: a per-thread record, not a field every
+         * connection would carry for the rest of its life. */
+        struct open_rec saved = opening;
+        opening = (struct open_rec){ws, r};
+        o->cbs.on_open(ws, ws->ud);
+        opening = saved;
     }
     return 0;
 }
 
 SY_EXPORT const sy_req *sy_ws_request(const sy_ws *ws)
 {
-    return ws->open_req;
+    return opening.ws == ws ? opening.req : NULL;
 }
 
 static void ws_free_opts(void *opts)

@@ -27,7 +27,6 @@ sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pm
     sy_ws *ws = sy__calloc(1, sizeof(*ws));
     if (!ws)
         return NULL;
-    ws->cbs = &opts->cbs;
     ws->ud = opts->ud;
     atomic_init(&ws->refs, 1);
     sy__ws_start(ws, c, opts, is_client, pmd);
@@ -43,8 +42,10 @@ void sy__ws_start(sy_ws *ws, sy_bstream *c, const sy_ws_opts *opts, int is_clien
     ws->pmd = pmd;
     sy_ws_parser_init(&ws->rx.parser, !is_client, pmd ? SY_WS_RSV1 : 0);
     ws->last_rx_ms = c->loop->now_ms;
-    ws->rx.inflate_credit = (int64_t)opts->max_inflate_rate; /* one second's worth */
-    ws->rx.credit_ms = c->loop->now_ms;
+    if (pmd) {
+        pmd->inflate_credit = (int64_t)opts->max_inflate_rate; /* one second's worth */
+        pmd->credit_ms = c->loop->now_ms;
+    }
     ws->close_code = 1006;
     c->proto = &ws_proto;
     c->proto_data = ws;
@@ -64,20 +65,45 @@ char *sy__ws_strdup(const char *s, size_t n)
     return d;
 }
 
+sy_ws_cold *sy__ws_cold(sy_ws *ws)
+{
+    if (!ws->cold)
+        ws->cold = sy__calloc(1, sizeof(*ws->cold));
+    return ws->cold;
+}
+
 static void set_reason(sy_ws *ws, const char *s, size_t n)
 {
-    sy__free(ws->close_reason);
-    ws->close_reason = sy__ws_strdup(s ? s : "", s ? SY_MIN(n, 123) : 0);
+    sy_ws_cold *k = sy__ws_cold(ws);
+    if (!k)
+        return;
+    sy__free(k->close_reason);
+    k->close_reason = sy__ws_strdup(s ? s : "", s ? SY_MIN(n, 123) : 0);
+}
+
+static void set_detail(sy_ws *ws, const char *detail)
+{
+    sy_ws_cold *k = sy__ws_cold(ws);
+    if (k)
+        k->detail = detail;
+}
+
+static const char *get_detail(const sy_ws *ws)
+{
+    return ws->cold ? ws->cold->detail : NULL;
 }
 
 void sy__ws_unref(sy_ws *ws)
 {
     if (atomic_fetch_sub(&ws->refs, 1) == 1) {
-        if (ws->owned_opts)
-            sy_ws_opts_free(ws->owned_opts);
-        sy__free(ws->close_reason);
-        sy__free(ws->subprotocol);
-        sy__free(ws->extensions);
+        if (ws->is_client && ws->opts)
+            sy_ws_opts_free((sy_ws_opts *)ws->opts); /* a client's own copy */
+        if (ws->cold) {
+            sy__free(ws->cold->close_reason);
+            sy__free(ws->cold->subprotocol);
+            sy__free(ws->cold->extensions);
+            sy__free(ws->cold);
+        }
         sy__free(ws);
     }
 }
@@ -91,10 +117,8 @@ void sy__ws_unref(sy_ws *ws)
 typedef struct ws_thread {
     uint8_t *scratch;
     size_t scratch_len, scratch_cap;
-    uint8_t *spare;
-    size_t spare_cap;
-    uint8_t *big; /* one large buffer (up to BIG_SPARE_MAX) kept for the next big message */
-    size_t big_cap;
+    sy_ws_msgbuf *spare;
+    sy_ws_msgbuf *big; /* one large buffer (up to BIG_SPARE_MAX) kept for the next big message */
     /* The message being delivered right now (on_message), so that sending it back (echo,
      * relay) skips re-validating it and, when it sits in its own buffer, moves that buffer
      * to the write queue instead of copying it. Its opcode is recorded here, at delivery:
@@ -137,26 +161,41 @@ static void tls_register(void)
  * allocator (for big messages that is an mmap/munmap and a page fault per page each time). */
 #define BIG_SPARE_MAX (4u << 20)
 
-/* Keep a message buffer of cap bytes in a free per-thread slot (small or big), else free it. */
-static void recycle(uint8_t *buf, size_t cap)
+/* Keep a message buffer in a free per-thread slot (small or big), else free it. */
+static void recycle(sy_ws_msgbuf *b)
 {
-    if (cap && !tls.spare && cap <= (256u << 10)) {
+    if (!tls.spare && b->cap <= (256u << 10)) {
         tls_register();
-        tls.spare = buf;
-        tls.spare_cap = cap;
-    } else if (cap && !tls.big && cap <= BIG_SPARE_MAX) {
+        tls.spare = b;
+    } else if (!tls.big && b->cap <= BIG_SPARE_MAX) {
         tls_register();
-        tls.big = buf;
-        tls.big_cap = cap;
+        tls.big = b;
     } else {
-        sy__free(buf);
+        sy__free(b);
     }
 }
 
-/* Write-queue release of a buffer queued by reference; ud carries its capacity. */
+/* A message buffer of at least cap bytes: the big spare when it fits, else a new one. */
+static sy_ws_msgbuf *msgbuf_new(size_t cap)
+{
+    if (tls.big && tls.big->cap >= cap) {
+        sy_ws_msgbuf *b = tls.big;
+        tls.big = NULL;
+        return b;
+    }
+    if (cap > SIZE_MAX - sizeof(sy_ws_msgbuf))
+        return NULL;
+    sy_ws_msgbuf *b = sy__malloc(sizeof(*b) + cap);
+    if (b)
+        b->cap = cap;
+    return b;
+}
+
+/* Write-queue release of a message buffer queued by reference (ud is the buffer). */
 static void free_owned(const void *data, void *ud)
 {
-    recycle((uint8_t *)data, (size_t)(uintptr_t)ud);
+    (void)data;
+    recycle(ud);
 }
 
 /* Queue one frame: header and payload land in the same chunk when they fit, so a small
@@ -193,20 +232,14 @@ static int queue_frame(sy_ws *ws, uint8_t opcode, int fin, uint8_t rsv, const ui
     if (e)
         return e;
     if (len >= 65536) {
-        uint8_t *own;
-        size_t cap = len;
-        if (tls.big && tls.big_cap >= len) {
-            own = tls.big;
-            cap = tls.big_cap;
-            tls.big = NULL;
-        } else if (!(own = sy__malloc(len))) {
+        sy_ws_msgbuf *own = msgbuf_new(len);
+        if (!own)
             return SY_ENOMEM;
-        }
         if (mask)
-            sy_ws_mask_copy(own, payload, len, mask, 0);
+            sy_ws_mask_copy(own->data, payload, len, mask, 0);
         else
-            memcpy(own, payload, len);
-        return sy__bs_write_ref(c, own, len, free_owned, (void *)(uintptr_t)cap);
+            memcpy(own->data, payload, len);
+        return sy__bs_write_ref(c, own->data, len, free_owned, own);
     }
     if (!mask)
         return sy__bs_write(c, payload, len);
@@ -374,19 +407,17 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
     int g = bp_gate(ws, len);
     if (g >= 0)
         return g;
-    if (len >= 65536 && ws->rx.msg && data == ws->rx.msg && is_delivered(ws, data, len) &&
+    if (len >= 65536 && ws->rx.msg && data == ws->rx.msg->data && is_delivered(ws, data, len) &&
         !ws->is_client && !(ws->pmd && sy_pmd_can_compress(ws->pmd))) {
         /* Sending back the assembled message: its buffer moves to the write queue (which
          * frees nothing before the end of this loop iteration, so data stays valid for the
          * rest of on_message; the receive side starts the next message in a new buffer). */
         uint8_t hdr[14];
         size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
-        uint8_t *buf = ws->rx.msg;
-        size_t cap = ws->rx.msg_cap;
+        sy_ws_msgbuf *buf = ws->rx.msg;
         ws->rx.msg = NULL;
-        ws->rx.msg_cap = 0;
         if ((e = sy__bs_write(ws->c, hdr, hl)) < 0 ||
-            (e = sy__bs_write_ref(ws->c, buf, len, free_owned, (void *)(uintptr_t)cap)) < 0) {
+            (e = sy__bs_write_ref(ws->c, buf->data, len, free_owned, buf)) < 0) {
             fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
             return e;
         }
@@ -514,10 +545,11 @@ SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
     if (!close_args_valid(code, reason))
         return SY_EINVAL;
     ws->cause = SY_WS_CAUSE_LOCAL;
-    ws->close_code = code;
+    ws->close_code = (uint16_t)code;
     set_reason(ws, reason, reason ? strlen(reason) : 0);
     int e = send_close_frame(ws, code, reason);
-    ws->close_deadline = ws->c->loop->now_ms + ws->opts->close_timeout_ms;
+    ws->deadline = ws->c->loop->now_ms + ws->opts->close_timeout_ms;
+    ws->close_timer = 1;
     schedule_timer(ws);
     return e;
 }
@@ -544,12 +576,12 @@ SY_EXPORT sy_loop *sy_ws_loop(const sy_ws *ws)
 
 SY_EXPORT const char *sy_ws_subprotocol(const sy_ws *ws)
 {
-    return ws->subprotocol ? ws->subprotocol : "";
+    return ws->cold && ws->cold->subprotocol ? ws->cold->subprotocol : "";
 }
 
 SY_EXPORT const char *sy_ws_extensions(const sy_ws *ws)
 {
-    return ws->extensions ? ws->extensions : "";
+    return ws->cold && ws->cold->extensions ? ws->cold->extensions : "";
 }
 
 /* ---- cross-thread sends ---- */
@@ -634,10 +666,10 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
         return;
     ws->failed = 1;
     if (!ws->cause || ws->cause == SY_WS_CAUSE_LOCAL)
-        ws->cause = cause;
-    ws->detail = detail;
+        ws->cause = (uint8_t)cause;
+    set_detail(ws, detail);
     if (!ws->close_sent) {
-        ws->close_code = code;
+        ws->close_code = (uint16_t)code;
         set_reason(ws, detail, detail ? strlen(detail) : 0);
         send_close_frame(ws, code, detail);
     }
@@ -646,32 +678,46 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
     sy__bs_close(ws->c, 0, 1);
 }
 
+static inline size_t msg_len(const sy_ws *ws)
+{
+    return ws->rx.msg ? ws->rx.msg->len : 0;
+}
+
 static int msg_reserve(sy_ws *ws, size_t extra)
 {
-    size_t need = ws->rx.msg_len + extra;
-    if (need <= ws->rx.msg_cap)
+    sy_ws_msgbuf *m = ws->rx.msg;
+    size_t len = m ? m->len : 0, need = len + extra, cap = m ? m->cap : 0;
+    if (need <= cap)
         return 0;
-    if (!ws->rx.msg && tls.big && need > tls.spare_cap && need <= tls.big_cap) {
-        ws->rx.msg = tls.big;
-        ws->rx.msg_cap = tls.big_cap;
-        tls.big = NULL;
-        return 0;
+    if (!m) {
+        /* A recycled buffer when one fits (the small spare first), else a new one. */
+        if (tls.big && need > (tls.spare ? tls.spare->cap : 0) && need <= tls.big->cap) {
+            m = tls.big;
+            tls.big = NULL;
+        } else if (tls.spare) {
+            m = tls.spare;
+            tls.spare = NULL;
+        }
+        if (m) {
+            m->len = 0;
+            ws->rx.msg = m;
+            if (need <= m->cap)
+                return 0;
+            cap = m->cap;
+        }
     }
-    if (!ws->rx.msg && tls.spare) {
-        ws->rx.msg = tls.spare;
-        ws->rx.msg_cap = tls.spare_cap;
-        tls.spare = NULL;
-        if (need <= ws->rx.msg_cap)
-            return 0;
-    }
-    size_t cap = SY_MAX(need, SY_MAX(ws->rx.msg_cap * 2, 4096));
-    if (cap > ws->opts->max_message)
-        cap = SY_MAX(need, (size_t)ws->opts->max_message);
-    uint8_t *n = sy__realloc(ws->rx.msg, cap);
+    size_t ncap = SY_MAX(need, SY_MAX(cap * 2, 4096));
+    if (ncap > ws->opts->max_message)
+        ncap = SY_MAX(need, (size_t)ws->opts->max_message);
+    if (ncap > SIZE_MAX - sizeof(*m))
+        return SY_ENOMEM;
+    sy_ws_msgbuf *n = sy__realloc(m, sizeof(*n) + ncap);
     if (!n)
         return SY_ENOMEM;
+    if (!m)
+        n->len = 0;
+    n->cap = ncap;
     ws->rx.msg = n;
-    ws->rx.msg_cap = cap;
     return 0;
 }
 
@@ -679,7 +725,7 @@ static int msg_reserve(sy_ws *ws, size_t extra)
  * UTF-8 fails at the first bad byte, not at the end of a large message. */
 static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
 {
-    if (ws->rx.msg_len + len > ws->opts->max_message)
+    if (msg_len(ws) + len > ws->opts->max_message)
         return SY_EWS_TOO_BIG;
     if (ws->rx.opcode == SY_WS_OP_TEXT && sy_utf8_feed(&ws->rx.utf8, data, len) >= 0)
         return SY_EWS_UTF8;
@@ -687,8 +733,8 @@ static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
         return 0;
     if (msg_reserve(ws, len) < 0)
         return SY_ENOMEM;
-    memcpy(ws->rx.msg + ws->rx.msg_len, data, len);
-    ws->rx.msg_len += len;
+    memcpy(ws->rx.msg->data + ws->rx.msg->len, data, len);
+    ws->rx.msg->len += len;
     return 0;
 }
 
@@ -696,18 +742,16 @@ static int inflate_sink(void *ud, const uint8_t *data, size_t len)
 {
     sy_ws *ws = ud;
     if (ws->opts->max_inflate_rate)
-        ws->rx.inflate_credit -= (int64_t)len;
+        ws->pmd->inflate_credit -= (int64_t)len;
     return msg_append(ws, data, len);
 }
 
 static void msg_reset(sy_ws *ws)
 {
-    ws->rx.msg_len = 0;
     if (ws->rx.msg) {
         /* Idle connections hold no message buffer: the thread keeps it for the next one. */
-        recycle(ws->rx.msg, ws->rx.msg_cap);
+        recycle(ws->rx.msg);
         ws->rx.msg = NULL;
-        ws->rx.msg_cap = 0;
     }
 }
 
@@ -721,12 +765,12 @@ static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
             sy__uplog_first_message(ws->log);
         }
     }
-    if (!ws->cbs->on_message)
+    if (!ws->opts->cbs.on_message)
         return;
     /* Saved and restored, not cleared: whatever on_message does, the record stays right. */
     struct ws_deliv saved = tls.deliv;
     tls.deliv = (struct ws_deliv){ws, data, len, ws->rx.opcode};
-    ws->cbs->on_message(ws, ws->rx.opcode, data, len, ws->ud);
+    ws->opts->cbs.on_message(ws, ws->rx.opcode, data, len, ws->ud);
     tls.deliv = saved;
 }
 
@@ -755,7 +799,8 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
     if (ev->msg_start) {
         ws->rx.opcode = ev->opcode;
         ws->rx.compressed = ev->compressed;
-        ws->rx.msg_len = 0;
+        if (ws->rx.msg)
+            ws->rx.msg->len = 0;
         sy_utf8_init(&ws->rx.utf8);
     }
     /* After our close, messages the peer sent before seeing it are still delivered (until
@@ -785,14 +830,13 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
         return 0;
     } else {
         /* Fail fast on size: the rest of this frame is already announced. */
-        uint64_t announced = ws->rx.msg_len + ev->len + ws->rx.parser.remaining;
+        uint64_t announced = msg_len(ws) + ev->len + ws->rx.parser.remaining;
         if (announced > ws->opts->max_message) {
             fail_err(ws, SY_EWS_TOO_BIG, NULL);
             return SY_EWS_TOO_BIG;
         }
         /* Size the buffer for the whole frame at once instead of growing it step by step. */
-        if (announced > ws->rx.msg_cap &&
-            msg_reserve(ws, (size_t)(announced - ws->rx.msg_len)) < 0) {
+        if (msg_reserve(ws, (size_t)(announced - msg_len(ws))) < 0) {
             fail_err(ws, SY_ENOMEM, NULL);
             return SY_ENOMEM;
         }
@@ -807,7 +851,7 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             fail_err(ws, SY_EWS_UTF8, "text message ends inside a UTF-8 sequence");
             return SY_EWS_UTF8;
         }
-        deliver(ws, ws->rx.msg, ws->rx.msg_len);
+        deliver(ws, ws->rx.msg ? ws->rx.msg->data : NULL, msg_len(ws));
         msg_reset(ws);
     }
     return 0;
@@ -826,7 +870,8 @@ static void on_close_frame(sy_ws *ws, const sy_ws_event *ev)
     /* Both closes seen: the server closes TCP first (RFC 6455 §7.1.1). The peer sends nothing
      * after its close frame, so there is no unread input to linger for. */
     if (ws->is_client) {
-        ws->close_deadline = ws->c->loop->now_ms + 1000;
+        ws->deadline = ws->c->loop->now_ms + 1000;
+        ws->close_timer = 1;
         schedule_timer(ws);
         sy__bs_close(ws->c, 0, SY_CLOSE_FLUSH);
     } else {
@@ -858,21 +903,24 @@ static void update_read(sy_ws *ws)
 static void rate_refill(sy_ws *ws, uint64_t now)
 {
     uint64_t rate = ws->opts->max_inflate_rate;
-    uint64_t dt = now - ws->rx.credit_ms;
+    sy_pmd *p = ws->pmd;
+    if (!p)
+        return; /* nothing to inflate */
+    uint64_t dt = now - p->credit_ms;
     /* rate <= 2^40 (sy_ws_opts_set), so rate * dt stays far from overflow below 2 s. */
     int64_t add = dt >= 2000 ? (int64_t)rate : (int64_t)(rate * dt / 1000);
     if (!add && rate)
         return; /* less than a byte so far (slow rates, frequent reads): let time add up */
-    ws->rx.credit_ms = now;
-    ws->rx.inflate_credit = SY_MIN(ws->rx.inflate_credit + add, (int64_t)rate);
+    p->credit_ms = now;
+    p->inflate_credit = SY_MIN(p->inflate_credit + add, (int64_t)rate);
 }
 
 /* The bucket is empty: stop reading until it has refilled to above zero. */
 static void rate_pause(sy_ws *ws)
 {
     uint64_t rate = ws->opts->max_inflate_rate;
-    uint64_t owed = (uint64_t)(-ws->rx.inflate_credit) + 1;
-    ws->rx.resume_ms = ws->c->loop->now_ms + owed * 1000 / rate + 1;
+    uint64_t owed = (uint64_t)(-ws->pmd->inflate_credit) + 1;
+    ws->pmd->resume_ms = ws->c->loop->now_ms + owed * 1000 / rate + 1;
     ws->rx.paused_rate = 1;
     update_read(ws);
     schedule_timer(ws);
@@ -884,8 +932,8 @@ static void rate_resume(sy_ws *ws, uint64_t now)
     ws->rx.paused_rate = 0;
     /* We chose not to read; the peer was not silent: idle and ping timers restart now. */
     ws->last_rx_ms = now;
-    if (ws->ping_outstanding)
-        ws->ping_deadline = SY_MAX(ws->ping_deadline, now + ws->opts->pong_timeout_ms);
+    if (ws->ping_outstanding && !ws->close_timer)
+        ws->deadline = SY_MAX(ws->deadline, now + ws->opts->pong_timeout_ms);
     update_read(ws);
 }
 
@@ -897,12 +945,11 @@ static int announced_too_big(const sy_ws *ws)
 {
     const sy_ws_parser *p = &ws->rx.parser;
     return p->hdr_len == 0 && p->remaining && p->opcode < SY_WS_OP_CLOSE && !p->msg_compressed &&
-           ws->rx.msg_len + p->remaining > ws->opts->max_message;
+           msg_len(ws) + p->remaining > ws->opts->max_message;
 }
 
-static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
+static ssize_t read_frames(sy_ws *ws, sy_bstream *c, uint8_t *data, size_t len)
 {
-    sy_ws *ws = c->proto_data;
     size_t off = 0;
     ws->last_rx_ms = c->loop->now_ms;
     rate_refill(ws, c->loop->now_ms);
@@ -941,8 +988,8 @@ static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
                 queue_frame(ws, SY_WS_OP_PONG, 1, 0, ev.data, ev.len);
             break;
         case SY_WS_EV_PONG:
-            if (ws->cbs->on_pong)
-                ws->cbs->on_pong(ws, ev.data, ev.len, ws->ud);
+            if (ws->opts->cbs.on_pong)
+                ws->opts->cbs.on_pong(ws, ev.data, ev.len, ws->ud);
             break;
         case SY_WS_EV_CLOSE:
             on_close_frame(ws, &ev);
@@ -950,7 +997,7 @@ static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
         }
         if (sy__bs_state(c) == SY_BS_CLOSED)
             return (ssize_t)len;
-        if (ws->rx.inflate_credit < 0 && ws->opts->max_inflate_rate) {
+        if (ws->pmd && ws->pmd->inflate_credit < 0 && ws->opts->max_inflate_rate) {
             /* The rest stays in the connection's buffer until the bucket has refilled. */
             rate_pause(ws);
             return (ssize_t)off;
@@ -972,6 +1019,15 @@ static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
     return (ssize_t)off;
 }
 
+static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)
+{
+    sy_ws *ws = c->proto_data;
+    ssize_t n = read_frames(ws, c, data, len);
+    /* A control frame that arrived split was gathered in a buffer: gone once reported. */
+    sy_ws_parser_trim(&ws->rx.parser);
+    return n;
+}
+
 static void ws_on_drain(sy_bstream *c)
 {
     sy_ws *ws = c->proto_data;
@@ -981,8 +1037,8 @@ static void ws_on_drain(sy_bstream *c)
     }
     if (ws->tx.bp_flagged) {
         ws->tx.bp_flagged = 0;
-        if (ws->cbs->on_drain)
-            ws->cbs->on_drain(ws, ws->ud);
+        if (ws->opts->cbs.on_drain)
+            ws->opts->cbs.on_drain(ws, ws->ud);
     }
 }
 
@@ -1003,14 +1059,14 @@ static void schedule_timer(sy_ws *ws)
     /* While the inflate budget pauses reading, only the resume (and a close deadline) is
      * due: heartbeats and the idle timeout would blame the peer for our own pause. */
     int paused = ws->rx.paused_rate;
-    if (ws->close_sent && ws->close_deadline)
-        next = ws->close_deadline;
+    if (ws->close_timer)
+        next = ws->deadline;
     else if (!paused && ws->ping_outstanding)
-        next = ws->ping_deadline;
+        next = ws->deadline;
     else if (!paused && o->ping_interval_ms)
         next = ws->last_rx_ms + o->ping_interval_ms;
     if (paused)
-        next = SY_MIN(next, ws->rx.resume_ms);
+        next = SY_MIN(next, ws->pmd->resume_ms);
     if (o->idle_timeout_ms && !ws->close_sent && !paused)
         next = SY_MIN(next, ws->last_rx_ms + o->idle_timeout_ms);
     if (next == UINT64_MAX)
@@ -1024,14 +1080,14 @@ static void ws_on_timer(sy_bstream *c)
     sy_ws *ws = c->proto_data;
     const sy_ws_opts *o = ws->opts;
     uint64_t now = c->loop->now_ms;
-    if (ws->close_sent && ws->close_deadline && now >= ws->close_deadline) {
+    if (ws->close_timer && now >= ws->deadline) {
         if (!ws->close_received && ws->cause == SY_WS_CAUSE_LOCAL)
             ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
         sy__bs_close(c, SY_ETIMEDOUT, 0);
         return;
     }
     if (ws->rx.paused_rate) {
-        if (now >= ws->rx.resume_ms)
+        if (now >= ws->pmd->resume_ms)
             rate_resume(ws, now);
         schedule_timer(ws);
         return;
@@ -1042,17 +1098,17 @@ static void ws_on_timer(sy_bstream *c)
         return;
     }
     if (ws->ping_outstanding) {
-        if (now >= ws->ping_deadline) {
+        if (now >= ws->deadline && !ws->close_timer) {
             ws->cause = SY_WS_CAUSE_PING_TIMEOUT;
             ws->close_code = 1006;
-            ws->detail = "no pong within the pong timeout";
+            set_detail(ws, "no pong within the pong timeout");
             sy__bs_close(c, SY_ETIMEDOUT, 0);
             return;
         }
     } else if (o->ping_interval_ms && !ws->close_sent &&
                now >= ws->last_rx_ms + o->ping_interval_ms) {
         ws->ping_outstanding = 1;
-        ws->ping_deadline = now + o->pong_timeout_ms;
+        ws->deadline = now + o->pong_timeout_ms;
         queue_frame(ws, SY_WS_OP_PING, 1, 0, NULL, 0);
     }
     schedule_timer(ws);
@@ -1067,7 +1123,8 @@ static void ws_on_shutdown(sy_bstream *c)
     ws->close_code = 1001;
     set_reason(ws, "server shutting down", 20);
     send_close_frame(ws, 1001, "server shutting down");
-    ws->close_deadline = c->loop->now_ms + ws->opts->close_timeout_ms;
+    ws->deadline = c->loop->now_ms + ws->opts->close_timeout_ms;
+    ws->close_timer = 1;
     schedule_timer(ws);
 }
 
@@ -1082,14 +1139,13 @@ static void ws_on_close(sy_bstream *c, int err)
     if (err == SY_ETIMEDOUT && ws->cause == SY_WS_CAUSE_LOCAL)
         ws->cause = SY_WS_CAUSE_CLOSE_TIMEOUT;
     ws->dead = 1;
-    sy_ws_close_info info = {ws->close_code, ws->close_reason ? ws->close_reason : "", ws->cause,
-                             ws->detail};
-    if (ws->open_done && ws->cbs->on_close)
-        ws->cbs->on_close(ws, &info, ws->ud);
-    if (ws->ext_end) {
-        void (*end)(sy_ws *) = ws->ext_end;
-        ws->ext_end = NULL;
-        end(ws); /* subscriptions end with the connection */
+    const char *reason = ws->cold && ws->cold->close_reason ? ws->cold->close_reason : "";
+    sy_ws_close_info info = {ws->close_code, reason, ws->cause, get_detail(ws)};
+    if (ws->open_done && ws->opts->cbs.on_close)
+        ws->opts->cbs.on_close(ws, &info, ws->ud);
+    if (ws->ext) {
+        ws->ext->end(ws); /* subscriptions end with the connection (it clears ws->ext) */
+        ws->ext = NULL;
     }
     static const char *const causes[SY_MW_CAUSES] = {
         "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",
@@ -1107,19 +1163,21 @@ static void ws_on_close(sy_bstream *c, int err)
     }
     if (ws->log) {
         char detail[200];
+        const char *why = get_detail(ws);
         snprintf(detail, sizeof(detail), "close=%d cause=%s%s%s", ws->close_code, causes[cause],
-                 ws->detail ? ": " : "", ws->detail ? ws->detail : "");
+                 why ? ": " : "", why ? why : "");
         sy__uplog_end(ws->log, c, causes[cause], ws->close_code, detail);
     }
     ws->log = NULL;
     msg_reset(ws);
+    sy_ws_parser_release(&ws->rx.parser);
     if (ws->pmd) {
         sy_pmd_free(ws->pmd);
         sy__free(ws->pmd);
         ws->pmd = NULL;
     }
-    if (ws->client_free)
-        ws->client_free(ws);
+    if (ws->cold && ws->cold->client_free)
+        ws->cold->client_free(ws);
     ws->c = NULL; /* freed after this returns; every public call checks ws->dead first */
     sy__ws_unref(ws);
 }

@@ -38,71 +38,87 @@ struct sy_ws_opts {
     void *ud;
 };
 
+/* A message being assembled (fragmented or compressed): its bookkeeping sits in front of
+ * its bytes, so an engine that is not assembling one holds a single NULL pointer. */
+typedef struct sy_ws_msgbuf {
+    size_t len, cap;
+    uint8_t data[];
+} sy_ws_msgbuf;
+
 /* Receive side: the message being assembled and validated, and why reading is paused. Only
  * the input path writes it (the send path may take over rx.msg while it is being delivered:
  * see sy_ws_send). */
 typedef struct sy_ws_rx {
     sy_ws_parser parser;
-    sy_utf8 utf8; /* text validation of the message being received */
-    uint8_t *msg; /* assembly buffer for fragmented/compressed messages; NULL when idle */
-    size_t msg_len, msg_cap;
-    uint8_t opcode; /* of the message being received */
-    uint8_t compressed;
-    uint8_t paused_bp;      /* the peer does not read what we send: we stop reading too */
-    uint8_t paused_rate;    /* the inflate budget is spent until resume_ms */
-    int64_t inflate_credit; /* bytes that may still be inflated (negative: owed) */
-    uint64_t credit_ms;     /* when inflate_credit was last refilled */
-    uint64_t resume_ms;
+    sy_ws_msgbuf *msg; /* NULL when idle, or when a message arrives whole in one read */
+    sy_utf8 utf8;      /* text validation of the message being received */
+    uint8_t opcode;    /* of the message being received */
+    unsigned compressed : 1;
+    unsigned paused_bp : 1;   /* the peer does not read what we send: we stop reading too */
+    unsigned paused_rate : 1; /* the inflate budget (in ws->pmd) is spent until its resume */
 } sy_ws_rx;
 
 /* Send side: the fragmented message being sent. Only the send functions write it. */
 typedef struct sy_ws_tx {
-    uint8_t frag_sending; /* a streaming send is in progress */
+    sy_utf8 utf8; /* text validation of the fragments sent so far */
     uint8_t frag_opcode;
-    uint8_t frag_compressed;
-    uint8_t bp_flagged; /* a send returned BACKPRESSURE: call on_drain at low water */
-    sy_utf8 utf8;       /* text validation of the fragments sent so far */
+    unsigned frag_sending : 1; /* a streaming send is in progress */
+    unsigned frag_compressed : 1;
+    unsigned bp_flagged : 1; /* a send returned BACKPRESSURE: call on_drain at low water */
 } sy_ws_tx;
 
-struct sy_ws {
-    sy_bstream *c; /* the byte stream; NULL once on_close has run (it is freed after) */
-    sy_loop *loop; /* the connection's loop, for calls from other threads */
-    const sy_ws_opts *opts;
-    sy_ws_opts *owned_opts; /* client: its own copy */
-    const sy_ws_cbs *cbs;   /* the route options' callbacks, or the client's copy */
-    void *ud;
-    sy_pmd *pmd; /* NULL when permessage-deflate was not negotiated */
-    sy_ws_rx rx;
-    sy_ws_tx tx;
-    uint8_t is_client;
-    uint8_t open_done;
-    uint8_t close_sent;
-    uint8_t close_received;
-    uint8_t failed;
-    uint8_t ping_outstanding;
-    uint8_t dead;        /* on_close delivered */
-    uint8_t got_message; /* a message arrived (the funnel's first message was counted) */
-    atomic_int refs;
-    int close_code;
-    int cause;
-    const char *detail;
-    uint64_t last_rx_ms;
-    uint64_t ping_deadline;
-    uint64_t close_deadline;
-    char *close_reason; /* allocated when the close starts (idle connections carry none) */
+/* What a layer above the engine hangs on a connection (ws->ext): the first member of its own
+ * per-connection state, so the engine can end it without knowing it. */
+typedef struct sy_ws_ext {
+    void (*end)(sy_ws *ws); /* runs once when the connection closes, right after on_close */
+} sy_ws_ext;
+
+/* What an idle server connection does not need, out of line: allocated when the close starts,
+ * when a subprotocol or extension was negotiated, and for clients. */
+typedef struct sy_ws_cold {
+    char *close_reason; /* the close's reason (NUL-terminated), or NULL */
+    const char *detail; /* why we closed (static text), or NULL */
     char *subprotocol;  /* NULL = none */
     char *extensions;   /* NULL = none */
-    sy_uplog *log;
-    sy_http_metrics *m;     /* the worker's counters, or NULL (client) */
-    const sy_req *open_req; /* the upgrade request, set only while on_open runs */
-    /* Layers above the engine (pub/sub subscriptions): ext_end runs once when the
-     * connection closes, right after on_close. */
-    void *ext;
-    void (*ext_end)(sy_ws *ws);
-    /* client state (src/ws/client.c) */
+    /* client state (src/client/ws_client.c) */
     void *client;
     void (*client_free)(sy_ws *ws);
+} sy_ws_cold;
+
+/* The engine's state for one connection. Every byte here is paid by every idle WebSocket:
+ * see docs/memory.md before adding a field. */
+struct sy_ws {
+    sy_bstream *c;          /* the byte stream; NULL once on_close has run (it is freed after) */
+    sy_loop *loop;          /* the connection's loop, for calls from other threads */
+    const sy_ws_opts *opts; /* the route's options (callbacks included); a client's own copy */
+    void *ud;
+    sy_pmd *pmd;        /* NULL when permessage-deflate was not negotiated */
+    sy_ws_cold *cold;   /* NULL until needed (see sy_ws_cold) */
+    sy_uplog *log;      /* access-log record, or NULL */
+    sy_http_metrics *m; /* the worker's counters, or NULL (client) */
+    /* Layers above the engine (pub/sub subscriptions): ext->end runs once when the
+     * connection closes, right after on_close. */
+    sy_ws_ext *ext;
+    uint64_t last_rx_ms;
+    uint64_t deadline; /* close_timer ? the close handshake's : the outstanding ping's */
+    sy_ws_rx rx;
+    sy_ws_tx tx;
+    atomic_int refs;
+    uint16_t close_code;
+    uint8_t cause;
+    unsigned is_client : 1;
+    unsigned open_done : 1;
+    unsigned close_sent : 1;
+    unsigned close_received : 1;
+    unsigned failed : 1;
+    unsigned ping_outstanding : 1;
+    unsigned dead : 1;        /* on_close delivered */
+    unsigned close_timer : 1; /* our close waits for the peer's until `deadline` */
+    unsigned got_message : 1; /* a message arrived (the funnel's first message was counted) */
 };
+
+/* The cold part, allocated on first use; NULL without memory (what it would hold is lost). */
+sy_ws_cold *sy__ws_cold(sy_ws *ws);
 
 /* Start the engine on c (the handshake is done). Takes ownership of pmd (may be NULL). */
 sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd);

@@ -117,7 +117,8 @@ static void tr_event(tr *t, sy_ws_parser *p, const sy_ws_event *ev, const uint8_
         break;
     case SY_WS_EV_PING:
     case SY_WS_EV_PONG:
-        if (ev->len > 125 || ev->data != p->ctl)
+        /* In place when the frame was whole in this piece, else gathered in the parser. */
+        if (ev->len > 125 || (ev->data != p->ctl && (ev->data < piece || ev->data > piece + plen)))
             tr_printf(t, "BAD control payload\n");
         tr_printf(t, ev->type == SY_WS_EV_PING ? "PING" : "PONG");
         tr_payload(t, ev->data, ev->len);
@@ -192,10 +193,17 @@ static void run_pieces(tr *t, cfg c, const uint8_t *in, size_t len, const size_t
             sy_t_guard_free(piece, plen);
         else
             free(piece);
-        if (failed)
+        /* A control buffer outlives its piece only while its frame is still arriving. */
+        sy_ws_parser_trim(&p);
+        if (p.ctl && p.state != 2) /* 2: gathering a control frame */
+            tr_printf(t, "BAD control buffer kept after trim\n");
+        if (failed) {
+            sy_ws_parser_release(&p);
             return;
+        }
         start = end;
     }
+    sy_ws_parser_release(&p);
     if (t->open)
         tr_message(t, "PARTIAL ");
 }
@@ -437,6 +445,53 @@ TEST(one_event_per_call_and_pieces)
     CHECK_MEM(ev.data, "lo", 2);
     CHECK_EQ(code, 0);
     CHECK(detail == NULL);
+}
+
+static void *fail_malloc(size_t n)
+{
+    (void)n;
+    return NULL;
+}
+
+TEST(control_buffer_only_while_split)
+{
+    /* An idle parser holds no buffer; a whole ping is unmasked in place. */
+    uint8_t buf[32];
+    sy_ws_parser p;
+    sy_ws_event ev;
+    uint16_t code = 0;
+    const char *detail = NULL;
+    st.n = 0;
+    put(&st, 0x89, "ping!", 5, KEY);
+    memcpy(buf, st.b, st.n);
+    sy_ws_parser_init(&p, 1, 0);
+    CHECK(p.ctl == NULL);
+    CHECK_EQ(sy_ws_parse(&p, buf, st.n, &ev, &code, &detail), 11);
+    CHECK_EQ(ev.type, SY_WS_EV_PING);
+    CHECK(ev.data == buf + 6);
+    CHECK_MEM(ev.data, "ping!", 5);
+    CHECK(p.ctl == NULL);
+    /* Header alone: still nothing allocated (the payload may come whole). */
+    memcpy(buf, st.b, st.n);
+    CHECK_EQ(sy_ws_parse(&p, buf, 6, &ev, &code, &detail), 6);
+    CHECK(ev.type == SY_WS_EV_NONE && p.ctl == NULL);
+    /* Part of the payload: gathered from here on, and reported from the buffer. */
+    CHECK_EQ(sy_ws_parse(&p, buf + 6, 2, &ev, &code, &detail), 2);
+    CHECK(ev.type == SY_WS_EV_NONE && p.ctl != NULL);
+    CHECK_EQ(sy_ws_parse(&p, buf + 8, 3, &ev, &code, &detail), 3);
+    CHECK_EQ(ev.type, SY_WS_EV_PING);
+    CHECK(ev.data == p.ctl);
+    CHECK_MEM(ev.data, "ping!", 5);
+    sy_ws_parser_trim(&p);
+    CHECK(p.ctl == NULL);
+    /* Without memory for the buffer: 1011, and nothing leaks. */
+    memcpy(buf, st.b, st.n);
+    sy_set_allocator(fail_malloc, realloc, free);
+    ssize_t r = sy_ws_parse(&p, buf, 8, &ev, &code, &detail);
+    sy_set_allocator(NULL, NULL, NULL);
+    CHECK_EQ(r, SY_ENOMEM);
+    CHECK_EQ(code, 1011);
+    sy_ws_parser_release(&p);
 }
 
 TEST(whole_frames_one_call_each)
@@ -870,6 +925,7 @@ int main(void)
     RUN(rfc_256_byte_binary);
     RUN(rfc_64k_binary);
     RUN(one_event_per_call_and_pieces);
+    RUN(control_buffer_only_while_split);
     RUN(whole_frames_one_call_each);
     RUN(zero_length_frames);
     RUN(interleaved_control_frames);

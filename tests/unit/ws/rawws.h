@@ -113,14 +113,12 @@ typedef struct raw_result {
 
 /* Read and parse server frames until a close frame, EOF, the socket timeout, or (stop_after
  * > 0) that many messages. Bytes read past the last message are kept for the next call. */
-static void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
+static void raw_read_msgs_with(raw_conn *rc, raw_result *res, int stop_after, sy_ws_parser *pp)
 {
     static uint8_t buf[1 << 20];
     size_t have = rc->extra_len, off = 0;
     memcpy(buf, rc->extra, have);
     rc->extra_len = 0;
-    sy_ws_parser p;
-    sy_ws_parser_init(&p, 0, SY_WS_RSV1);
     memset(res, 0, sizeof(*res));
     raw_msg cur = {0};
     for (;;) {
@@ -128,7 +126,7 @@ static void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
             sy_ws_event ev;
             uint16_t code = 0;
             const char *detail = NULL;
-            ssize_t n = sy_ws_parse(&p, buf + off, have - off, &ev, &code, &detail);
+            ssize_t n = sy_ws_parse(pp, buf + off, have - off, &ev, &code, &detail);
             if (n < 0)
                 return;
             off += (size_t)n;
@@ -170,6 +168,14 @@ static void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
             return;
         have += (size_t)r;
     }
+}
+
+static void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
+{
+    sy_ws_parser p;
+    sy_ws_parser_init(&p, 0, SY_WS_RSV1);
+    raw_read_msgs_with(rc, res, stop_after, &p);
+    sy_ws_parser_release(&p);
 }
 
 #endif
