@@ -279,12 +279,14 @@ static void run_timers(sy_loop *loop)
 
 /* ---- deferred work ---- */
 
+/* What the last queued entry points at. */
+static sy_deferred defer_end;
+
 void sy__defer(sy_loop *loop, sy_deferred *d)
 {
-    if (d->queued)
-        return;
-    d->queued = 1;
-    d->next = NULL;
+    if (d->next)
+        return; /* already queued */
+    d->next = &defer_end;
     *loop->defer_tail = d;
     loop->defer_tail = &d->next;
 }
@@ -295,10 +297,9 @@ static void run_deferred(sy_loop *loop)
      * until the list is empty so nothing waits for the next epoll_wait. */
     while (loop->defer_head) {
         sy_deferred *d = loop->defer_head;
-        loop->defer_head = d->next;
+        loop->defer_head = d->next == &defer_end ? NULL : d->next;
         if (!loop->defer_head)
             loop->defer_tail = &loop->defer_head;
-        d->queued = 0;
         d->next = NULL;
         d->cb(d);
     }

@@ -31,12 +31,13 @@ struct sy_timer {
     sy_timer_fn cb;
 };
 
-/* Work run once at the end of the current loop iteration (write flushes, deferred frees). */
+/* Work run once at the end of the current loop iteration (write flushes, deferred frees).
+ * Queued exactly when next is non-NULL (the last one points at a sentinel): no flag, so
+ * that every connection's entry is two words. */
 typedef struct sy_deferred sy_deferred;
 struct sy_deferred {
     sy_deferred *next;
     void (*cb)(sy_deferred *d);
-    uint8_t queued;
 };
 
 typedef struct sy_task {
@@ -139,6 +140,10 @@ static inline int sy__timer_active(const sy_timer *t)
 }
 
 void sy__defer(sy_loop *loop, sy_deferred *d);
+static inline int sy__deferred_queued(const sy_deferred *d)
+{
+    return d->next != NULL;
+}
 
 /* Keep the loop struct (not its resources) alive past sy_loop_free, so that sy_loop_post
  * from another thread stays safe and answers SY_ECLOSED. Thread-safe. */

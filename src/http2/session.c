@@ -532,7 +532,7 @@ static void h2_on_close(sy_bstream *bs, int err)
     bs->proto_data = NULL;
     sy__http_conf_unref(h->conf);
     h->conf = NULL;
-    if (h->d.queued)
+    if (sy__deferred_queued(&h->d))
         h->free_in_defer = 1; /* the loop still holds the send pass: free it there */
     else
         sy__free(h);

@@ -16,7 +16,7 @@
 
 static void conn_io_cb(sy_io *io, uint32_t events);
 static void deferred_cb(sy_deferred *d);
-static void conn_defer(sy_conn *c, uint8_t what);
+static void conn_defer(sy_conn *c, unsigned what);
 static void flush_work(sy_conn *c);
 static void resume_work(sy_conn *c);
 static void timer_cb(sy_timer *t);
@@ -76,7 +76,6 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
     c->low_water = 16384;
     c->d.cb = deferred_cb;
     c->timer.cb = timer_cb;
-    c->flush_timeout_ms = 30000;
     /* The connection timer's heap slot is taken now, while refusing is still clean: later,
      * arming it (header, idle, linger timeouts) cannot fail and leave the connection without
      * a timeout. */
@@ -136,10 +135,17 @@ static void conn_free(sy_conn *c)
     sy__free(c);
 }
 
-static void conn_defer(sy_conn *c, uint8_t what)
+static void conn_defer(sy_conn *c, unsigned what)
 {
     c->pending |= what;
     sy__defer(c->loop, &c->d);
+}
+
+/* A closing flush that makes no progress this long is cut: the server's setting, read when
+ * needed rather than kept in every connection. */
+static uint64_t flush_timeout_ms(const sy_conn *c)
+{
+    return c->server ? ((const sy_worker *)c->server)->srv->cfg.flush_timeout_ms : 30000;
 }
 
 /* One deferred entry per connection runs its end-of-iteration work in order: pending input
@@ -147,13 +153,13 @@ static void conn_defer(sy_conn *c, uint8_t what)
 static void deferred_cb(sy_deferred *d)
 {
     sy_conn *c = sy_container_of(d, sy_conn, d);
-    uint8_t p = c->pending;
-    c->pending &= (uint8_t) ~(SY_CONN_RESUME | SY_CONN_FLUSH);
+    unsigned p = c->pending;
+    c->pending &= ~(unsigned)(SY_CONN_RESUME | SY_CONN_FLUSH);
     if (p & SY_CONN_RESUME)
         resume_work(c);
     if (p & SY_CONN_FLUSH)
         flush_work(c);
-    if (d->queued)
+    if (sy__deferred_queued(d))
         return; /* more work was queued meanwhile; it runs (and frees) next */
     if (c->pending & SY_CONN_CLOSE)
         conn_free(c);
@@ -200,7 +206,7 @@ void sy__conn_close(sy_conn *c, int err, int flush)
              * from here on the timer only checks that the flush moves (see timer_cb). */
             c->flush_mark = c->bytes_out;
             if (!c->lingering)
-                sy__timer_start(c->loop, &c->timer, c->loop->now_ms + c->flush_timeout_ms);
+                sy__timer_start(c->loop, &c->timer, c->loop->now_ms + flush_timeout_ms(c));
             conn_defer(c, SY_CONN_FLUSH);
         } else {
             finish_close(c);
@@ -237,7 +243,7 @@ static void timer_cb(sy_timer *t)
             return;
         }
         c->flush_mark = c->bytes_out;
-        sy__timer_start(c->loop, &c->timer, c->loop->now_ms + c->flush_timeout_ms);
+        sy__timer_start(c->loop, &c->timer, c->loop->now_ms + flush_timeout_ms(c));
         return;
     }
     if (c->proto && c->proto->on_timer)
@@ -389,7 +395,7 @@ static void resume_work(sy_conn *c)
 static void update_events(sy_conn *c)
 {
     uint32_t ev = 0;
-    uint8_t wants = c->tp_wants;
+    unsigned wants = c->tp_wants;
     if ((!c->read_paused && !c->eof) || (wants & SY_TP_WRITE_WANTS_IN))
         ev |= EPOLLIN;
     if ((c->write_blocked && !(wants & SY_TP_WRITE_WANTS_IN)) || (wants & SY_TP_READ_WANTS_OUT))
@@ -728,7 +734,7 @@ static void after_flush(sy_conn *c, int err)
     int blocked = c->wq_len != 0;
     if (blocked != c->write_blocked || blocked) {
         /* also while blocked: the transport may have changed what it waits for */
-        c->write_blocked = (uint8_t)blocked;
+        c->write_blocked = blocked;
         update_events(c);
     }
     if (!blocked && c->wq) {
@@ -763,15 +769,15 @@ static void conn_io_cb(sy_io *io, uint32_t events)
     if (c->closing && !c->close_after_flush && !c->lingering)
         return;
     int in = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0, out = (events & EPOLLOUT) != 0;
-    uint8_t wants = c->tp_wants;
+    unsigned wants = c->tp_wants;
     if (out || (in && (wants & SY_TP_WRITE_WANTS_IN))) {
-        c->tp_wants &= (uint8_t)~SY_TP_WRITE_WANTS_IN;
+        c->tp_wants &= ~(unsigned)SY_TP_WRITE_WANTS_IN;
         after_flush(c, flush_now(c));
         if (c->closing && !c->close_after_flush && !c->lingering)
             return;
     }
     if (in || (out && (wants & SY_TP_READ_WANTS_OUT))) {
-        c->tp_wants &= (uint8_t)~SY_TP_READ_WANTS_OUT;
+        c->tp_wants &= ~(unsigned)SY_TP_READ_WANTS_OUT;
         if (events & EPOLLERR) {
             sy__conn_close(c, SY_EIO, 0);
             return;
@@ -787,8 +793,27 @@ static void conn_io_cb(sy_io *io, uint32_t events)
      * hundreds) held a 16 KiB chunk at once, which the allocator then kept as free holes
      * between connections; and the same few chunks stay warm in the cache. */
     if ((c->pending & SY_CONN_FLUSH) && !c->write_blocked) {
-        c->pending &= (uint8_t)~SY_CONN_FLUSH;
+        c->pending &= ~(unsigned)SY_CONN_FLUSH;
         flush_work(c);
+    }
+}
+
+void sy__conn_set_peer(sy_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    /* Only what a log line shows: 19 bytes instead of a 28-byte sockaddr_in6. */
+    c->peer_family = 0;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        memset(c->peer_addr, 0, 10);
+        memset(c->peer_addr + 10, 0xff, 2);
+        memcpy(c->peer_addr + 12, &s->sin_addr, 4);
+        c->peer_port = ntohs(s->sin_port);
+        c->peer_family = AF_INET;
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        memcpy(c->peer_addr, &s->sin6_addr, 16);
+        c->peer_port = ntohs(s->sin6_port);
+        c->peer_family = AF_INET6;
     }
 }
 
@@ -797,13 +822,12 @@ const char *sy__conn_peer_str(sy_conn *c)
     /* Formatted on demand into a per-thread buffer: connections don't carry the string. */
     static __thread char buf[64];
     char host[INET6_ADDRSTRLEN] = "?";
-    if (c->peer.sin6_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&c->peer;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-        snprintf(buf, sizeof(buf), "%s:%d", host, ntohs(s->sin_port));
-    } else if (c->peer.sin6_family == AF_INET6) {
-        inet_ntop(AF_INET6, &c->peer.sin6_addr, host, sizeof(host));
-        snprintf(buf, sizeof(buf), "[%s]:%d", host, ntohs(c->peer.sin6_port));
+    if (c->peer_family == AF_INET) {
+        inet_ntop(AF_INET, c->peer_addr + 12, host, sizeof(host));
+        snprintf(buf, sizeof(buf), "%s:%d", host, c->peer_port);
+    } else if (c->peer_family == AF_INET6) {
+        inet_ntop(AF_INET6, c->peer_addr, host, sizeof(host));
+        snprintf(buf, sizeof(buf), "[%s]:%d", host, c->peer_port);
     } else {
         snprintf(buf, sizeof(buf), "-");
     }

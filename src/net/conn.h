@@ -94,36 +94,36 @@ struct sy_conn {
     void *tp_data;        /* the transport's per-connection state (TLS), or NULL */
     void *server;         /* the worker that accepted it (NULL for client connections) */
     sy_conn *prev, *next; /* the worker's list of live connections */
-    /* read side */
-    uint8_t *rbuf; /* pending unconsumed bytes (owned), or NULL */
+    uint8_t *rbuf;        /* pending unconsumed bytes (owned), or NULL */
+    sy_wq_ent *wq;        /* the write queue (a ring), or NULL when nothing is queued */
+    size_t wbytes;        /* bytes queued */
+    uint64_t bytes_in, bytes_out;
+    sy_listen_stats *stats; /* the counters of its listener in its worker, or NULL (client) */
+    uint64_t born_ms;       /* loop time when accepted */
+    uint64_t flush_mark;    /* bytes_out when the closing flush was last seen moving */
+    sy_deferred d;          /* end-of-iteration work: see `pending` */
+    sy_timer timer;
     uint32_t rlen, rcap;
     uint32_t rmax; /* cap on pending bytes: beyond it the connection is closed */
-    /* write side */
     uint32_t wq_head, wq_len, wq_cap;
     uint32_t low_water;
-    sy_wq_ent *wq;
-    size_t wbytes;   /* bytes queued */
-    sy_deferred d;   /* end-of-iteration work: see `pending` */
-    uint8_t pending; /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
-    sy_timer timer;
-    uint64_t bytes_in, bytes_out;
-    sy_listen_stats *stats;    /* the counters of its listener in its worker, or NULL (client) */
-    uint64_t born_ms;          /* loop time when accepted */
-    uint64_t flush_mark;       /* bytes_out when the closing flush was last seen moving */
-    uint32_t flush_timeout_ms; /* a closing flush that makes no progress this long is cut */
     int close_err;
-    uint8_t closing; /* close requested; freed in the deferred phase */
-    uint8_t close_after_flush;
-    uint8_t read_paused;
-    uint8_t write_blocked; /* EPOLLOUT armed */
-    uint8_t eof;
-    uint8_t lingering; /* write side shut, discarding input until timeout */
-    uint8_t no_linger; /* the protocol knows the peer sends nothing more: close after flush */
-    uint8_t drain_wanted;
-    uint8_t in_read;
-    uint8_t tp_wants;         /* SY_TP_READ_WANTS_OUT | SY_TP_WRITE_WANTS_IN */
-    uint8_t secure;           /* the transport encrypts (set by whoever installs TLS) */
-    struct sockaddr_in6 peer; /* big enough for IPv4 too; no sockaddr_storage per connection */
+    unsigned pending : 3;  /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
+    unsigned tp_wants : 2; /* SY_TP_READ_WANTS_OUT | SY_TP_WRITE_WANTS_IN */
+    unsigned closing : 1;  /* close requested; freed in the deferred phase */
+    unsigned close_after_flush : 1;
+    unsigned read_paused : 1;
+    unsigned write_blocked : 1; /* EPOLLOUT armed */
+    unsigned eof : 1;
+    unsigned lingering : 1; /* write side shut, discarding input until timeout */
+    unsigned no_linger : 1; /* the protocol knows the peer sends nothing more: close after flush */
+    unsigned drain_wanted : 1;
+    unsigned in_read : 1;
+    unsigned secure : 1; /* the transport encrypts (set by whoever installs TLS) */
+    /* The peer's address, for logs: IPv4 as a v4-mapped IPv6 address (sy__conn_set_peer). */
+    uint8_t peer_family; /* AF_INET, AF_INET6, or 0 (unknown) */
+    uint16_t peer_port;  /* host order */
+    uint8_t peer_addr[16];
 };
 
 _Static_assert(offsetof(sy_conn, proto) == offsetof(sy_bstream, proto) &&
@@ -176,6 +176,8 @@ static inline void sy__conn_want_drain(sy_conn *c)
     c->drain_wanted = 1;
 }
 
+/* Record the peer's address (from accept). */
+void sy__conn_set_peer(sy_conn *c, const struct sockaddr *sa, socklen_t len);
 /* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 const char *sy__conn_peer_str(sy_conn *c);
 

@@ -379,10 +379,8 @@ static void accept_cb(sy_io *io, uint32_t events)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         sy_conn *c = sy__conn_new(w->loop, fd, &sy__tcp_transport, NULL, NULL);
-        if (c) {
-            memcpy(&c->peer, &ss, SY_MIN(sizeof(c->peer), (size_t)sl));
-            c->flush_timeout_ms = (uint32_t)SY_MIN(s->cfg.flush_timeout_ms, UINT32_MAX);
-        }
+        if (c)
+            sy__conn_set_peer(c, (const struct sockaddr *)&ss, sl);
         const sy_listen_addr *a = &s->addrs[l->addr_idx];
         if (!c || (a->tp && a->tp->attach(c, a->tp_ctx) < 0) ||
             s->hooks->accept(c, w, l->addr_idx) < 0) {
