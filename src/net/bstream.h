@@ -68,6 +68,10 @@ typedef struct sy_bstream_ops {
     /* Optional (NULL: copy the bytes instead): queue len bytes of f from off without copying
      * them; takes a reference on f until they are written or dropped. */
     int (*write_file)(sy_bstream *s, sy_fileref *f, off_t off, size_t len);
+    /* Optional (NULL: copy the bytes instead): queue len bytes of the input on_read is
+     * delivering, by reference; valid only during on_read (the stream writes them or copies
+     * them once on_read returns). */
+    int (*write_input)(sy_bstream *s, const void *data, size_t len);
 } sy_bstream_ops;
 
 struct sy_bstream {
@@ -151,6 +155,12 @@ static inline void sy__bs_counts(const sy_bstream *s, uint64_t *in, uint64_t *ou
 static inline int sy__bs_write_file(sy_bstream *s, sy_fileref *f, off_t off, size_t len)
 {
     return s->ops->write_file ? s->ops->write_file(s, f, off, len) : SY_EINVAL;
+}
+/* Queue bytes that lie in the input being delivered to on_read (see write_input): by
+ * reference where the stream can, else copied. Only during on_read. */
+static inline int sy__bs_write_input(sy_bstream *s, const void *data, size_t len)
+{
+    return s->ops->write_input ? s->ops->write_input(s, data, len) : s->ops->write(s, data, len);
 }
 /* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 static inline const char *sy__bs_peer(const sy_bstream *s)

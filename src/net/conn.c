@@ -18,6 +18,7 @@ static void conn_io_cb(sy_io *io, uint32_t events);
 static void deferred_cb(sy_deferred *d);
 static void conn_defer(sy_conn *c, unsigned what);
 static void flush_work(sy_conn *c);
+static void settle_input(sy_conn *c);
 static void resume_work(sy_conn *c);
 static void timer_cb(sy_timer *t);
 static void update_events(sy_conn *c);
@@ -94,19 +95,21 @@ sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const s
 static void wq_release(sy_conn *c, sy_wq_ent *e)
 {
     switch (e->kind) {
-    case 0: /* chunk */
+    case SY_WQ_CHUNK:
         if (e->u.chunk)
             sy__chunk_put(c->loop, e->u.chunk);
         break;
-    case 1: /* ref */
+    case SY_WQ_REF:
         if (e->u.ref.fn)
             e->u.ref.fn(e->u.ref.data, e->u.ref.ud);
         break;
-    case 2: /* file */
+    case SY_WQ_FILE:
         if (e->u.file.ref)
             sy__fileref_unref(e->u.file.ref);
         else
             close(e->u.file.fd);
+        break;
+    default: /* INPUT, INLINE: nothing owned */
         break;
     }
 }
@@ -365,6 +368,8 @@ static void do_read(sy_conn *c)
     ssize_t left = deliver(c, data, len);
     if (left < 0)
         return;
+    if (c->has_input)
+        settle_input(c);
     if (keep_pending(c, data + (len - (size_t)left), (size_t)left) < 0) {
         sy__conn_close(c, SY_ENOMEM, 0);
         return;
@@ -383,6 +388,8 @@ static void resume_work(sy_conn *c)
         ssize_t left = deliver(c, c->rbuf, len);
         if (left < 0)
             return;
+        if (c->has_input)
+            settle_input(c);
         if (keep_pending(c, c->rbuf + (len - (size_t)left), (size_t)left) < 0) {
             sy__conn_close(c, SY_ENOMEM, 0);
             return;
@@ -460,8 +467,12 @@ static sy_wq_ent *wq_push(sy_conn *c)
         sy_wq_ent *n = cap == WQ_FIRST_CAP ? wq_array_get(c->loop) : sy__malloc(cap * sizeof(*n));
         if (!n)
             return NULL;
-        for (size_t i = 0; i < c->wq_len; i++)
-            n[i] = c->wq[(c->wq_head + i) % c->wq_cap];
+        for (size_t i = 0; i < c->wq_len; i++) {
+            const sy_wq_ent *o = &c->wq[(c->wq_head + i) % c->wq_cap];
+            n[i] = *o;
+            if (o->kind == SY_WQ_INLINE) /* its bytes moved with it */
+                n[i].ptr = n[i].u.inl + (o->ptr - o->u.inl);
+        }
         if (c->wq)
             wq_array_put(c->loop, c->wq, c->wq_cap);
         c->wq = n;
@@ -488,7 +499,7 @@ static void schedule_flush(sy_conn *c)
 uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
 {
     sy_wq_ent *t = wq_tail(c);
-    if (t && t->kind == 0 && t->u.chunk) {
+    if (t && t->kind == SY_WQ_CHUNK && t->u.chunk) {
         uint8_t *end = (uint8_t *)t->ptr + t->len;
         size_t room = (size_t)(t->u.chunk->data + SY_CHUNK_SIZE - end);
         if (room >= want || room >= 1024) {
@@ -504,7 +515,7 @@ uint8_t *sy__conn_reserve(sy_conn *c, size_t want, size_t *got)
         sy__chunk_put(c->loop, ch);
         return NULL;
     }
-    e->kind = 0;
+    e->kind = SY_WQ_CHUNK;
     e->u.chunk = ch;
     e->ptr = ch->data;
     e->len = 0;
@@ -524,6 +535,21 @@ int sy__conn_write(sy_conn *c, const void *data, size_t len)
 {
     if (c->closing && !c->close_after_flush)
         return SY_ECLOSED;
+    sy_wq_ent *t = wq_tail(c);
+    if (t && (t->kind == SY_WQ_REF || t->kind == SY_WQ_INPUT) && len <= sizeof(t->u.inl)) {
+        /* A few bytes after a payload queued by reference (a frame header between two
+         * echoed messages): kept in the entry, where a chunk would be taken for them. */
+        sy_wq_ent *e = wq_push(c);
+        if (!e)
+            return SY_ENOMEM;
+        e->kind = SY_WQ_INLINE;
+        memcpy(e->u.inl, data, len);
+        e->ptr = e->u.inl;
+        e->len = len;
+        c->wbytes += len;
+        schedule_flush(c);
+        return 0;
+    }
     const uint8_t *p = data;
     while (len) {
         size_t got;
@@ -553,7 +579,7 @@ int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
             free_fn(data, ud);
         return SY_ENOMEM;
     }
-    e->kind = 1;
+    e->kind = SY_WQ_REF;
     e->ptr = data;
     e->len = len;
     e->u.ref.fn = free_fn;
@@ -562,6 +588,57 @@ int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
     c->wbytes += len;
     schedule_flush(c);
     return 0;
+}
+
+int sy__conn_write_input(sy_conn *c, const void *data, size_t len)
+{
+    if (c->closing && !c->close_after_flush)
+        return SY_ECLOSED;
+    sy_wq_ent *e = wq_push(c);
+    if (!e)
+        return SY_ENOMEM;
+    e->kind = SY_WQ_INPUT;
+    e->ptr = data;
+    e->len = len;
+    c->wbytes += len;
+    c->has_input = 1;
+    schedule_flush(c);
+    return 0;
+}
+
+static void free_copy(const void *data, void *ud)
+{
+    (void)ud;
+    sy__free((void *)data);
+}
+
+/* The input on_read was given is about to be reused (or moved): send the bytes queued from
+ * it now, and copy what the socket did not take. */
+static void settle_input(sy_conn *c)
+{
+    c->has_input = 0;
+    if (!c->write_blocked) {
+        c->pending &= ~(unsigned)SY_CONN_FLUSH;
+        flush_work(c);
+    }
+    if (c->closing && !c->close_after_flush)
+        return; /* nothing more is written: the entries are dropped with the queue */
+    for (size_t i = 0; i < c->wq_len; i++) {
+        sy_wq_ent *e = &c->wq[(c->wq_head + i) % c->wq_cap];
+        if (e->kind != SY_WQ_INPUT)
+            continue;
+        uint8_t *copy = sy__malloc(e->len);
+        if (!copy) {
+            sy__conn_close(c, SY_ENOMEM, 0);
+            return;
+        }
+        memcpy(copy, e->ptr, e->len);
+        e->kind = SY_WQ_REF;
+        e->ptr = copy;
+        e->u.ref.fn = free_copy;
+        e->u.ref.data = copy;
+        e->u.ref.ud = NULL;
+    }
 }
 
 int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len)
@@ -575,7 +652,7 @@ int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len)
         close(fd);
         return SY_ENOMEM;
     }
-    e->kind = 2;
+    e->kind = SY_WQ_FILE;
     e->u.file.fd = fd;
     e->u.file.off = off;
     e->len = len;
@@ -592,7 +669,7 @@ int sy__conn_write_fileref(sy_conn *c, sy_fileref *f, off_t off, size_t len)
     if (!e)
         return SY_ENOMEM;
     f->refs++;
-    e->kind = 2;
+    e->kind = SY_WQ_FILE;
     e->u.file.fd = f->fd;
     e->u.file.off = off;
     e->u.file.ref = f;
@@ -660,7 +737,7 @@ static void wq_consume(sy_conn *c, size_t left)
     while (c->wq_len) {
         sy_wq_ent *e = &c->wq[c->wq_head];
         if (e->len > left) {
-            if (e->kind == 2)
+            if (e->kind == SY_WQ_FILE)
                 e->u.file.off += (off_t)left;
             else
                 e->ptr += left;
@@ -687,7 +764,7 @@ static int flush_now(sy_conn *c)
         sy_wq_ent *file = NULL;
         for (size_t i = 0; i < c->wq_len && cnt < 64; i++) {
             sy_wq_ent *e = &c->wq[(c->wq_head + i) % c->wq_cap];
-            if (e->kind == 2) {
+            if (e->kind == SY_WQ_FILE) {
                 file = e->len ? e : NULL;
                 break;
             }
@@ -929,8 +1006,13 @@ static int bs_write_file(sy_bstream *s, sy_fileref *f, off_t off, size_t len)
     return sy__conn_write_fileref(sy__conn_of(s), f, off, len);
 }
 
+static int bs_write_input(sy_bstream *s, const void *data, size_t len)
+{
+    return sy__conn_write_input(sy__conn_of(s), data, len);
+}
+
 static const sy_bstream_ops conn_bs_ops = {
-    bs_write,      bs_write_ref,   bs_reserve,     bs_commit,     bs_buffered, bs_want_drain,
-    bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,      bs_state,    bs_set_limits,
-    bs_delivered,  bs_counts,      bs_peer,        bs_write_file,
+    bs_write,      bs_write_ref,   bs_reserve,     bs_commit,     bs_buffered,    bs_want_drain,
+    bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,      bs_state,       bs_set_limits,
+    bs_delivered,  bs_counts,      bs_peer,        bs_write_file, bs_write_input,
 };

@@ -57,11 +57,21 @@ typedef struct sy_transport_ops {
  * while writing); the connection then waits for that event instead and retries. */
 enum { SY_TP_READ_WANTS_OUT = 1, SY_TP_WRITE_WANTS_IN = 2 };
 
+/* Write-queue entry kinds. */
+enum {
+    SY_WQ_CHUNK = 0,  /* bytes copied into a pooled chunk */
+    SY_WQ_REF = 1,    /* caller's bytes, released through ref.fn */
+    SY_WQ_FILE = 2,   /* a file range */
+    SY_WQ_INPUT = 3,  /* bytes of the input being delivered (sy__conn_write_input) */
+    SY_WQ_INLINE = 4, /* a few bytes kept in the entry itself (ptr points into inl) */
+};
+
 typedef struct sy_wq_ent {
-    const uint8_t *ptr; /* next byte to write (CHUNK, REF) */
+    const uint8_t *ptr; /* next byte to write (all kinds but FILE) */
     size_t len;         /* bytes left */
-    uint8_t kind;       /* 0 chunk, 1 by reference, 2 file */
+    uint8_t kind;       /* SY_WQ_* */
     union {
+        uint8_t inl[24]; /* INLINE */
         sy_chunk *chunk; /* chunk: owning chunk; fill is tracked via ptr+len */
         struct {
             void (*fn)(const void *data, void *ud);
@@ -119,7 +129,8 @@ struct sy_conn {
     unsigned no_linger : 1; /* the protocol knows the peer sends nothing more: close after flush */
     unsigned drain_wanted : 1;
     unsigned in_read : 1;
-    unsigned secure : 1; /* the transport encrypts (set by whoever installs TLS) */
+    unsigned secure : 1;    /* the transport encrypts (set by whoever installs TLS) */
+    unsigned has_input : 1; /* SY_WQ_INPUT entries are queued: settle them after the read */
     /* The peer's address, for logs: IPv4 as a v4-mapped IPv6 address (sy__conn_set_peer). */
     uint8_t peer_family; /* AF_INET, AF_INET6, or 0 (unknown) */
     uint16_t peer_port;  /* host order */
@@ -148,6 +159,11 @@ int sy__conn_write(sy_conn *c, const void *data, size_t len);
 /* Queue bytes by reference: free_fn(data, ud) runs when written or on close. */
 int sy__conn_write_ref(sy_conn *c, const void *data, size_t len,
                        void (*free_fn)(const void *data, void *ud), void *ud);
+/* Queue bytes that lie in the input being delivered (on_read's data, during that call) by
+ * reference: right after on_read returns they are written, and whatever the socket did not
+ * take is copied, before that input buffer is reused. An echo thus sends from the read
+ * buffer without copying it. */
+int sy__conn_write_input(sy_conn *c, const void *data, size_t len);
 /* Queue a file range; the fd is closed when done or on close. */
 int sy__conn_write_file(sy_conn *c, int fd, off_t off, size_t len);
 /* Queue a range of a shared file: a reference is taken until it is written or dropped. */

@@ -397,6 +397,10 @@ static int check_sendable(sy_ws *ws, int opcode, const void *data, size_t len)
     return 0;
 }
 
+/* From this size on, a message echoed from the input is sent by reference (a separate iovec)
+ * rather than copied next to its header. */
+#define INPUT_REF_MIN 4096
+
 SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
 {
     int e = check_sendable(ws, opcode, data, len);
@@ -422,6 +426,21 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
             return e;
         }
         count_out(ws, len, 1);
+        return after_send(ws);
+    }
+    if (len >= INPUT_REF_MIN && is_delivered(ws, data, len) &&
+        !(ws->rx.msg && data == ws->rx.msg->data) && !ws->is_client &&
+        !(ws->pmd && sy_pmd_can_compress(ws->pmd))) {
+        /* Sending back a message delivered straight from the input (an echo): the payload
+         * goes by reference into that input, which the stream writes or copies as soon as
+         * this read is processed; no copy when the socket takes it at once. */
+        uint8_t hdr[14];
+        size_t hl = sy_ws_frame_header(hdr, (uint8_t)opcode, 1, 0, len, NULL);
+        if ((e = sy__bs_write(ws->c, hdr, hl)) < 0 ||
+            (e = sy__bs_write_input(ws->c, data, len)) < 0) {
+            fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
+            return e;
+        }
         return after_send(ws);
     }
     if ((e = send_message(ws, opcode, data, len, 1, 1)) < 0) {

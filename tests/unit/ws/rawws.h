@@ -20,6 +20,8 @@
  * or -1. Bytes that follow the head are kept in *extra (cap 4096) for raw_read_msgs. */
 /* Seconds a read may wait (a server that never answers fails the test, it does not hang it). */
 static int raw_timeout_s = 10;
+/* Non-zero: the client socket's SO_RCVBUF (a small one makes the server's sends block). */
+static int raw_rcvbuf;
 
 typedef struct raw_conn {
     int fd;
@@ -28,7 +30,7 @@ typedef struct raw_conn {
     size_t extra_len;
 } raw_conn;
 
-static int raw_connect(raw_conn *rc, int port, const char *path, const char *ext)
+static inline int raw_connect(raw_conn *rc, int port, const char *path, const char *ext)
 {
     memset(rc, 0, sizeof(*rc));
     rc->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -38,6 +40,8 @@ static int raw_connect(raw_conn *rc, int port, const char *path, const char *ext
     setsockopt(rc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     int one = 1;
     setsockopt(rc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (raw_rcvbuf)
+        setsockopt(rc->fd, SOL_SOCKET, SO_RCVBUF, &raw_rcvbuf, sizeof(raw_rcvbuf));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(rc->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
@@ -75,7 +79,7 @@ static int raw_connect(raw_conn *rc, int port, const char *path, const char *ext
     }
 }
 
-static void raw_close(raw_conn *rc)
+static inline void raw_close(raw_conn *rc)
 {
     if (rc->fd >= 0)
         close(rc->fd);
@@ -83,8 +87,8 @@ static void raw_close(raw_conn *rc)
 }
 
 /* Append one masked client frame to buf (at *len; room for payload + 14). */
-static void raw_frame(uint8_t *buf, size_t *len, uint8_t opcode, int fin, uint8_t rsv,
-                      const void *payload, size_t plen)
+static inline void raw_frame(uint8_t *buf, size_t *len, uint8_t opcode, int fin, uint8_t rsv,
+                             const void *payload, size_t plen)
 {
     static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
     *len += sy_ws_frame_header(buf + *len, opcode, fin, rsv, plen, key);
@@ -92,7 +96,7 @@ static void raw_frame(uint8_t *buf, size_t *len, uint8_t opcode, int fin, uint8_
     *len += plen;
 }
 
-static int raw_send(raw_conn *rc, const void *buf, size_t len)
+static inline int raw_send(raw_conn *rc, const void *buf, size_t len)
 {
     return write(rc->fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
@@ -113,7 +117,8 @@ typedef struct raw_result {
 
 /* Read and parse server frames until a close frame, EOF, the socket timeout, or (stop_after
  * > 0) that many messages. Bytes read past the last message are kept for the next call. */
-static void raw_read_msgs_with(raw_conn *rc, raw_result *res, int stop_after, sy_ws_parser *pp)
+static inline void raw_read_msgs_with(raw_conn *rc, raw_result *res, int stop_after,
+                                      sy_ws_parser *pp)
 {
     static uint8_t buf[1 << 20];
     size_t have = rc->extra_len, off = 0;
@@ -170,7 +175,7 @@ static void raw_read_msgs_with(raw_conn *rc, raw_result *res, int stop_after, sy
     }
 }
 
-static void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
+static inline void raw_read_msgs(raw_conn *rc, raw_result *res, int stop_after)
 {
     sy_ws_parser p;
     sy_ws_parser_init(&p, 0, SY_WS_RSV1);
