@@ -296,10 +296,18 @@ ssize_t sy_ws_parse(sy_ws_parser *p, uint8_t *in, size_t len, sy_ws_event *ev, u
             return (ssize_t)off;
         size_t n = p->remaining < avail ? (size_t)p->remaining : avail;
         uint8_t *data = in + off;
-        if (p->masked)
+        int ascii = 0;
+        if (p->masked && p->msg_opcode == SY_WS_OP_TEXT && !p->msg_compressed) {
+            /* Text: note whether the piece is all ASCII while unmasking it. */
+            uint64_t hi = 0;
+            p->mask_off = sy_ws_mask_hi(data, n, p->mask, p->mask_off, &hi);
+            ascii = !(hi & UINT64_C(0x8080808080808080));
+        } else if (p->masked) {
             p->mask_off = sy_ws_mask(data, n, p->mask, p->mask_off);
+        }
         p->remaining -= n;
         data_event(p, ev, data, n);
+        ev->ascii = (unsigned)ascii;
         return (ssize_t)(off + n);
     }
     if (p->state == ST_CTL) {

@@ -36,6 +36,10 @@ typedef struct sy_ws_event {
     unsigned msg_start : 1;
     unsigned msg_end : 1;
     unsigned compressed : 1;
+    /* DATA of a text message, masked (server side): every byte of this piece is ASCII, seen
+     * while unmasking it, so a UTF-8 check at a character boundary can skip it. 0 when
+     * unknown (unmasked frames, binary, compressed). */
+    unsigned ascii : 1;
     uint8_t *data; /* slice of the input, unmasked in place, or (a control frame that arrived
                       split) the parser's buffer, valid until the next call or trim */
     size_t len;

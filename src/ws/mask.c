@@ -18,30 +18,46 @@ static inline uint64_t key_word(const uint8_t key[4], unsigned pos)
     return k;
 }
 
-unsigned sy_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], unsigned offset)
+/* Two machine words, as GNU C vector arithmetic: what the word loops below compile to on
+ * x86-64 (SSE2) without intrinsics; elsewhere the compiler splits it back into words. */
+typedef uint64_t sy_v2 __attribute__((vector_size(16)));
+
+/* Unmask in place; with track, also OR every unmasked byte into *hi (the high bits then say
+ * whether any byte was not ASCII: text checked in the same pass). Inlined twice, so the plain
+ * variant carries no accumulator. */
+static inline __attribute__((always_inline)) unsigned mask_inplace(uint8_t *data, size_t len,
+                                                                   const uint8_t key[4],
+                                                                   unsigned offset, int track,
+                                                                   uint64_t *hi)
 {
     unsigned pos = offset & 3;
     unsigned end = (unsigned)((pos + len) & 3);
+    uint64_t acc = 0;
     /* Head: bring the pointer to an 8-byte boundary so the word loop stores aligned. */
     size_t head = (size_t)(-(uintptr_t)data & 7);
     if (head > len)
         head = len;
-    for (size_t i = 0; i < head; i++)
+    for (size_t i = 0; i < head; i++) {
         data[i] ^= key[(pos + i) & 3];
+        acc |= data[i];
+    }
     data += head;
     len -= head;
     pos = (unsigned)((pos + head) & 3);
 
     /* Whole words. A word covers 8 key positions (two full turns), so pos is unchanged. */
     uint64_t k = key_word(key, pos);
+    sy_v2 kv = {k, k}, av = {0, 0};
     while (len >= 32) {
-        uint64_t w[4];
-        memcpy(w, data, sizeof(w));
-        w[0] ^= k;
-        w[1] ^= k;
-        w[2] ^= k;
-        w[3] ^= k;
-        memcpy(data, w, sizeof(w));
+        sy_v2 w0, w1;
+        memcpy(&w0, data, 16);
+        memcpy(&w1, data + 16, 16);
+        w0 ^= kv;
+        w1 ^= kv;
+        memcpy(data, &w0, 16);
+        memcpy(data + 16, &w1, 16);
+        if (track)
+            av |= w0 | w1; /* reduced once, after the loop */
         data += 32;
         len -= 32;
     }
@@ -50,13 +66,29 @@ unsigned sy_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], unsigned of
         memcpy(&w, data, 8);
         w ^= k;
         memcpy(data, &w, 8);
+        acc |= w;
         data += 8;
         len -= 8;
     }
     /* Tail. */
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
         data[i] ^= key[(pos + i) & 3];
+        acc |= data[i];
+    }
+    if (track)
+        *hi |= acc | av[0] | av[1];
     return end;
+}
+
+unsigned sy_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], unsigned offset)
+{
+    return mask_inplace(data, len, key, offset, 0, NULL);
+}
+
+unsigned sy_ws_mask_hi(uint8_t *data, size_t len, const uint8_t key[4], unsigned offset,
+                       uint64_t *hi)
+{
+    return mask_inplace(data, len, key, offset, 1, hi);
 }
 
 unsigned sy_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],

@@ -740,13 +740,22 @@ static int msg_reserve(sy_ws *ws, size_t extra)
     return 0;
 }
 
+/* Validate the next piece of a text message; ascii: the piece is known to be all ASCII
+ * (seen while unmasking), which needs no check at a character boundary. */
+static int text_ok(sy_ws *ws, const uint8_t *data, size_t len, int ascii)
+{
+    if (ascii && sy_utf8_complete(&ws->rx.utf8))
+        return 1;
+    return sy_utf8_feed(&ws->rx.utf8, data, len) < 0;
+}
+
 /* Append message bytes (already inflated), validating text as it comes so that invalid
  * UTF-8 fails at the first bad byte, not at the end of a large message. */
-static int msg_append(sy_ws *ws, const uint8_t *data, size_t len)
+static int msg_append(sy_ws *ws, const uint8_t *data, size_t len, int ascii)
 {
     if (msg_len(ws) + len > ws->opts->max_message)
         return SY_EWS_TOO_BIG;
-    if (ws->rx.opcode == SY_WS_OP_TEXT && sy_utf8_feed(&ws->rx.utf8, data, len) >= 0)
+    if (ws->rx.opcode == SY_WS_OP_TEXT && !text_ok(ws, data, len, ascii))
         return SY_EWS_UTF8;
     if (!len)
         return 0;
@@ -762,7 +771,7 @@ static int inflate_sink(void *ud, const uint8_t *data, size_t len)
     sy_ws *ws = ud;
     if (ws->opts->max_inflate_rate)
         ws->pmd->inflate_credit -= (int64_t)len;
-    return msg_append(ws, data, len);
+    return msg_append(ws, data, len, 0);
 }
 
 static void msg_reset(sy_ws *ws)
@@ -839,8 +848,7 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             return SY_EWS_TOO_BIG;
         }
         if (ev->opcode == SY_WS_OP_TEXT) {
-            ssize_t bad = sy_utf8_feed(&ws->rx.utf8, ev->data, ev->len);
-            if (bad >= 0 || !sy_utf8_complete(&ws->rx.utf8)) {
+            if (!text_ok(ws, ev->data, ev->len, ev->ascii) || !sy_utf8_complete(&ws->rx.utf8)) {
                 fail_err(ws, SY_EWS_UTF8, NULL);
                 return SY_EWS_UTF8;
             }
@@ -859,7 +867,7 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             fail_err(ws, SY_ENOMEM, NULL);
             return SY_ENOMEM;
         }
-        int e = msg_append(ws, ev->data, ev->len);
+        int e = msg_append(ws, ev->data, ev->len, ev->ascii);
         if (e < 0) {
             fail_err(ws, e, NULL);
             return e;

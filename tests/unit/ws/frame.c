@@ -104,6 +104,16 @@ static void tr_event(tr *t, sy_ws_parser *p, const sy_ws_event *ev, const uint8_
             tr_printf(t, "BAD data slice outside the input\n");
         if (ev->len == 0)
             t->empties++;
+        {
+            /* The ASCII flag: never on a piece with a non-ASCII byte, always on an ASCII
+             * piece of a masked, uncompressed text message (empty pieces: either). */
+            int all_ascii = 1;
+            for (size_t i = 0; i < ev->len; i++)
+                all_ascii &= ev->data[i] < 0x80;
+            int want = p->masked && ev->opcode == SY_WS_OP_TEXT && !ev->compressed && all_ascii;
+            if ((ev->ascii && !want) || (ev->len && want && !ev->ascii))
+                tr_printf(t, "BAD ascii flag %d\n", ev->ascii);
+        }
         if (ev->msg_end && p->remaining != 0)
             tr_printf(t, "BAD msg_end with payload remaining\n");
         if (t->msg_len + ev->len <= MSG_CAP) {
@@ -492,6 +502,41 @@ TEST(control_buffer_only_while_split)
     CHECK_EQ(r, SY_ENOMEM);
     CHECK_EQ(code, 1011);
     sy_ws_parser_release(&p);
+}
+
+TEST(ascii_flag_seen_while_unmasking)
+{
+    /* A masked text frame with one two-byte character, cut at every point: each piece says
+     * whether it is all ASCII (the engine then skips its UTF-8 check); binary never does. */
+    uint8_t text[100];
+    memset(text, 'a', sizeof(text));
+    text[50] = 0xc3;
+    text[51] = 0xa9;
+    for (int op = 0x81; op <= 0x82; op++) {
+        st.n = 0;
+        put(&st, (uint8_t)op, text, sizeof(text), KEY);
+        for (size_t cut = 2 + 4 + 1; cut < st.n; cut++) {
+            uint8_t buf[128];
+            memcpy(buf, st.b, st.n);
+            sy_ws_parser p;
+            sy_ws_parser_init(&p, 1, 0);
+            sy_ws_event ev;
+            size_t off = 0;
+            while (off < st.n) {
+                size_t end = off < cut ? cut : st.n;
+                ssize_t r = sy_ws_parse(&p, buf + off, end - off, &ev, NULL, NULL);
+                CHECK(r >= 0);
+                off += (size_t)r;
+                if (ev.type != SY_WS_EV_DATA)
+                    continue;
+                int all_ascii = 1;
+                for (size_t i = 0; i < ev.len; i++)
+                    all_ascii &= ev.data[i] < 0x80;
+                CHECK_EQ(ev.ascii, op == 0x81 && all_ascii);
+            }
+            sy_ws_parser_release(&p);
+        }
+    }
 }
 
 TEST(whole_frames_one_call_each)
@@ -926,6 +971,7 @@ int main(void)
     RUN(rfc_64k_binary);
     RUN(one_event_per_call_and_pieces);
     RUN(control_buffer_only_while_split);
+    RUN(ascii_flag_seen_while_unmasking);
     RUN(whole_frames_one_call_each);
     RUN(zero_length_frames);
     RUN(interleaved_control_frames);
