@@ -398,13 +398,20 @@ void sy__chunk_put(sy_loop *loop, sy_chunk *c)
 
 const char *sy__loop_date(sy_loop *loop, size_t *len)
 {
-    time_t now = time(NULL);
-    if ((uint64_t)now != loop->date_sec || !loop->date_len) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        loop->date_len =
-            strftime(loop->date, sizeof(loop->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-        loop->date_sec = (uint64_t)now;
+    /* Responses of one loop turn share its time (now_ms); the wall clock is read only once
+     * that time may have crossed into the next second, not for every response. */
+    if (loop->now_ms >= loop->date_until_ms || !loop->date_len) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if ((uint64_t)ts.tv_sec != loop->date_sec || !loop->date_len) {
+            struct tm tm;
+            time_t now = ts.tv_sec;
+            gmtime_r(&now, &tm);
+            loop->date_len = strftime(loop->date, sizeof(loop->date),
+                                      "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+            loop->date_sec = (uint64_t)ts.tv_sec;
+        }
+        loop->date_until_ms = loop->now_ms + (1000 - (uint64_t)ts.tv_nsec / 1000000u);
     }
     *len = loop->date_len;
     return loop->date;

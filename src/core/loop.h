@@ -94,6 +94,7 @@ struct sy_loop {
     char date[64]; /* "Date: ...\r\n" */
     size_t date_len;
     uint64_t date_sec;
+    uint64_t date_until_ms;     /* now_ms before which date is still this second's */
     sy_loop_timer *user_timers; /* public timers (core/timer.c), detached at sy_loop_free */
     void *topics; /* the pub/sub registry of a server worker's loop (src/pubsub), or NULL;
                      its owner frees it before the loop */

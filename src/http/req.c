@@ -520,18 +520,15 @@ SY_EXPORT int sy_req_on_body(sy_req *r, sy_body_fn fn, void *ud)
 
 /* ---- responses ---- */
 
-static int valid_field(const char *s, int is_name)
+/* Length of a response header name, or -1 when it is not one (controls, spaces, ':' and
+ * non-ASCII bytes are refused). */
+static ssize_t name_len(const char *s)
 {
-    if (!*s && is_name)
-        return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\r' || c == '\n' || c == 0)
-            return 0;
-        if (is_name && (c <= 32 || c == ':' || c >= 127))
-            return 0;
-    }
-    return 1;
+    size_t n = 0;
+    for (unsigned char c; (c = (unsigned char)s[n]) != 0; n++)
+        if (c <= 32 || c == ':' || c >= 127)
+            return -1;
+    return (ssize_t)n;
 }
 
 /* The application's final call on an orphan frees it. Orphans are not cached: their worker
@@ -556,13 +553,19 @@ SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
 {
     if (r->orphan)
         return SY_ECLOSED;
-    if (r->resp_started || !valid_field(name, 1) || !valid_field(value, 0))
+    if (r->resp_started)
+        return SY_EINVAL;
+    /* One pass over each string validates it and measures it (this runs for every header of
+     * every response). */
+    ssize_t snl = name_len(name);
+    size_t nl = snl < 0 ? 0 : (size_t)snl, vl = strcspn(value, "\r\n");
+    if (snl <= 0 || value[vl])
         return SY_EINVAL;
     /* Framing and connection management are ours; Content-Length is honoured for streams. */
-    if (!strcasecmp(name, "transfer-encoding") || !strcasecmp(name, "connection") ||
-        !strcasecmp(name, "date"))
+    if (sy__ieq(name, nl, "transfer-encoding") || sy__ieq(name, nl, "connection") ||
+        sy__ieq(name, nl, "date"))
         return SY_EINVAL;
-    size_t nl = strlen(name), vl = strlen(value), need = r->rh_len + nl + vl + 4;
+    size_t need = r->rh_len + nl + vl + 4;
     if (need > 65536)
         return SY_ELIMIT;
     if (need > r->rh_cap) {
@@ -583,7 +586,7 @@ SY_EXPORT int sy_resp_header(sy_req *r, const char *name, const char *value)
     *p++ = '\r';
     *p++ = '\n';
     r->rh_len = need;
-    if (!strcasecmp(name, "content-length"))
+    if (sy__ieq(name, nl, "content-length"))
         r->has_content_length = 1;
     return 0;
 }

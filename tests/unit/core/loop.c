@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <time.h>
 
 typedef struct {
     sy_timer t;
@@ -149,6 +150,75 @@ TEST(deferred_runs_once_per_queue)
     sy_loop_free(loop);
 }
 
+/* Entries run in the order queued, each once per queueing, also when one queues itself
+ * again from its own callback (it then runs after the others). */
+static char order[16];
+static int norder;
+static sy_deferred da, db, dc;
+static void on_order(sy_deferred *d)
+{
+    char c = d == &da ? 'a' : d == &db ? 'b' : 'c';
+    order[norder++] = c;
+    if (d == &da && norder == 1)
+        sy__defer(g_loop, &da);
+    if (norder == 4)
+        sy_loop_stop(g_loop);
+}
+
+TEST(deferred_order_and_requeue)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    g_loop = loop;
+    da.cb = db.cb = dc.cb = on_order;
+    norder = 0;
+    sy__defer(loop, &da);
+    sy__defer(loop, &db);
+    sy__defer(loop, &dc);
+    CHECK(sy__deferred_queued(&da) && sy__deferred_queued(&dc));
+    sy_loop_run(loop);
+    order[norder] = 0;
+    CHECK(strcmp(order, "abca") == 0);
+    CHECK(!sy__deferred_queued(&da) && !sy__deferred_queued(&db));
+    sy_loop_free(loop);
+}
+
+/* The Date line the loop gives matches the wall clock once the loop's time has moved on. */
+static int date_is_now(sy_loop *loop)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        time_t before = time(NULL);
+        size_t len;
+        const char *d = sy__loop_date(loop, &len);
+        time_t after = time(NULL);
+        if (before != after)
+            continue; /* a second boundary passed while we looked: look again */
+        char want[64];
+        struct tm tm;
+        gmtime_r(&before, &tm);
+        size_t wl = strftime(want, sizeof(want), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        return len == wl && memcmp(d, want, wl) == 0;
+    }
+    return 0;
+}
+
+TEST(date_follows_the_wall_clock)
+{
+    sy_loop *loop;
+    CHECK_EQ(sy_loop_new(&loop), 0);
+    sy__loop_update_time(loop);
+    CHECK(date_is_now(loop));
+    for (int i = 0; i < 3; i++) {
+        /* Into the next second (and a bit), as a loop turn would see it. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        usleep((useconds_t)((1000000000L - ts.tv_nsec) / 1000 + 20000));
+        sy__loop_update_time(loop);
+        CHECK(date_is_now(loop));
+    }
+    sy_loop_free(loop);
+}
+
 static int task_sum;
 static void add_task(sy_loop *loop, void *ud)
 {
@@ -224,6 +294,8 @@ int main(void)
     RUN(timers_fire_in_deadline_order);
     RUN(reserved_timers_need_no_memory);
     RUN(deferred_runs_once_per_queue);
+    RUN(deferred_order_and_requeue);
+    RUN(date_follows_the_wall_clock);
     RUN(post_from_other_threads);
     RUN(signal_flags_reach_the_loop);
     RUN(chunk_pool_recycles);
