@@ -18,6 +18,9 @@ typedef struct sy_upgrade_entry {
     void *opts;                /* the protocol's own options, freed by proto->free_opts */
     sy_stream_open_fn on_open; /* raw streams */
     void *ud;
+    /* Bytes of per-connection state the protocol keeps in the connection's own allocation
+     * when there is room (sy__bs_tail): connections reserve the largest of these. */
+    size_t conn_state;
 } sy_upgrade_entry;
 
 struct sy_route {

@@ -327,7 +327,7 @@ static const char *tun_peer(const sy_bstream *bs)
 static const sy_bstream_ops tun_ops = {
     tun_write,     tun_write_ref, tun_reserve,     tun_commit, tun_buffered, tun_want_drain,
     tun_pause,     tun_resume,    tun_set_timeout, tun_close,  tun_state,    tun_set_limits,
-    tun_delivered, tun_counts,    tun_peer,        NULL,       NULL,
+    tun_delivered, tun_counts,    tun_peer,        NULL,       NULL,         NULL,
 };
 
 static void tun_timer(sy_timer *tm)

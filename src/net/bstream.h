@@ -72,6 +72,11 @@ typedef struct sy_bstream_ops {
      * delivering, by reference; valid only during on_read (the stream writes them or copies
      * them once on_read returns). */
     int (*write_input)(sy_bstream *s, const void *data, size_t len);
+    /* Optional: size zeroed bytes inside the stream's own allocation for the protocol's
+     * state, or NULL (none reserved, too small, already taken). They stay valid after
+     * on_close until sy__bs_tail_release (the block is freed by whichever of the stream and
+     * the protocol's state goes last). */
+    void *(*tail)(sy_bstream *s, size_t size);
 } sy_bstream_ops;
 
 struct sy_bstream {
@@ -162,6 +167,15 @@ static inline int sy__bs_write_input(sy_bstream *s, const void *data, size_t len
 {
     return s->ops->write_input ? s->ops->write_input(s, data, len) : s->ops->write(s, data, len);
 }
+/* Room for the protocol's state in the stream's own allocation (see tail), or NULL: then
+ * allocate it. */
+static inline void *sy__bs_tail(sy_bstream *s, size_t size)
+{
+    return s->ops->tail ? s->ops->tail(s, size) : NULL;
+}
+/* The state in a tail is done with (only tails from sy__bs_tail; implemented by connections,
+ * the only streams that give tails). Call on the loop's thread. */
+void sy__bs_tail_release(void *tail);
 /* "addr:port" of the peer, in a per-thread buffer valid until the next call. */
 static inline const char *sy__bs_peer(const sy_bstream *s)
 {

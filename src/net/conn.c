@@ -63,9 +63,18 @@ static inline int tp_pending(const sy_conn *c)
 sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const sy_conn_proto *proto,
                       void *proto_data)
 {
-    sy_conn *c = sy__calloc(1, sizeof(*c));
+    return sy__conn_new_tail(loop, fd, tp, proto, proto_data, 0);
+}
+
+sy_conn *sy__conn_new_tail(sy_loop *loop, int fd, const sy_transport_ops *tp,
+                           const sy_conn_proto *proto, void *proto_data, size_t tail)
+{
+    if (tail > UINT16_MAX)
+        tail = 0;
+    sy_conn *c = sy__calloc(1, tail ? SY_CONN_TAIL_OFF + tail : sizeof(*c));
     if (!c)
         return NULL;
+    c->tail_size = (uint16_t)tail;
     c->io.fd = fd;
     c->io.cb = conn_io_cb;
     c->bs_ops = &conn_bs_ops;
@@ -135,7 +144,21 @@ static void conn_free(sy_conn *c)
     close(c->io.fd);
     if (c->server)
         sy__worker_conn_freed(c);
+    if (c->tail_used) {
+        /* A handle in the tail is still referenced (a task posted from another thread): the
+         * block goes when it lets go (sy__bs_tail_release). */
+        c->tail_kept = 1;
+        return;
+    }
     sy__free(c);
+}
+
+void sy__bs_tail_release(void *tail)
+{
+    sy_conn *c = (sy_conn *)(void *)((uint8_t *)tail - SY_CONN_TAIL_OFF);
+    c->tail_used = 0;
+    if (c->tail_kept)
+        sy__free(c);
 }
 
 static void conn_defer(sy_conn *c, unsigned what)
@@ -1011,8 +1034,19 @@ static int bs_write_input(sy_bstream *s, const void *data, size_t len)
     return sy__conn_write_input(sy__conn_of(s), data, len);
 }
 
+static void *bs_tail(sy_bstream *s, size_t size)
+{
+    sy_conn *c = sy__conn_of(s);
+    if (c->tail_used || size > c->tail_size)
+        return NULL;
+    c->tail_used = 1;
+    uint8_t *t = (uint8_t *)c + SY_CONN_TAIL_OFF;
+    memset(t, 0, size);
+    return t;
+}
+
 static const sy_bstream_ops conn_bs_ops = {
     bs_write,      bs_write_ref,   bs_reserve,     bs_commit,     bs_buffered,    bs_want_drain,
     bs_pause_read, bs_resume_read, bs_set_timeout, bs_close,      bs_state,       bs_set_limits,
-    bs_delivered,  bs_counts,      bs_peer,        bs_write_file, bs_write_input,
+    bs_delivered,  bs_counts,      bs_peer,        bs_write_file, bs_write_input, bs_tail,
 };

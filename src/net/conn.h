@@ -131,11 +131,18 @@ struct sy_conn {
     unsigned in_read : 1;
     unsigned secure : 1;    /* the transport encrypts (set by whoever installs TLS) */
     unsigned has_input : 1; /* SY_WQ_INPUT entries are queued: settle them after the read */
+    unsigned tail_used : 1; /* the tail holds a protocol's state (sy__bs_tail) */
+    unsigned tail_kept : 1; /* the connection is gone; the block lives on for its tail */
     /* The peer's address, for logs: IPv4 as a v4-mapped IPv6 address (sy__conn_set_peer). */
     uint8_t peer_family; /* AF_INET, AF_INET6, or 0 (unknown) */
     uint16_t peer_port;  /* host order */
     uint8_t peer_addr[16];
+    uint16_t tail_size; /* bytes reserved at SY_CONN_TAIL_OFF for a protocol's state */
 };
+
+/* Where a connection's tail starts: the protocol that takes the connection over (the
+ * WebSocket engine) keeps its state there, in the connection's own allocation. */
+#define SY_CONN_TAIL_OFF ((sizeof(sy_conn) + 7) & ~(size_t)7)
 
 _Static_assert(offsetof(sy_conn, proto) == offsetof(sy_bstream, proto) &&
                    offsetof(sy_conn, proto_data) == offsetof(sy_bstream, proto_data) &&
@@ -153,6 +160,9 @@ enum { SY_CONN_FLUSH = 1, SY_CONN_CLOSE = 2, SY_CONN_RESUME = 4 };
 /* Create a connection for an accepted/connected non-blocking fd and start reading. */
 sy_conn *sy__conn_new(sy_loop *loop, int fd, const sy_transport_ops *tp, const sy_conn_proto *proto,
                       void *proto_data);
+/* The same, reserving tail bytes after the connection (up to 65535) for sy__bs_tail. */
+sy_conn *sy__conn_new_tail(sy_loop *loop, int fd, const sy_transport_ops *tp,
+                           const sy_conn_proto *proto, void *proto_data, size_t tail);
 
 /* Queue bytes (copied into pooled chunks; consecutive small writes share a chunk). */
 int sy__conn_write(sy_conn *c, const void *data, size_t len);

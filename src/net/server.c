@@ -378,7 +378,7 @@ static void accept_cb(sy_io *io, uint32_t events)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        sy_conn *c = sy__conn_new(w->loop, fd, &sy__tcp_transport, NULL, NULL);
+        sy_conn *c = sy__conn_new_tail(w->loop, fd, &sy__tcp_transport, NULL, NULL, s->conn_tail);
         if (c)
             sy__conn_set_peer(c, (const struct sockaddr *)&ss, sl);
         const sy_listen_addr *a = &s->addrs[l->addr_idx];
@@ -606,6 +606,7 @@ SY_EXPORT int sy_server_start(sy_server *s)
         return err;
     spare_fd_refill(s);
     check_fd_limit(s);
+    s->conn_tail = s->hooks && s->hooks->conn_tail ? s->hooks->conn_tail(s) : 0;
     s->started = 1;
     /* sendfile(2) has no MSG_NOSIGNAL: a default SIGPIPE disposition would kill the process
      * when a client goes away mid-file. Leave an application's own handler alone. */

@@ -88,6 +88,9 @@ typedef struct sy_net_hooks {
     int (*worker_init)(sy_worker *w);
     /* Optional: fill the upper layers' fields of the stats (any thread). */
     void (*stats)(const sy_server *srv, sy_server_stats *out);
+    /* Optional: the server starts: the bytes each accepted connection reserves after itself
+     * for the state of a protocol that may take it over (sy__bs_tail). */
+    size_t (*conn_tail)(sy_server *srv);
 } sy_net_hooks;
 
 struct sy_server {
@@ -112,6 +115,7 @@ struct sy_server {
     atomic_int starved_logged; /* its start was logged (at most one per 10 s) */
     atomic_uint_fast64_t starved_log_ms;
     atomic_size_t starved_refused, starved_errors; /* since the last logged end */
+    size_t conn_tail;                              /* hooks->conn_tail, asked at start */
     int started;
 };
 

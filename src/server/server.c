@@ -136,12 +136,30 @@ static int worker_init(sy_worker *w)
     return e < 0 ? e : sy__pubsub_worker_init(w);
 }
 
+/* Connections reserve room for the largest per-connection state of the protocols they may
+ * switch to (the WebSocket engine: one allocation for both); none when no route has one.
+ * Decided from the routes at start: a reload that brings bigger state gets it allocated
+ * apart (sy__bs_tail says no), which is only slower. */
+static size_t conn_tail(sy_server *srv)
+{
+    const sy_http_app *a = sy__http_app(srv);
+    const sy_http_conf *conf = a->conf;
+    size_t most = 0;
+    for (size_t i = 0; conf && i < conf->nroutes; i++)
+        for (size_t k = 0; k < conf->routes[i]->nupgrades; k++)
+            most = SY_MAX(most, conf->routes[i]->upgrades[k].conn_state);
+    for (size_t k = 0; k < a->nupgrades; k++)
+        most = SY_MAX(most, a->upgrades[k].conn_state);
+    return most;
+}
+
 static const sy_net_hooks http_hooks = {
     .accept = accept_conn,
     .worker_free = worker_free,
     .server_free = free_app,
     .worker_init = worker_init,
     .stats = sy__pubsub_stats,
+    .conn_tail = conn_tail,
 };
 
 SY_EXPORT int sy_server_new(sy_server **out)

@@ -241,8 +241,12 @@ SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
     int err = sy__ws_opts_copy(&copy, opts);
     if (err)
         return err;
-    sy_upgrade_entry e = {
-        .token = "websocket", .proto = &ws_upgrade, .check = ws_check, .ud = copy, .opts = copy};
+    sy_upgrade_entry e = {.token = "websocket",
+                          .proto = &ws_upgrade,
+                          .check = ws_check,
+                          .ud = copy,
+                          .opts = copy,
+                          .conn_state = sizeof(sy_ws)};
     err = sy__route_add_upgrade(route, &e);
     if (err) {
         sy_ws_opts_free(copy);

@@ -24,9 +24,12 @@ static void schedule_timer(sy_ws *ws);
 
 sy_ws *sy__ws_attach(sy_bstream *c, const sy_ws_opts *opts, int is_client, sy_pmd *pmd)
 {
-    sy_ws *ws = sy__calloc(1, sizeof(*ws));
-    if (!ws)
+    /* In the connection's own allocation when it reserved room: one block per WebSocket. */
+    sy_ws *ws = sy__bs_tail(c, sizeof(*ws));
+    int in_tail = ws != NULL;
+    if (!ws && !(ws = sy__calloc(1, sizeof(*ws))))
         return NULL;
+    ws->in_tail = (unsigned)in_tail;
     ws->ud = opts->ud;
     atomic_init(&ws->refs, 1);
     sy__ws_start(ws, c, opts, is_client, pmd);
@@ -104,7 +107,10 @@ void sy__ws_unref(sy_ws *ws)
             sy__free(ws->cold->extensions);
             sy__free(ws->cold);
         }
-        sy__free(ws);
+        if (ws->in_tail)
+            sy__bs_tail_release(ws);
+        else
+            sy__free(ws);
     }
 }
 
@@ -335,7 +341,7 @@ static inline void count_out(sy_ws *ws, size_t len, int fin)
 static int after_send(sy_ws *ws)
 {
     if (sy__bs_buffered(ws->c) >= ws->opts->high_water) {
-        ws->tx.bp_flagged = 1;
+        ws->bp_flagged = 1;
         sy__bs_want_drain(ws->c);
         return SY_WS_SEND_BACKPRESSURE;
     }
@@ -346,7 +352,7 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
 {
     uint8_t op = first ? (uint8_t)opcode : SY_WS_OP_CONT;
     int compress = ws->pmd && sy_pmd_can_compress(ws->pmd) &&
-                   (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->tx.frag_compressed);
+                   (first ? (len >= ws->opts->deflate_threshold || !fin) : ws->frag_compressed);
     if (!compress)
         return queue_frame(ws, op, fin, 0, data, len);
     tls.scratch_len = 0;
@@ -354,7 +360,7 @@ static int send_message(sy_ws *ws, int opcode, const void *data, size_t len, int
     if (e)
         return e;
     if (first)
-        ws->tx.frag_compressed = 1;
+        ws->frag_compressed = 1;
     e = queue_frame(ws, op, fin, first ? SY_WS_RSV1 : 0, tls.scratch, tls.scratch_len);
     if (tls.scratch_cap > (4u << 20)) {
         /* a one-off giant message should not stay pinned in the thread */
@@ -406,7 +412,7 @@ SY_EXPORT int sy_ws_send(sy_ws *ws, int opcode, const void *data, size_t len)
     int e = check_sendable(ws, opcode, data, len);
     if (e)
         return e;
-    if (ws->tx.frag_sending)
+    if (ws->frag_sending)
         return SY_ESTATE;
     int g = bp_gate(ws, len);
     if (g >= 0)
@@ -455,7 +461,7 @@ SY_EXPORT int sy_ws_send_zc(sy_ws *ws, int opcode, const void *data, size_t len,
                             void (*free_fn)(const void *data, void *free_ud), void *free_ud)
 {
     int e = check_sendable(ws, opcode, data, len);
-    int direct = !e && !ws->tx.frag_sending && !ws->is_client &&
+    int direct = !e && !ws->frag_sending && !ws->is_client &&
                  !(ws->pmd && sy_pmd_can_compress(ws->pmd) && len >= ws->opts->deflate_threshold);
     if (!direct) {
         if (!e)
@@ -483,7 +489,7 @@ int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payloa
                       int shared_deflate, void (*free_fn)(const void *frame, void *ud), void *ud)
 {
     int e = check_open(ws);
-    if (!e && (ws->tx.frag_sending || ws->is_client))
+    if (!e && (ws->frag_sending || ws->is_client))
         e = SY_ESTATE; /* a message cannot go in between fragments; client frames are masked */
     int g = e ? -1 : bp_gate(ws, payload_len);
     if (e || g >= 0) {
@@ -505,7 +511,7 @@ int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payloa
 
 SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin)
 {
-    int first = !ws->tx.frag_sending;
+    int first = !ws->frag_sending;
     int e = check_open(ws);
     if (e)
         return e;
@@ -513,25 +519,31 @@ SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_
         return SY_EINVAL;
     if (!first && opcode != 0)
         return SY_EINVAL;
-    /* Text is validated across fragments; a refused fragment leaves the state as it was. */
-    sy_utf8 utf8 = ws->tx.utf8;
-    if (first)
+    /* Text is validated across fragments; a refused fragment leaves the state as it was. The
+     * state between fragments lives out of line (streamed text sends are rare). */
+    int text = first ? opcode == SY_WS_TEXT : ws->frag_text;
+    sy_utf8 utf8;
+    if (first || !ws->cold)
         sy_utf8_init(&utf8);
-    int text = first ? opcode == SY_WS_TEXT : ws->tx.frag_opcode == SY_WS_OP_TEXT;
+    else
+        utf8 = ws->cold->tx_utf8;
     if (text && (sy_utf8_feed(&utf8, data, len) >= 0 || (fin && !sy_utf8_complete(&utf8))))
         return SY_EINVAL;
+    if (text && !fin && !sy__ws_cold(ws))
+        return SY_ENOMEM;
     int g = bp_gate(ws, len);
     if (g >= 0)
         return g;
     if (first) {
-        ws->tx.frag_compressed = 0;
-        ws->tx.frag_opcode = (uint8_t)opcode;
+        ws->frag_compressed = 0;
+        ws->frag_text = opcode == SY_WS_TEXT;
     }
     e = send_message(ws, opcode, data, len, fin, first);
     if (e < 0)
         return e;
-    ws->tx.utf8 = utf8;
-    ws->tx.frag_sending = !fin;
+    if (text && !fin)
+        ws->cold->tx_utf8 = utf8;
+    ws->frag_sending = !fin;
     count_out(ws, len, fin);
     return after_send(ws);
 }
@@ -564,7 +576,7 @@ SY_EXPORT int sy_ws_close(sy_ws *ws, int code, const char *reason)
     if (!close_args_valid(code, reason))
         return SY_EINVAL;
     ws->cause = SY_WS_CAUSE_LOCAL;
-    ws->close_code = (uint16_t)code;
+    ws->close_code = (unsigned)code;
     set_reason(ws, reason, reason ? strlen(reason) : 0);
     int e = send_close_frame(ws, code, reason);
     ws->deadline = ws->c->loop->now_ms + ws->opts->close_timeout_ms;
@@ -685,10 +697,10 @@ static void fail(sy_ws *ws, int code, int cause, const char *detail)
         return;
     ws->failed = 1;
     if (!ws->cause || ws->cause == SY_WS_CAUSE_LOCAL)
-        ws->cause = (uint8_t)cause;
+        ws->cause = (unsigned)cause;
     set_detail(ws, detail);
     if (!ws->close_sent) {
-        ws->close_code = (uint16_t)code;
+        ws->close_code = (unsigned)code;
         set_reason(ws, detail, detail ? strlen(detail) : 0);
         send_close_frame(ws, code, detail);
     }
@@ -1062,8 +1074,8 @@ static void ws_on_drain(sy_bstream *c)
         ws->rx.paused_bp = 0;
         update_read(ws);
     }
-    if (ws->tx.bp_flagged) {
-        ws->tx.bp_flagged = 0;
+    if (ws->bp_flagged) {
+        ws->bp_flagged = 0;
         if (ws->opts->cbs.on_drain)
             ws->opts->cbs.on_drain(ws, ws->ud);
     }

@@ -58,15 +58,6 @@ typedef struct sy_ws_rx {
     unsigned paused_rate : 1; /* the inflate budget (in ws->pmd) is spent until its resume */
 } sy_ws_rx;
 
-/* Send side: the fragmented message being sent. Only the send functions write it. */
-typedef struct sy_ws_tx {
-    sy_utf8 utf8; /* text validation of the fragments sent so far */
-    uint8_t frag_opcode;
-    unsigned frag_sending : 1; /* a streaming send is in progress */
-    unsigned frag_compressed : 1;
-    unsigned bp_flagged : 1; /* a send returned BACKPRESSURE: call on_drain at low water */
-} sy_ws_tx;
-
 /* What a layer above the engine hangs on a connection (ws->ext): the first member of its own
  * per-connection state, so the engine can end it without knowing it. */
 typedef struct sy_ws_ext {
@@ -83,6 +74,7 @@ typedef struct sy_ws_cold {
     /* client state (src/client/ws_client.c) */
     void *client;
     void (*client_free)(sy_ws *ws);
+    sy_utf8 tx_utf8; /* text validation of the fragments sent so far (sy_ws_send_fragment) */
 } sy_ws_cold;
 
 /* The engine's state for one connection. Every byte here is paid by every idle WebSocket:
@@ -102,10 +94,10 @@ struct sy_ws {
     uint64_t last_rx_ms;
     uint64_t deadline; /* close_timer ? the close handshake's : the outstanding ping's */
     sy_ws_rx rx;
-    sy_ws_tx tx;
     atomic_int refs;
-    uint16_t close_code;
-    uint8_t cause;
+    unsigned close_code : 13; /* 1000..4999 */
+    unsigned cause : 4;       /* SY_WS_CAUSE_* */
+    unsigned in_tail : 1;     /* lives in the connection's allocation (sy__bs_tail) */
     unsigned is_client : 1;
     unsigned open_done : 1;
     unsigned close_sent : 1;
@@ -115,6 +107,11 @@ struct sy_ws {
     unsigned dead : 1;        /* on_close delivered */
     unsigned close_timer : 1; /* our close waits for the peer's until `deadline` */
     unsigned got_message : 1; /* a message arrived (the funnel's first message was counted) */
+    /* Send side (only the send functions write these): the fragmented message being sent. */
+    unsigned frag_sending : 1; /* a streaming send is in progress */
+    unsigned frag_text : 1;
+    unsigned frag_compressed : 1;
+    unsigned bp_flagged : 1; /* a send returned BACKPRESSURE: call on_drain at low water */
 };
 
 /* The cold part, allocated on first use; NULL without memory (what it would hold is lost). */

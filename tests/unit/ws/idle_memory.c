@@ -126,7 +126,7 @@ TEST(idle_websocket_heap_per_connection)
     CHECK_EQ(atomic_load(&opened), N2);
     /* The connection and the engine in their slimmest form, one timer-heap slot, and slack
      * for the allocator's rounding; nothing per connection beyond them. */
-    CHECK(per_conn <= 420);
+    CHECK(per_conn <= 400);
 }
 
 int main(void)
