@@ -62,16 +62,17 @@ typedef struct sy_ws_parser {
     /* configuration: RSV bits allowed on a message's first frame (SY_WS_RSV1 with
      * permessage-deflate); never on continuation/control frames */
     uint8_t allowed_rsv;
-    uint8_t opcode;             /* current frame's opcode */
-    uint8_t msg_opcode;         /* of the fragmented message being received */
-    unsigned expect_masked : 1; /* configuration: server side (client frames must be masked) */
-    unsigned state : 2;
-    unsigned fin : 1;
-    unsigned masked : 1;
-    unsigned mask_off : 2;
-    unsigned in_message : 1; /* a fragmented data message is open */
-    unsigned msg_compressed : 1;
-    unsigned msg_started : 1; /* first piece of the current message already reported */
+    uint8_t opcode;     /* current frame's opcode */
+    uint8_t msg_opcode; /* of the fragmented message being received */
+    /* Bytes, not bits: they fill what would be padding, and every frame reads them. */
+    uint8_t expect_masked; /* configuration: server side (client frames must be masked) */
+    uint8_t state;
+    uint8_t fin;
+    uint8_t masked;
+    uint8_t mask_off;
+    uint8_t in_message; /* a fragmented data message is open */
+    uint8_t msg_compressed;
+    uint8_t msg_started; /* first piece of the current message already reported */
 } sy_ws_parser;
 
 /* is_server: 1 to parse client frames (must be masked), 0 to parse server frames (must not). */

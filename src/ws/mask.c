@@ -7,15 +7,29 @@
 #include "ws/mask.h"
 
 /* The 8 key bytes that apply to a word starting at key position `pos`, in memory order
- * (so the result does not depend on the machine's endianness). */
+ * (so the result does not depend on the machine's endianness): the key word rotated by pos
+ * bytes, then doubled. */
 static inline uint64_t key_word(const uint8_t key[4], unsigned pos)
 {
-    uint8_t kb[8];
-    for (unsigned i = 0; i < 8; i++)
-        kb[i] = key[(pos + i) & 3];
-    uint64_t k;
-    memcpy(&k, kb, sizeof(k));
-    return k;
+    uint32_t k;
+    memcpy(&k, key, 4);
+    unsigned r = 8 * (pos & 3);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    k = r ? k << r | k >> (32 - r) : k;
+#else
+    k = r ? k >> r | k << (32 - r) : k;
+#endif
+    return (uint64_t)k << 32 | k;
+}
+
+/* Byte i (0..7) of the word k as it lies in memory. */
+static inline uint8_t word_byte(uint64_t k, size_t i)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint8_t)(k >> (56 - 8 * i));
+#else
+    return (uint8_t)(k >> (8 * i));
+#endif
 }
 
 /* Two machine words, as GNU C vector arithmetic: what the word loops below compile to on
@@ -33,33 +47,34 @@ static inline __attribute__((always_inline)) unsigned mask_inplace(uint8_t *data
     unsigned pos = offset & 3;
     unsigned end = (unsigned)((pos + len) & 3);
     uint64_t acc = 0;
-    /* Head: bring the pointer to an 8-byte boundary so the word loop stores aligned. */
-    size_t head = (size_t)(-(uintptr_t)data & 7);
-    if (head > len)
-        head = len;
-    for (size_t i = 0; i < head; i++) {
-        data[i] ^= key[(pos + i) & 3];
-        acc |= data[i];
-    }
-    data += head;
-    len -= head;
-    pos = (unsigned)((pos + head) & 3);
-
-    /* Whole words. A word covers 8 key positions (two full turns), so pos is unchanged. */
     uint64_t k = key_word(key, pos);
-    sy_v2 kv = {k, k}, av = {0, 0};
-    while (len >= 32) {
-        sy_v2 w0, w1;
-        memcpy(&w0, data, 16);
-        memcpy(&w1, data + 16, 16);
-        w0 ^= kv;
-        w1 ^= kv;
-        memcpy(data, &w0, 16);
-        memcpy(data + 16, &w1, 16);
-        if (track)
-            av |= w0 | w1; /* reduced once, after the loop */
-        data += 32;
-        len -= 32;
+    if (len >= 64) {
+        /* Head: bring the pointer to an 8-byte boundary so the vector loop stores aligned
+         * (not worth it for short payloads: unaligned word moves are cheap). */
+        size_t head = (size_t)(-(uintptr_t)data & 7);
+        for (size_t i = 0; i < head; i++) {
+            data[i] ^= word_byte(k, i);
+            acc |= data[i];
+        }
+        data += head;
+        len -= head;
+        k = key_word(key, (unsigned)(pos + head));
+        /* A word covers 8 key positions (two full turns), so k stays right from here on. */
+        sy_v2 kv = {k, k}, av = {0, 0};
+        while (len >= 32) {
+            sy_v2 w0, w1;
+            memcpy(&w0, data, 16);
+            memcpy(&w1, data + 16, 16);
+            w0 ^= kv;
+            w1 ^= kv;
+            memcpy(data, &w0, 16);
+            memcpy(data + 16, &w1, 16);
+            if (track)
+                av |= w0 | w1; /* reduced once, after the loop */
+            data += 32;
+            len -= 32;
+        }
+        acc |= av[0] | av[1];
     }
     while (len >= 8) {
         uint64_t w;
@@ -70,13 +85,13 @@ static inline __attribute__((always_inline)) unsigned mask_inplace(uint8_t *data
         data += 8;
         len -= 8;
     }
-    /* Tail. */
+    /* Tail: fewer than 8 bytes, at the key position of k's first byte. */
     for (size_t i = 0; i < len; i++) {
-        data[i] ^= key[(pos + i) & 3];
+        data[i] ^= word_byte(k, i);
         acc |= data[i];
     }
     if (track)
-        *hi |= acc | av[0] | av[1];
+        *hi |= acc;
     return end;
 }
 

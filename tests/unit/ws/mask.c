@@ -59,6 +59,37 @@ TEST(in_place_all_lengths_offsets_alignments)
     }
 }
 
+TEST(ascii_seen_while_unmasking)
+{
+    /* sy_ws_mask_hi unmasks like sy_ws_mask and reports whether any unmasked byte had its
+     * high bit set: ASCII text with one non-ASCII byte at each position, every length, key
+     * offset and alignment. */
+    uint8_t key[4] = {0xa5, 0x3c, 0x81, 0x7e};
+    uint8_t plain[MAXLEN + 2 * PAD], got[MAXLEN + 2 * PAD];
+    for (size_t len = 0; len <= MAXLEN; len++) {
+        for (unsigned off = 0; off < 4; off++) {
+            for (size_t al = 0; al < 8; al++) {
+                for (size_t bad = 0; bad <= len; bad += (len < 70 ? 1 : 13)) {
+                    /* bad == len: all ASCII */
+                    for (size_t i = 0; i < len; i++)
+                        plain[i] = (uint8_t)('a' + i % 26);
+                    if (bad < len)
+                        plain[bad] = 0xc3;
+                    memset(got, 0xee, sizeof(got));
+                    memcpy(got + al, plain, len);
+                    naive_mask(got + al, len, key, off);
+                    uint64_t hi = 0;
+                    unsigned r = sy_ws_mask_hi(got + al, len, key, off, &hi);
+                    CHECK_EQ(r, (off + len) & 3);
+                    CHECK_MEM(got + al, plain, len);
+                    CHECK_EQ(got[al + len], 0xee);
+                    CHECK_EQ((hi & UINT64_C(0x8080808080808080)) != 0, bad < len);
+                }
+            }
+        }
+    }
+}
+
 TEST(copy_all_lengths_offsets_alignments)
 {
     uint8_t key[4] = {0xde, 0xad, 0xbe, 0xef};
@@ -155,6 +186,7 @@ int main(void)
 {
     RUN(rfc_example);
     RUN(in_place_all_lengths_offsets_alignments);
+    RUN(ascii_seen_while_unmasking);
     RUN(copy_all_lengths_offsets_alignments);
     RUN(copy_onto_itself);
     RUN(offset_continues_across_pieces);
