@@ -12,36 +12,47 @@ static inline uint32_t load_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The 80 steps written out, five at a time with the variables renamed instead of moved (after
+ * a step, what was a is b, and so on): no branch on the step number, the schedule kept in a
+ * 16-word ring. */
+#define F1(b, c, d) ((d) ^ ((b) & ((c) ^ (d))))         /* Ch */
+#define F2(b, c, d) ((b) ^ (c) ^ (d))                   /* Parity */
+#define F3(b, c, d) (((b) & (c)) | ((d) & ((b) | (c)))) /* Maj */
+#define WORD(t)                                                                                    \
+    ((t) < 16 ? w[(t)&15]                                                                          \
+              : (w[(t)&15] = rol(                                                                  \
+                     w[((t) + 13) & 15] ^ w[((t) + 8) & 15] ^ w[((t) + 2) & 15] ^ w[(t)&15], 1)))
+#define STEP(f, k, t, a, b, c, d, e)                                                               \
+    do {                                                                                           \
+        e += rol(a, 5) + f(b, c, d) + (k) + WORD(t);                                               \
+        b = rol(b, 30);                                                                            \
+    } while (0)
+#define FIVE(f, k, t)                                                                              \
+    do {                                                                                           \
+        STEP(f, k, (t), a, b, c, d, e);                                                            \
+        STEP(f, k, (t) + 1, e, a, b, c, d);                                                        \
+        STEP(f, k, (t) + 2, d, e, a, b, c);                                                        \
+        STEP(f, k, (t) + 3, c, d, e, a, b);                                                        \
+        STEP(f, k, (t) + 4, b, c, d, e, a);                                                        \
+    } while (0)
+#define TWENTY(f, k, t)                                                                            \
+    do {                                                                                           \
+        FIVE(f, k, (t));                                                                           \
+        FIVE(f, k, (t) + 5);                                                                       \
+        FIVE(f, k, (t) + 10);                                                                      \
+        FIVE(f, k, (t) + 15);                                                                      \
+    } while (0)
+
 static void block(uint32_t h[5], const uint8_t *p)
 {
     uint32_t w[16];
     for (int t = 0; t < 16; t++)
         w[t] = load_be32(p + 4 * t);
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int t = 0; t < 80; t++) {
-        if (t >= 16)
-            w[t & 15] = rol(w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15], 1);
-        uint32_t f, k;
-        if (t < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5A827999;
-        } else if (t < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ED9EBA1;
-        } else if (t < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8F1BBCDC;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xCA62C1D6;
-        }
-        uint32_t tmp = rol(a, 5) + f + e + k + w[t & 15];
-        e = d;
-        d = c;
-        c = rol(b, 30);
-        b = a;
-        a = tmp;
-    }
+    TWENTY(F1, 0x5A827999u, 0);
+    TWENTY(F2, 0x6ED9EBA1u, 20);
+    TWENTY(F3, 0x8F1BBCDCu, 40);
+    TWENTY(F2, 0xCA62C1D6u, 60);
     h[0] += a;
     h[1] += b;
     h[2] += c;
