@@ -43,6 +43,9 @@ typedef struct sy_listener {
     sy_listen_stats stats;
     sy_worker *worker;
     size_t addr_idx;
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux does): 0 not known yet
+     * (checked on the first one), 1 yes, -1 no (set it on each). */
+    int nodelay_inherited;
 } sy_listener;
 
 struct sy_worker {
