@@ -371,14 +371,20 @@ static void do_read(sy_conn *c)
             sy__conn_close(c, n < 0 ? SY_EIO : 0, 0);
             return;
         }
-        /* Stop watching for input: level-triggered EOF would wake us forever. */
-        update_events(c);
-        if (c->closing)
+        if (c->closing) {
+            /* Stop watching for input: level-triggered EOF would wake us forever. */
+            update_events(c);
             return; /* the pending flush finishes the close */
+        }
         if (c->proto && c->proto->on_eof)
             c->proto->on_eof(&c->bs);
         else
             sy__conn_close(c, 0, 0);
+        /* The same, unless the protocol closed outright: the connection is freed in this
+         * iteration (close() takes it out of epoll), so telling epoll first is a wasted
+         * system call on every connection the client ends. */
+        if (!c->closing || c->close_after_flush)
+            update_events(c);
         return;
     }
     c->bytes_in += (uint64_t)n;
