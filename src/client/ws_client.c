@@ -269,6 +269,7 @@ static int reserve_offer(const sy_ws_opts *o, ws_client *cl)
 SY_EXPORT int sy_ws_connect(sy_loop *loop, const sy_ws_client_cfg *cfg, const sy_ws_cbs *cbs,
                             void *ud, sy_ws **out)
 {
+    sy_ws_crypto_init();
     char host[256], port[8];
     const char *path;
     int tls;

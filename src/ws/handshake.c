@@ -3,9 +3,10 @@
 #include "ws/handshake.h"
 #include "core/base64.h"
 #include "http/field.h"
-#include "ws/sha1.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/random.h>
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -23,15 +24,52 @@ int sy_ws_key_valid(const char *key, size_t len)
     return (sy__b64_value((unsigned char)key[21], 0) & 0x0F) == 0;
 }
 
+/* SHA-1 and base64 are OpenSSL's. The digest is fetched once: OpenSSL 3 looks an algorithm up
+ * in its provider tables on every implicit use, and the first lookup builds those tables
+ * (about 2 MB, once per process) — sy_ws_crypto_init does that when a WebSocket route or
+ * client is set up, not in the middle of a handshake. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_fetch(void)
+{
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+void sy_ws_crypto_init(void)
+{
+    pthread_once(&sha1_once, sha1_fetch);
+}
+
 void sy_ws_accept_key(const char *key, size_t len, char out[29])
 {
-    sy_sha1 h;
-    uint8_t md[20];
-    sy_sha1_init(&h);
-    sy_sha1_update(&h, key, len);
-    sy_sha1_update(&h, ws_guid, sizeof(ws_guid) - 1);
-    sy_sha1_final(&h, md);
-    sy_base64_encode(out, md, sizeof(md)); /* 28 characters and a NUL */
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok;
+    char small[128];
+    size_t total = len + sizeof(ws_guid) - 1;
+    sy_ws_crypto_init();
+    /* Keys are 24 characters; anything longer than the stack buffer is hashed in two parts. */
+    if (!sha1_md) {
+        ok = 0;
+    } else if (total <= sizeof(small)) {
+        memcpy(small, key, len);
+        memcpy(small + len, ws_guid, sizeof(ws_guid) - 1);
+        ok = EVP_Digest(small, total, md, &mdlen, sha1_md, NULL) == 1;
+    } else {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx && EVP_DigestInit_ex(ctx, sha1_md, NULL) == 1 &&
+             EVP_DigestUpdate(ctx, key, len) == 1 &&
+             EVP_DigestUpdate(ctx, ws_guid, sizeof(ws_guid) - 1) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+        EVP_MD_CTX_free(ctx);
+    }
+    if (!ok || mdlen != 20) {
+        /* Never matches a real accept value, so the handshake fails visibly. */
+        out[0] = '\0';
+        return;
+    }
+    EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 characters and a NUL */
 }
 
 int sy_ws_make_key(char out[25])
@@ -48,7 +86,7 @@ int sy_ws_make_key(char out[25])
         }
         got += (size_t)n;
     }
-    sy_base64_encode(out, raw, sizeof(raw)); /* 24 characters and a NUL */
+    EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw)); /* 24 characters and a NUL */
     return 0;
 }
 

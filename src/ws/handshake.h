@@ -1,5 +1,5 @@
 /* Pure pieces of the WebSocket opening handshake (RFC 6455 §4): keys, the accept hash and
- * subprotocol selection. SHA-1 and base64 are our own (ws/sha1.h); keys come from getrandom. */
+ * subprotocol selection. SHA-1 and base64 are OpenSSL's; keys come from getrandom. */
 #ifndef SY_WS_HANDSHAKE_H
 #define SY_WS_HANDSHAKE_H
 
@@ -10,6 +10,9 @@
 int sy_ws_key_valid(const char *key, size_t len);
 /* out = base64(SHA-1(key || "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")), 28 chars + NUL. */
 void sy_ws_accept_key(const char *key, size_t len, char out[29]);
+/* Look up SHA-1 in OpenSSL once (it builds its algorithm tables on first use): called when a
+ * WebSocket route or client is set up, so no handshake pays for it. Thread-safe. */
+void sy_ws_crypto_init(void);
 /* A fresh random key (16 bytes from getrandom, base64): 24 chars + NUL. Returns 0 or SY_EIO. */
 int sy_ws_make_key(char out[25]);
 

@@ -234,6 +234,7 @@ SY_EXPORT int sy_route_websocket(sy_route *route, const sy_ws_opts *opts)
 {
     sy_ws_opts *copy;
     sy_ws_opts defaults;
+    sy_ws_crypto_init(); /* now, at set-up, rather than in the first handshake */
     if (!opts) {
         sy__ws_opts_defaults(&defaults);
         opts = &defaults;

@@ -93,7 +93,7 @@ def plain_lines_carry_id_cause_and_code():
 def json_error_lines():
     with Server("--log-format", "json", "--verbose", workers=1) as srv:
         s = connect(srv.port)
-        s.sendall(b"GARBAGE\r\n\r\n")
+        s.sendall(b"GET / HTTP/1.1 junk\r\n\r\n")  # a malformed HTTP/1.1 request line: 400
         read_response(s)
         s.close()
         ok(wait_for(lambda: any('"level":"info"' in l for l in srv.err_lines)),
