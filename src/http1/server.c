@@ -44,7 +44,8 @@ typedef struct h1 {
     uint64_t resp_mark; /* queue position (bytes_out + buffered) where this response began */
     uint64_t head_us;   /* loop time when the current head's first bytes arrived */
     sy_chunked chunked;
-    sy_http1_info info; /* framing and connection semantics of the current request */
+    sy_http1_info info;     /* framing and connection semantics of the current request */
+    uint64_t head_deadline; /* loop ms by which the first head must be complete, or 0 */
 } h1;
 
 static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len);
@@ -96,6 +97,12 @@ static const sy_req_ops h1_ops = {h1_buffered, h1_want_drain, h1_start, h1_write
 static const sy_http_cfg *cfg_of(const h1 *h)
 {
     return &h->conf->cfg;
+}
+
+void sy__http1_head_deadline(sy_conn *c, uint64_t deadline_ms)
+{
+    h1 *h = c->proto_data;
+    h->head_deadline = deadline_ms;
 }
 
 int sy__http1_attach(sy_conn *c, sy_worker *w)
@@ -783,7 +790,13 @@ static ssize_t h1_on_read(sy_bstream *bs, uint8_t *data, size_t len)
             if (!h->got_bytes) {
                 h->got_bytes = 1;
                 h->head_us = c->loop->now_us;
-                sy__conn_set_timeout(c, cfg->header_timeout_ms);
+                /* The head's clock starts at its first byte, which a protocol sniffer in front
+                 * may have seen earlier (head_deadline): a slow head gets no extra time. */
+                uint64_t now = c->loop->now_ms, ms = cfg->header_timeout_ms;
+                if (h->head_deadline && ms)
+                    ms = h->head_deadline > now ? h->head_deadline - now : 1;
+                h->head_deadline = 0;
+                sy__conn_set_timeout(c, ms);
             }
             sy_http1_limits lim = {(size_t)cfg->max_request_line, (size_t)cfg->max_head,
                                    (size_t)cfg->max_headers};

@@ -129,10 +129,11 @@ struct sy_conn {
     unsigned no_linger : 1; /* the protocol knows the peer sends nothing more: close after flush */
     unsigned drain_wanted : 1;
     unsigned in_read : 1;
-    unsigned secure : 1;    /* the transport encrypts (set by whoever installs TLS) */
-    unsigned has_input : 1; /* SY_WQ_INPUT entries are queued: settle them after the read */
-    unsigned tail_used : 1; /* the tail holds a protocol's state (sy__bs_tail) */
-    unsigned tail_kept : 1; /* the connection is gone; the block lives on for its tail */
+    unsigned secure : 1;           /* the transport encrypts (set by whoever installs TLS) */
+    unsigned first_bytes_seen : 1; /* the composition layer's first-bytes step saw some */
+    unsigned has_input : 1;        /* SY_WQ_INPUT entries are queued: settle them after the read */
+    unsigned tail_used : 1;        /* the tail holds a protocol's state (sy__bs_tail) */
+    unsigned tail_kept : 1;        /* the connection is gone; the block lives on for its tail */
     /* The peer's address, for logs: IPv4 as a v4-mapped IPv6 address (sy__conn_set_peer). */
     uint8_t peer_family; /* AF_INET, AF_INET6, or 0 (unknown) */
     uint16_t peer_port;  /* host order */

@@ -57,10 +57,22 @@ static ssize_t sniff_on_read(sy_bstream *bs, uint8_t *data, size_t len)
         e = sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE);
     } else {
         int v = first_line_verdict(data, len);
-        if (v == LINE_WAIT)
+        if (v == LINE_WAIT) {
+            if (!c->first_bytes_seen) {
+                /* The head's clock starts with its first byte, as HTTP/1's does. */
+                c->first_bytes_seen = 1;
+                sy__conn_set_timeout(c, sy__http_worker_conf(w)->cfg.header_timeout_ms);
+            }
             return 0;
-        e = v == LINE_NOT_HTTP ? sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE)
-                               : sy__http1_attach(sy__conn_of(bs), w);
+        }
+        if (v == LINE_NOT_HTTP) {
+            e = sy__http2_attach(bs, w, SY_H2_VIA_PRIOR_KNOWLEDGE);
+        } else {
+            uint64_t deadline = c->timer.deadline; /* armed at the first byte (below) */
+            e = sy__http1_attach(c, w);
+            if (e == 0)
+                sy__http1_head_deadline(c, deadline);
+        }
     }
     /* Nothing consumed: the bytes go to the protocol just installed, at once. */
     return e < 0 ? e : 0;
