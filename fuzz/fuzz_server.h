@@ -250,15 +250,7 @@ static void fz_server_init(void)
 
 static void fz_run_deferred(void)
 {
-    for (int guard = 0; fz_loop->defer_head && guard < 100000; guard++) {
-        sy_deferred *d = fz_loop->defer_head;
-        fz_loop->defer_head = d->next;
-        if (!fz_loop->defer_head)
-            fz_loop->defer_tail = &fz_loop->defer_head;
-        d->queued = 0;
-        d->next = NULL;
-        d->cb(d);
-    }
+    sy__loop_run_deferred(fz_loop, 100000); /* bounded: a fuzz input must not hang */
 }
 
 /* Time passes: the timers due by then fire. */
@@ -302,10 +294,9 @@ static sy_conn *fz_conn_new(int (*attach)(sy_conn *c))
         close(sv[0]);
         return NULL;
     }
-    struct sockaddr_in *a = (struct sockaddr_in *)&c->peer;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(40000);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(40000)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sy__conn_set_peer(c, (const struct sockaddr *)&a, sizeof(a));
     if (attach(c) < 0)
         sy__conn_close(c, SY_ENOMEM, 0);
     return c;

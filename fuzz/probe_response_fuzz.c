@@ -28,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sy_probe_ws_check(&r, "f", &rq, &h, &b, &res);
         sy_probe_ws_sess_init(&s, res.deflate);
         sy_probe_ws_sess_feed(&s, copy + n, size - (size_t)n);
+        sy_probe_ws_sess_free(&s);
         sy_probe_h2c_check_101(&r, "f", &h, 1, 0);
     }
     sy_probe_reflect_check(&r, "f", (const char *)data, size, (const char *)data, size, "m", "x");

@@ -373,6 +373,7 @@ int probe_walk_ws(probe *P)
     if (len > h.head_len) /* frames that came with the 101 */
         sy_probe_ws_sess_feed(&s, (uint8_t *)g_buf + h.head_len, len - h.head_len);
     session(P, path, &c, &s, ms);
+    sy_probe_ws_sess_free(&s);
     probe_close(&c);
     return 0;
 }
@@ -463,6 +464,7 @@ static void check_unmasked(probe *P)
             sy_probe_step_add(&P->rep, path, "unmasked", -1, dt, "no answer either way");
         }
     }
+    sy_probe_ws_sess_free(&s);
     probe_close(&c);
 }
 

@@ -293,9 +293,14 @@ void sy__defer(sy_loop *loop, sy_deferred *d)
 
 static void run_deferred(sy_loop *loop)
 {
+    sy__loop_run_deferred(loop, 0);
+}
+
+void sy__loop_run_deferred(sy_loop *loop, size_t max)
+{
     /* Callbacks may defer more work (a flush that closes, a close that frees); keep going
      * until the list is empty so nothing waits for the next epoll_wait. */
-    while (loop->defer_head) {
+    for (size_t n = 0; loop->defer_head && (!max || n < max); n++) {
         sy_deferred *d = loop->defer_head;
         loop->defer_head = d->next == &defer_end ? NULL : d->next;
         if (!loop->defer_head)

@@ -141,6 +141,9 @@ static inline int sy__timer_active(const sy_timer *t)
 }
 
 void sy__defer(sy_loop *loop, sy_deferred *d);
+/* Run the deferred work now, at most max entries (0: until none is left). The loop does this
+ * itself each iteration; harnesses that drive a loop by hand (fuzz/) call it. */
+void sy__loop_run_deferred(sy_loop *loop, size_t max);
 static inline int sy__deferred_queued(const sy_deferred *d)
 {
     return d->next != NULL;

@@ -312,6 +312,8 @@ void sy_probe_ws_sess_sent(sy_probe_ws_sess *s, int opcode, const void *payload,
 /* Feed bytes from the server. Returns the bytes consumed (all of them, unless an error stops
  * the parse: then s->error is set and the rest is ignored). */
 size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len);
+/* The session is over: free what the parser may still hold (a control frame cut short). */
+void sy_probe_ws_sess_free(sy_probe_ws_sess *s);
 
 /* ---- what a reflect route saw ---- */
 

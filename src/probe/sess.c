@@ -195,3 +195,8 @@ size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
         sy_ws_parser_trim(&s->parser);
     return s->error ? used : len;
 }
+
+void sy_probe_ws_sess_free(sy_probe_ws_sess *s)
+{
+    sy_ws_parser_release(&s->parser);
+}
