@@ -115,22 +115,6 @@ void sy__access_log_req(sy_req *r, int status)
     s->access_log(&e, s->access_log_ud);
 }
 
-struct sy_uplog {
-    const sy_http_app *app; /* NULL: no access log */
-    sy_http_metrics *m;
-    sy_http_conf *conf; /* a reference on the route set of the switch */
-    uint64_t start_us;  /* the request's */
-    uint64_t switch_us; /* when the switch was answered */
-    uint64_t id;
-    int version;
-    int status;           /* 101, or 200 for an HTTP/2 extended CONNECT */
-    uint8_t kind;         /* SY_UP_* */
-    uint8_t first_seen;   /* the first message was counted */
-    const char *protocol; /* static string */
-    char *method, *target, *token;
-    char buf[];
-};
-
 sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *token, size_t token_len)
 {
     const sy_http_app *s = r->worker ? sy__http_app(r->worker->srv) : NULL;
@@ -146,26 +130,30 @@ sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *toke
     size_t tl = SY_MIN(r->target_len, 1024);
     size_t ml = SY_MIN(r->method_len, 32);
     size_t kl = SY_MIN(token_len, 64);
-    sy_uplog *u = sy__malloc(sizeof(*u) + ml + tl + kl + 3);
+    int logged = s && s->access_log;
+    sy_uplog *u = sy__malloc(logged ? sizeof(*u) + ml + tl + kl + 3 : offsetof(sy_uplog, app));
     if (!u) {
         if (m) /* it will close without a record: count the close now */
             sy__ctr_inc(&m->up_closed[kind]);
         return NULL;
     }
-    u->app = s && s->access_log ? s : NULL;
     u->m = m;
     /* The route's options (the protocol's, its user data) stay valid while the connection
      * lives, whatever a reload does meanwhile. */
     u->conf = r->conf;
     if (u->conf)
         sy__http_conf_ref(u->conf);
+    u->switch_us = now & ((UINT64_C(1) << 56) - 1);
+    u->kind = (unsigned)kind & 63;
+    u->first_seen = 0;
+    u->logged = (unsigned)logged;
+    if (!logged)
+        return u;
+    u->app = s;
     u->start_us = r->start_us;
-    u->switch_us = now;
     u->id = r->id;
     u->version = r->version;
     u->status = h2 ? 200 : 101;
-    u->kind = (uint8_t)kind;
-    u->first_seen = 0;
     u->protocol = r->protocol ? r->protocol : "http/1.1";
     u->method = u->buf;
     memcpy(u->method, r->method, ml);
@@ -176,7 +164,7 @@ sy_uplog *sy__uplog_begin(sy_req *r, const sy_upgrade_entry *e, const char *toke
     u->token = u->target + tl + 1;
     memcpy(u->token, token, kl);
     u->token[kl] = 0;
-    if (u->app && u->app->log_switch && r->conn) {
+    if (u->app->log_switch && r->conn) {
         sy_access_entry le = {
             .peer = sy__conn_peer_str(r->conn),
             .method = u->method,
@@ -205,11 +193,6 @@ void sy__uplog_first_message(sy_uplog *u)
         sy__ctr_inc(&u->m->up_first_message[u->kind]);
 }
 
-sy_http_metrics *sy__uplog_metrics(const sy_uplog *u)
-{
-    return u ? u->m : NULL;
-}
-
 void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *cause, int code, const char *detail)
 {
     if (!u)
@@ -220,7 +203,7 @@ void sy__uplog_end(sy_uplog *u, sy_bstream *bs, const char *cause, int code, con
         sy__hist_observe(&u->m->up_lifetime[u->kind], &sy__hist_lifetime,
                          now > u->switch_us ? now - u->switch_us : 0);
     }
-    const sy_http_app *s = u->app;
+    const sy_http_app *s = u->logged ? u->app : NULL;
     if (s && s->access_log) {
         uint64_t in, out;
         sy__bs_counts(bs, &in, &out);

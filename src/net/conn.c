@@ -221,7 +221,7 @@ void sy__conn_close(sy_conn *c, int err, int flush)
     if (c->closing && !(c->close_after_flush && !flush))
         return;
     if (!c->close_err)
-        c->close_err = err;
+        c->close_err = (int16_t)SY_MAX(err, INT16_MIN);
     c->closing = 1;
     if (flush) {
         if (flush == SY_CLOSE_FLUSH_NO_LINGER)
@@ -388,8 +388,9 @@ static void do_read(sy_conn *c)
         return;
     }
     c->bytes_in += (uint64_t)n;
-    if (c->stats)
-        sy__ctr_add(&c->stats->bytes_in, (uint64_t)n);
+    sy_listen_stats *st = sy__conn_stats(c);
+    if (st)
+        sy__ctr_add(&st->bytes_in, (uint64_t)n);
     if (c->lingering || c->closing)
         return; /* discard: nothing more will be processed */
     uint8_t *data = c->rlen ? c->rbuf : buf;
@@ -761,8 +762,9 @@ static void wq_consume(sy_conn *c, size_t left)
 {
     c->wbytes -= left;
     c->bytes_out += (uint64_t)left;
-    if (c->stats)
-        sy__ctr_add(&c->stats->bytes_out, (uint64_t)left);
+    sy_listen_stats *st = sy__conn_stats(c);
+    if (st)
+        sy__ctr_add(&st->bytes_out, (uint64_t)left);
     while (c->wq_len) {
         sy_wq_ent *e = &c->wq[c->wq_head];
         if (e->len > left) {

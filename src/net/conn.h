@@ -108,16 +108,14 @@ struct sy_conn {
     sy_wq_ent *wq;        /* the write queue (a ring), or NULL when nothing is queued */
     size_t wbytes;        /* bytes queued */
     uint64_t bytes_in, bytes_out;
-    sy_listen_stats *stats; /* the counters of its listener in its worker, or NULL (client) */
-    uint64_t born_ms;       /* loop time when accepted */
-    uint64_t flush_mark;    /* bytes_out when the closing flush was last seen moving */
-    sy_deferred d;          /* end-of-iteration work: see `pending` */
+    uint64_t born_ms;    /* loop time when accepted */
+    uint64_t flush_mark; /* bytes_out when the closing flush was last seen moving */
+    sy_deferred d;       /* end-of-iteration work: see `pending` */
     sy_timer timer;
     uint32_t rlen, rcap;
     uint32_t rmax; /* cap on pending bytes: beyond it the connection is closed */
     uint32_t wq_head, wq_len, wq_cap;
     uint32_t low_water;
-    int close_err;
     unsigned pending : 3;  /* SY_CONN_FLUSH | SY_CONN_CLOSE | SY_CONN_RESUME */
     unsigned tp_wants : 2; /* SY_TP_READ_WANTS_OUT | SY_TP_WRITE_WANTS_IN */
     unsigned closing : 1;  /* close requested; freed in the deferred phase */
@@ -139,6 +137,10 @@ struct sy_conn {
     uint16_t peer_port;  /* host order */
     uint8_t peer_addr[16];
     uint16_t tail_size; /* bytes reserved at SY_CONN_TAIL_OFF for a protocol's state */
+    /* 1 + the index of the listener that accepted it in its worker (whose counters it adds
+     * to: sy__conn_stats), or 0 (client connections). */
+    uint16_t listener;
+    int16_t close_err; /* why it closes: 0 or an sy_err (all fit) */
 };
 
 /* Where a connection's tail starts: the protocol that takes the connection over (the

@@ -192,8 +192,9 @@ void sy__worker_conn_freed(sy_conn *c)
         c->next->prev = c->prev;
     w->nconns--;
     atomic_fetch_sub(&w->srv->conns, 1);
-    if (c->stats) {
-        sy__ctr_inc(&c->stats->closed);
+    sy_listen_stats *st = sy__conn_stats(c);
+    if (st) {
+        sy__ctr_inc(&st->closed);
         uint64_t now = c->loop->now_ms;
         sy__hist_observe(&w->conn_lifetime, &sy__hist_lifetime,
                          (now > c->born_ms ? now - c->born_ms : 0) * 1000u);
@@ -406,7 +407,8 @@ static void accept_cb(sy_io *io, uint32_t events)
             continue;
         }
         c->server = w;
-        c->stats = &l->stats;
+        /* Its counters are found from the worker and this index (2 bytes, not a pointer). */
+        c->listener = l - w->listeners < UINT16_MAX ? (uint16_t)(l - w->listeners + 1) : 0;
         c->born_ms = w->loop->now_ms;
         sy__ctr_inc(&l->stats.accepted);
         c->next = w->conns;

@@ -48,6 +48,9 @@ typedef struct sy_listener {
     int nodelay_inherited;
 } sy_listener;
 
+/* The counters of the listener that accepted c, or NULL. */
+static inline sy_listen_stats *sy__conn_stats(const sy_conn *c);
+
 struct sy_worker {
     sy_server *srv;
     sy_loop *loop;
@@ -68,6 +71,11 @@ struct sy_worker {
     size_t index;          /* in srv->workers */
     sy_hist conn_lifetime; /* accepted connections, at close */
 };
+
+static inline sy_listen_stats *sy__conn_stats(const sy_conn *c)
+{
+    return c->listener ? &((const sy_worker *)c->server)->listeners[c->listener - 1].stats : NULL;
+}
 
 typedef struct sy_net_cfg {
     uint64_t workers;

@@ -197,7 +197,6 @@ static int ws_open(sy_bstream *c, sy_req *r, const sy_upgrade_entry *e, sy_uplog
         return SY_ENOMEM;
     }
     ws->log = log;
-    ws->m = sy__http_metrics(r->worker);
     sy_ws_cold *k = ng && (ng->sub >= 0 || ng->pmd_ok) ? sy__ws_cold(ws) : NULL;
     if (k && ng->sub >= 0)
         k->subprotocol = sy__ws_strdup(o->subprotocols[ng->sub], strlen(o->subprotocols[ng->sub]));

@@ -331,10 +331,11 @@ static int bp_gate(sy_ws *ws, size_t len)
 /* A message (or, with fin 0, a fragment of one) was queued: count it. */
 static inline void count_out(sy_ws *ws, size_t len, int fin)
 {
-    if (ws->m) {
-        sy__ctr_add(&ws->m->ws_bytes_out, len);
+    sy_http_metrics *m = sy__uplog_metrics(ws->log);
+    if (m) {
+        sy__ctr_add(&m->ws_bytes_out, len);
         if (fin)
-            sy__ctr_inc(&ws->m->ws_msgs_out);
+            sy__ctr_inc(&m->ws_msgs_out);
     }
 }
 
@@ -797,9 +798,10 @@ static void msg_reset(sy_ws *ws)
 
 static void deliver(sy_ws *ws, const uint8_t *data, size_t len)
 {
-    if (ws->m) {
-        sy__ctr_inc(&ws->m->ws_msgs_in);
-        sy__ctr_add(&ws->m->ws_bytes_in, len);
+    sy_http_metrics *m = sy__uplog_metrics(ws->log);
+    if (m) {
+        sy__ctr_inc(&m->ws_msgs_in);
+        sy__ctr_add(&m->ws_bytes_in, len);
         if (!ws->got_message) {
             ws->got_message = 1;
             sy__uplog_first_message(ws->log);
@@ -1190,14 +1192,15 @@ static void ws_on_close(sy_bstream *c, int err)
         "?",    "peer",         "local",         "protocol", "too-big",  "ping-timeout",
         "idle", "backpressure", "close-timeout", "abnormal", "shutdown", "handshake"};
     int cause = ws->cause > 0 && ws->cause < SY_MW_CAUSES ? ws->cause : 0;
-    if (ws->m) {
-        sy__ctr_inc(&ws->m->ws_close_cause[cause]);
+    sy_http_metrics *m = sy__uplog_metrics(ws->log);
+    if (m) {
+        sy__ctr_inc(&m->ws_close_cause[cause]);
         if (ws->cause == SY_WS_CAUSE_PEER) {
             int k = ws->close_code;
-            sy__ctr_inc(&ws->m->ws_peer_code[k >= 1000 && k <= 1015   ? k - 1000
-                                             : k >= 3000 && k <= 3999 ? SY_MW_CODE_3XXX
-                                             : k >= 4000 && k <= 4999 ? SY_MW_CODE_4XXX
-                                                                      : SY_MW_CODE_OTHER]);
+            sy__ctr_inc(&m->ws_peer_code[k >= 1000 && k <= 1015   ? k - 1000
+                                         : k >= 3000 && k <= 3999 ? SY_MW_CODE_3XXX
+                                         : k >= 4000 && k <= 4999 ? SY_MW_CODE_4XXX
+                                                                  : SY_MW_CODE_OTHER]);
         }
     }
     if (ws->log) {

@@ -84,10 +84,9 @@ struct sy_ws {
     sy_loop *loop;          /* the connection's loop, for calls from other threads */
     const sy_ws_opts *opts; /* the route's options (callbacks included); a client's own copy */
     void *ud;
-    sy_pmd *pmd;        /* NULL when permessage-deflate was not negotiated */
-    sy_ws_cold *cold;   /* NULL until needed (see sy_ws_cold) */
-    sy_uplog *log;      /* access-log record, or NULL */
-    sy_http_metrics *m; /* the worker's counters, or NULL (client) */
+    sy_pmd *pmd;      /* NULL when permessage-deflate was not negotiated */
+    sy_ws_cold *cold; /* NULL until needed (see sy_ws_cold) */
+    sy_uplog *log;    /* access-log record, or NULL */
     /* Layers above the engine (pub/sub subscriptions): ext->end runs once when the
      * connection closes, right after on_close. */
     sy_ws_ext *ext;
