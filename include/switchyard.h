@@ -156,6 +156,9 @@ typedef struct sy_req sy_req;
 /* Create a server with defaults (see sy_server_set_*). *out must be released with
  * sy_server_free after sy_server_wait returns (or if it was never started). */
 int sy_server_new(sy_server **out) SY_WARN_UNUSED;
+/* Free the server and everything it owns. A server still running is stopped first and
+ * waited for (sy_server_stop + sy_server_wait: up to the drain timeout); never call it from
+ * one of the server's own threads. */
 void sy_server_free(sy_server *srv);
 
 /* Add a listen address: "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4), "[::]:0".

@@ -33,6 +33,15 @@ SY_EXPORT void sy_server_free(sy_server *s)
 {
     if (!s)
         return;
+    /* Still running (no sy_server_stop and sy_server_wait first): stop it and wait here
+     * rather than free what the worker threads are using. */
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i].thread_started) {
+            sy_server_stop(s);
+            sy_server_wait(s);
+            break;
+        }
+    }
     for (size_t i = 0; i < s->nworkers; i++) {
         sy_worker *w = &s->workers[i];
         for (size_t j = 0; j < w->nlisteners; j++)
