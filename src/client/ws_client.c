@@ -54,7 +54,7 @@ static void hs_on_eof(sy_bstream *c)
 }
 
 static const sy_bstream_proto hs_proto = {
-    "websocket-client-handshake", hs_on_read, NULL, hs_on_eof, hs_on_timer, NULL, hs_on_close,
+    "websocket-client-handshake", hs_on_read, NULL, hs_on_eof, hs_on_timer, NULL, hs_on_close, NULL,
 };
 
 static void hs_fail(sy_bstream *c, const char *detail)

@@ -174,7 +174,7 @@ static void raw_on_close(sy_bstream *c, int err)
 }
 
 static const sy_bstream_proto raw_proto = {
-    "raw", raw_on_read, raw_on_drain, raw_on_eof, raw_on_timer, raw_on_shutdown, raw_on_close,
+    "raw", raw_on_read, raw_on_drain, raw_on_eof, raw_on_timer, raw_on_shutdown, raw_on_close, NULL,
 };
 
 static int stream_open(sy_bstream *c, sy_req *req, const sy_upgrade_entry *e, sy_uplog *log)

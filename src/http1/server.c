@@ -56,7 +56,7 @@ static void h1_on_shutdown(sy_bstream *bs);
 static void h1_on_close(sy_bstream *bs, int err);
 
 static const sy_conn_proto h1_proto = {
-    "http/1.1", h1_on_read, h1_on_drain, h1_on_eof, h1_on_timer, h1_on_shutdown, h1_on_close,
+    "http/1.1", h1_on_read, h1_on_drain, h1_on_eof, h1_on_timer, h1_on_shutdown, h1_on_close, NULL,
 };
 
 static int h1_start(sy_req *r, int status, int has_len, uint64_t body_len);

@@ -33,7 +33,7 @@ static void h2_on_shutdown(sy_bstream *bs);
 static void h2_on_close(sy_bstream *bs, int err);
 
 static const sy_bstream_proto h2_proto = {
-    "h2", h2_on_read, h2_on_drain, h2_on_eof, h2_on_timer, h2_on_shutdown, h2_on_close,
+    "h2", h2_on_read, h2_on_drain, h2_on_eof, h2_on_timer, h2_on_shutdown, h2_on_close, NULL,
 };
 
 /* CONTINUATION frames one header block may take: a block as large as the head limit fits in

@@ -41,6 +41,13 @@ typedef struct sy_bstream_proto {
     void (*on_shutdown)(sy_bstream *s);
     /* The stream is going away: free the protocol's state. err is 0 or why. */
     void (*on_close)(sy_bstream *s, int err);
+    /* Optional: where the next bytes should land. A protocol in the middle of a piece whose
+     * size it knows (a WebSocket frame being assembled) returns room for *len bytes that it
+     * will take in place; a stream that can scatter its read puts the next bytes there, and
+     * the rest in its usual buffer, and offers them to on_read in that order. This saves
+     * copying them out of the read buffer afterwards. NULL (or returning NULL): no wish.
+     * The room must stay valid until the next on_read. */
+    uint8_t *(*read_into)(sy_bstream *s, size_t *len);
 } sy_bstream_proto;
 
 /* How sy__bs_close ends the stream. */

@@ -25,6 +25,10 @@ static void update_events(sy_conn *c);
 static void wq_array_put(sy_loop *loop, sy_wq_ent *a, size_t cap);
 static const sy_bstream_ops conn_bs_ops;
 
+/* A protocol's read_into room smaller than this is not used: copying that much out of the
+ * shared read buffer costs less than the scattered read. */
+#define SY_READ_INTO_MIN 4096
+
 /* ---- the TCP transport ---- */
 
 static ssize_t tcp_read(sy_conn *c, void *buf, size_t len)
@@ -45,13 +49,23 @@ static ssize_t tcp_writev(sy_conn *c, const struct iovec *iov, int iovcnt)
     return n;
 }
 
+static ssize_t tcp_readv(sy_conn *c, const struct iovec *iov, int iovcnt)
+{
+    ssize_t n = readv(c->io.fd, iov, iovcnt);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+    return n;
+}
+
 static void tcp_shutdown_write(sy_conn *c)
 {
     shutdown(c->io.fd, SHUT_WR);
 }
 
-const sy_transport_ops sy__tcp_transport = {
-    .read = tcp_read, .writev = tcp_writev, .shutdown_write = tcp_shutdown_write};
+const sy_transport_ops sy__tcp_transport = {.read = tcp_read,
+                                            .readv = tcp_readv,
+                                            .writev = tcp_writev,
+                                            .shutdown_write = tcp_shutdown_write};
 
 static inline int tp_pending(const sy_conn *c)
 {
@@ -331,10 +345,58 @@ static int keep_pending(sy_conn *c, const uint8_t *data, size_t left)
     return 0;
 }
 
+/* A scattered read: first the bytes that landed in the protocol's room, then those in the
+ * shared buffer, each offered as on_read expects. What the protocol leaves of either is kept
+ * pending in order, as after any read. */
+/* Add len bytes behind the pending input. */
+static int append_pending(sy_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->rlen + len > c->rcap) {
+        size_t cap = SY_MAX(c->rlen + len, 4096);
+        uint8_t *nb = sy__realloc(c->rbuf, cap);
+        if (!nb)
+            return SY_ENOMEM;
+        c->rbuf = nb;
+        c->rcap = cap;
+    }
+    memcpy(c->rbuf + c->rlen, data, len);
+    c->rlen += len;
+    return 0;
+}
+
+static void read_into_done(sy_conn *c, uint8_t *into, size_t ilen, uint8_t *buf, size_t blen)
+{
+    ssize_t left = deliver(c, into, ilen);
+    if (left < 0)
+        return;
+    if (c->has_input)
+        settle_input(c);
+    if (c->closing)
+        return; /* the rest is discarded, as input arriving after a close is */
+    if (left == 0 && blen) {
+        /* The room was filled and taken: the rest is an ordinary read. */
+        left = deliver(c, buf, blen);
+        if (left < 0)
+            return;
+        if (c->has_input)
+            settle_input(c);
+        into = buf;
+        ilen = blen;
+        blen = 0;
+    }
+    /* Pending: the end of the first part not taken, then (when the protocol stopped inside
+     * its room, e.g. paused) all of the second. */
+    if (keep_pending(c, into + (ilen - (size_t)left), (size_t)left) < 0 ||
+        (blen && append_pending(c, buf, blen) < 0)) {
+        sy__conn_close(c, SY_ENOMEM, 0);
+        return;
+    }
+}
+
 static void do_read(sy_conn *c)
 {
-    uint8_t *buf;
-    size_t room;
+    uint8_t *buf, *into = NULL;
+    size_t room, into_len = 0;
     if (c->rlen) {
         /* Bytes are pending: read behind them in the connection's own buffer. */
         if (c->rcap - c->rlen < 4096) {
@@ -359,8 +421,20 @@ static void do_read(sy_conn *c)
     } else {
         buf = c->loop->rbuf;
         room = SY_READ_BUF_SIZE;
+        /* The protocol is in the middle of a large piece (a WebSocket frame being assembled):
+         * its rest goes straight where it will stay, the shared buffer takes what follows. */
+        if (c->proto && c->proto->read_into && c->tp->readv)
+            into = c->proto->read_into(&c->bs, &into_len);
+        if (into && into_len < SY_READ_INTO_MIN)
+            into = NULL; /* a copy costs less than the scattered read */
     }
-    ssize_t n = c->tp->read(c, buf, room);
+    ssize_t n;
+    if (into) {
+        struct iovec iov[2] = {{into, into_len}, {buf, room}};
+        n = c->tp->readv(c, iov, 2);
+    } else {
+        n = c->tp->read(c, buf, room);
+    }
     if (n == -EAGAIN) {
         update_events(c); /* the transport may wait for EPOLLOUT (c->tp_wants) */
         return;
@@ -393,6 +467,11 @@ static void do_read(sy_conn *c)
         sy__ctr_add(&st->bytes_in, (uint64_t)n);
     if (c->lingering || c->closing)
         return; /* discard: nothing more will be processed */
+    if (into) {
+        read_into_done(c, into, SY_MIN((size_t)n, into_len), buf,
+                       (size_t)n - SY_MIN((size_t)n, into_len));
+        return;
+    }
     uint8_t *data = c->rlen ? c->rbuf : buf;
     size_t len = c->rlen + (size_t)n;
     ssize_t left = deliver(c, data, len);

@@ -32,7 +32,10 @@ typedef sy_bstream_proto sy_conn_proto;
  * state lives in c->tp_data. A failing transport may store a precise sy_err in c->close_err
  * before returning < 0 (the connection otherwise closes with SY_EIO). */
 typedef struct sy_transport_ops {
-    ssize_t (*read)(sy_conn *c, void *buf, size_t len);                 /* -EAGAIN, 0 eof */
+    ssize_t (*read)(sy_conn *c, void *buf, size_t len); /* -EAGAIN, 0 eof */
+    /* Optional: read into several buffers in order (the protocol's read_into room, then the
+     * loop's buffer); same results as read. NULL: the transport reads into one. */
+    ssize_t (*readv)(sy_conn *c, const struct iovec *iov, int iovcnt);
     ssize_t (*writev)(sy_conn *c, const struct iovec *iov, int iovcnt); /* -EAGAIN */
     void (*shutdown_write)(sy_conn *c);
     /* Write iov[0..iovcnt) (possibly none), then up to flen bytes of file fd from offset off.

@@ -97,7 +97,7 @@ static void sniff_on_timer(sy_bstream *bs)
 }
 
 static const sy_bstream_proto sniff_proto = {
-    "sniff", sniff_on_read, NULL, sniff_close_now, sniff_on_timer, sniff_close_now, NULL,
+    "sniff", sniff_on_read, NULL, sniff_close_now, sniff_on_timer, sniff_close_now, NULL, NULL,
 };
 
 static int accept_conn(sy_conn *c, sy_worker *w, size_t addr_idx)

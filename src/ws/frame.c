@@ -204,6 +204,11 @@ void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv)
     p->state = ST_HEADER;
 }
 
+uint64_t sy_ws_parser_data_left(const sy_ws_parser *p)
+{
+    return p->state == ST_DATA ? p->remaining : 0;
+}
+
 void sy_ws_parser_trim(sy_ws_parser *p)
 {
     if (p->ctl && p->state != ST_CTL) {

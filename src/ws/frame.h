@@ -80,6 +80,9 @@ void sy_ws_parser_init(sy_ws_parser *p, int is_server, uint8_t allowed_rsv);
 /* Free the control-frame buffer unless a split control frame is still being gathered (the
  * payload of a reported control event is invalid after this). */
 void sy_ws_parser_trim(sy_ws_parser *p);
+/* Payload bytes still to come of the data frame in progress (its header parsed, part of
+ * its payload not yet fed), or 0 when the parser is between frames or in a control frame. */
+uint64_t sy_ws_parser_data_left(const sy_ws_parser *p);
 /* Free what the parser holds; it must be initialised again before use. */
 void sy_ws_parser_release(sy_ws_parser *p);
 

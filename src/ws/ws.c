@@ -16,8 +16,10 @@ static void ws_on_timer(sy_bstream *c);
 static void ws_on_shutdown(sy_bstream *c);
 static void ws_on_close(sy_bstream *c, int err);
 
+static uint8_t *ws_read_into(sy_bstream *c, size_t *len);
 static const sy_bstream_proto ws_proto = {
-    "websocket", ws_on_read, ws_on_drain, ws_on_eof, ws_on_timer, ws_on_shutdown, ws_on_close,
+    "websocket", ws_on_read,     ws_on_drain, ws_on_eof,
+    ws_on_timer, ws_on_shutdown, ws_on_close, ws_read_into,
 };
 
 static void schedule_timer(sy_ws *ws);
@@ -774,7 +776,9 @@ static int msg_append(sy_ws *ws, const uint8_t *data, size_t len, int ascii)
         return 0;
     if (msg_reserve(ws, len) < 0)
         return SY_ENOMEM;
-    memcpy(ws->rx.msg->data + ws->rx.msg->len, data, len);
+    uint8_t *tail = ws->rx.msg->data + ws->rx.msg->len;
+    if (data != tail) /* read there directly (ws_read_into) */
+        memcpy(tail, data, len);
     ws->rx.msg->len += len;
     return 0;
 }
@@ -1058,6 +1062,21 @@ static ssize_t read_frames(sy_ws *ws, sy_bstream *c, uint8_t *data, size_t len)
         sy__bs_want_drain(c);
     }
     return (ssize_t)off;
+}
+
+/* A data frame being assembled (its first piece is in the message buffer, which was sized for
+ * the whole frame): its rest may be read straight behind that piece, so it is never copied
+ * out of the read buffer. Uncompressed frames only (compressed ones inflate elsewhere). */
+static uint8_t *ws_read_into(sy_bstream *c, size_t *len)
+{
+    sy_ws *ws = c->proto_data;
+    sy_ws_msgbuf *m = ws->rx.msg;
+    uint64_t left = sy_ws_parser_data_left(&ws->rx.parser);
+    if (!m || !left || ws->rx.compressed || ws->failed || ws->close_received ||
+        m->cap - m->len < left)
+        return NULL;
+    *len = (size_t)left;
+    return m->data + m->len;
 }
 
 static ssize_t ws_on_read(sy_bstream *c, uint8_t *data, size_t len)

@@ -155,8 +155,8 @@ static void srv_close(sy_bstream *s, int err)
         sy_loop_stop(loop);
 }
 
-static const sy_conn_proto srv_proto = {"test-tls-server", srv_read, NULL,     NULL,
-                                        srv_timer,         NULL,     srv_close};
+static const sy_conn_proto srv_proto = {"test-tls-server", srv_read, NULL,      NULL,
+                                        srv_timer,         NULL,     srv_close, NULL};
 
 /* ---- the peer: a blocking OpenSSL client in a thread ---- */
 
@@ -300,10 +300,10 @@ static void early_cli_close(sy_bstream *s, int err)
     early_close(s, err);
 }
 
-static const sy_conn_proto early_srv = {"early-server", early_srv_read, NULL,       NULL,
-                                        NULL,           NULL,           early_close};
-static const sy_conn_proto early_cli = {"early-client", early_cli_read, NULL,           NULL,
-                                        NULL,           NULL,           early_cli_close};
+static const sy_conn_proto early_srv = {"early-server", early_srv_read, NULL,        NULL,
+                                        NULL,           NULL,           early_close, NULL};
+static const sy_conn_proto early_cli = {"early-client", early_cli_read,  NULL, NULL, NULL,
+                                        NULL,           early_cli_close, NULL};
 
 TEST(client_writes_before_its_handshake)
 {
@@ -342,8 +342,8 @@ static void verify_cli_close(sy_bstream *s, int err)
         verify_detail = strdup(verify_detail);
     early_close(s, err);
 }
-static const sy_conn_proto verify_cli = {"verify-client", early_cli_read, NULL, NULL, NULL, NULL,
-                                         verify_cli_close};
+static const sy_conn_proto verify_cli = {
+    "verify-client", early_cli_read, NULL, NULL, NULL, NULL, verify_cli_close, NULL};
 
 TEST(client_verifies_the_certificate)
 {
