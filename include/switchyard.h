@@ -77,10 +77,18 @@ enum sy_err {
     SY_EINTERNAL = -902,
 };
 
-/* A short English sentence for an error code (also for the positive results of sy_ws_send
- * and sy_stream_write). Never NULL; static storage. */
+/* A short English sentence for what a call returned. Never NULL; static storage.
+ *  - err < 0: the error's sentence ("invalid argument"); "unknown error" for a value that is
+ *    no enum sy_err.
+ *  - err == 0 (SY_OK, SY_WS_SEND_OK, SY_STREAM_WRITE_OK): "ok".
+ *  - err > 0: the positive results of sy_ws_send and sy_stream_write, which share their
+ *    values: SY_WS_SEND_BACKPRESSURE (= SY_STREAM_WRITE_BACKPRESSURE, "queued, but the send
+ *    buffer is above its high-water mark") and SY_WS_SEND_DROPPED ("not queued: ..."). Any
+ *    other positive value: "unknown result". */
 const char *sy_strerror(int err);
-/* The enum name of an error code ("SY_EINVAL"). Never NULL; static storage. */
+/* The enum name of the same ("SY_EINVAL", "SY_OK", "SY_WS_SEND_BACKPRESSURE" for 1, also when
+ * it came from sy_stream_write), "SY_EUNKNOWN" for any value not listed above. Never NULL;
+ * static storage. */
 const char *sy_err_name(int err);
 /* Non-zero when err means the object it came from must be destroyed. */
 int sy_err_is_fatal(int err);
