@@ -77,10 +77,18 @@ enum sy_err {
     SY_EINTERNAL = -902,
 };
 
-/* A short English sentence for an error code (also for the positive results of sy_ws_send
- * and sy_stream_write). Never NULL; static storage. */
+/* A short English sentence for what a call returned. Never NULL; static storage.
+ *  - err < 0: the error's sentence ("invalid argument"); "unknown error" for a value that is
+ *    no enum sy_err.
+ *  - err == 0 (SY_OK, SY_WS_SEND_OK, SY_STREAM_WRITE_OK): "ok".
+ *  - err > 0: the positive results of sy_ws_send and sy_stream_write, which share their
+ *    values: SY_WS_SEND_BACKPRESSURE (= SY_STREAM_WRITE_BACKPRESSURE, "queued, but the send
+ *    buffer is above its high-water mark") and SY_WS_SEND_DROPPED ("not queued: ..."). Any
+ *    other positive value: "unknown result". */
 const char *sy_strerror(int err);
-/* The enum name of an error code ("SY_EINVAL"). Never NULL; static storage. */
+/* The enum name of the same ("SY_EINVAL", "SY_OK", "SY_WS_SEND_BACKPRESSURE" for 1, also when
+ * it came from sy_stream_write), "SY_EUNKNOWN" for any value not listed above. Never NULL;
+ * static storage. */
 const char *sy_err_name(int err);
 /* Non-zero when err means the object it came from must be destroyed. */
 int sy_err_is_fatal(int err);
@@ -335,10 +343,16 @@ void sy_server_on_routes_retired(sy_server *srv, void (*fn)(void *ud), void *ud)
  * sy_server_start the per-worker part is empty). docs/metrics.md lists every series.
  *
  * sy_server_metrics writes at most cap bytes (NUL-terminated when cap > 0) and returns the
- * length of the whole text, as snprintf does: call again with a larger buffer when the
- * result is >= cap. Returns -err (SY_ENOMEM) on failure. */
+ * length of the whole text, as snprintf does (buf may be NULL when cap is 0). Each call reads
+ * the counters once and returns the length of the text it wrote. A running server's text
+ * changes between two calls (counters gain digits, connections close, loops iterate), so
+ * a second call with a buffer of the first call's length may still be too small, and two
+ * calls need not return the same length: call again while the result is >= cap, with some
+ * room to spare, or use sy_server_metrics_write, which needs no size. Returns -err
+ * (SY_EINVAL, SY_ENOMEM) on failure. */
 ssize_t sy_server_metrics(const sy_server *srv, char *buf, size_t cap);
-/* The same text in pieces, to fn(data, len, ud). Returns 0 or -err. */
+/* The same text in pieces, to fn(data, len, ud), in one pass over the counters. Returns 0 or
+ * -err (SY_EINVAL, SY_ENOMEM). */
 int sy_server_metrics_write(const sy_server *srv,
                             void (*fn)(const char *data, size_t len, void *ud), void *ud);
 /* A handler answering with the metrics (text/plain; version=0.0.4): register it with the

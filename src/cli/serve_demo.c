@@ -506,6 +506,20 @@ static pthread_mutex_t push_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t push_cv = PTHREAD_COND_INITIALIZER;
 static int push_stop;
 
+/* The metrics text gathered from sy_server_metrics_write; want counts every byte offered, so
+ * a piece dropped for lack of memory shows (j.n != want). */
+typedef struct metrics_text {
+    jbuf j;
+    size_t want;
+} metrics_text;
+
+static void metrics_piece(const char *data, size_t len, void *ud)
+{
+    metrics_text *t = ud;
+    t->want += len;
+    jput(&t->j, data, len);
+}
+
 /* The metrics text, reduced to what the page shows: totals by metric name, and a few series
  * by their full name. */
 static void metrics_json(sy_server *srv, jbuf *j)
@@ -534,9 +548,14 @@ static void metrics_json(sy_server *srv, jbuf *j)
         {"loop_iterations", "switchyard_loop_iterations_total"},
     };
     double val[SY_ARRAY_LEN_CLI(show)] = {0};
-    ssize_t n = sy_server_metrics(srv, NULL, 0);
-    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
-    if (text && sy_server_metrics(srv, text, (size_t)n + 1) == n) {
+    /* One pass into a growing buffer: sizing with sy_server_metrics(srv, NULL, 0) and then
+     * filling would race the running server (the text grows between the two calls, and the
+     * page was sent zeros whenever it did). */
+    metrics_text t = {{0}, 0};
+    char *text = NULL;
+    if (sy_server_metrics_write(srv, metrics_piece, &t) == 0 && t.j.b && t.j.n == t.want)
+        text = t.j.b;
+    if (text) {
         for (char *l = text; l && *l;) {
             char *nl = strchr(l, '\n');
             if (nl)
@@ -553,7 +572,7 @@ static void metrics_json(sy_server *srv, jbuf *j)
             l = nl ? nl + 1 : NULL;
         }
     }
-    free(text);
+    free(t.j.b);
     jput(j, "{", 1);
     jkey(j, "type");
     jstr(j, "metrics", 7);

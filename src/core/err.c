@@ -1,4 +1,4 @@
-/* Names and sentences for enum sy_err. */
+/* Names and sentences for enum sy_err, and for the non-negative results calls return. */
 #include "core/common.h"
 
 struct err_entry {
@@ -7,11 +7,24 @@ struct err_entry {
     const char *text;
 };
 
+/* Non-negative values are results, not errors: 0 from any call, and the positive results of
+ * sy_ws_send and sy_stream_write. Those two enums share their values (checked below), so one
+ * entry names both; it carries the sy_ws_send name. */
+static const struct err_entry results[] = {
+    {SY_OK, "SY_OK", "ok"},
+    {SY_WS_SEND_BACKPRESSURE, "SY_WS_SEND_BACKPRESSURE",
+     "queued, but the send buffer is above its high-water mark"},
+    {SY_WS_SEND_DROPPED, "SY_WS_SEND_DROPPED",
+     "not queued: dropped by the backpressure policy or closing"},
+};
+_Static_assert((int)SY_WS_SEND_OK == (int)SY_OK && (int)SY_STREAM_WRITE_OK == (int)SY_OK &&
+                   (int)SY_STREAM_WRITE_BACKPRESSURE == (int)SY_WS_SEND_BACKPRESSURE,
+               "sy_ws_send and sy_stream_write results share their values and their text");
+
+static const struct err_entry unknown_result = {0, "SY_EUNKNOWN", "unknown result"};
+static const struct err_entry unknown_error = {0, "SY_EUNKNOWN", "unknown error"};
+
 static const struct err_entry errs[] = {
-    {SY_OK, "SY_OK", "success"},
-    /* The positive results of sy_ws_send and sy_stream_write. */
-    {1, "SY_WS_SEND_BACKPRESSURE", "queued, but the send buffer is above its high-water mark"},
-    {2, "SY_WS_SEND_DROPPED", "not queued: dropped by the backpressure policy or closing"},
     {SY_EINVAL, "SY_EINVAL", "invalid argument"},
     {SY_ESTATE, "SY_ESTATE", "operation not allowed in the current state"},
     {SY_ENOTFOUND, "SY_ENOTFOUND", "not found"},
@@ -47,24 +60,25 @@ static const struct err_entry errs[] = {
     {SY_EINTERNAL, "SY_EINTERNAL", "internal error"},
 };
 
+/* The entry for err: a result when err >= 0, an error when < 0; never NULL. */
 static const struct err_entry *find(int err)
 {
-    for (size_t i = 0; i < SY_ARRAY_LEN(errs); i++)
-        if (errs[i].code == err)
-            return &errs[i];
-    return NULL;
+    const struct err_entry *t = err < 0 ? errs : results;
+    size_t n = err < 0 ? SY_ARRAY_LEN(errs) : SY_ARRAY_LEN(results);
+    for (size_t i = 0; i < n; i++)
+        if (t[i].code == err)
+            return &t[i];
+    return err < 0 ? &unknown_error : &unknown_result;
 }
 
 SY_EXPORT const char *sy_strerror(int err)
 {
-    const struct err_entry *e = find(err);
-    return e ? e->text : "unknown error";
+    return find(err)->text;
 }
 
 SY_EXPORT const char *sy_err_name(int err)
 {
-    const struct err_entry *e = find(err);
-    return e ? e->name : "SY_EUNKNOWN";
+    return find(err)->name;
 }
 
 SY_EXPORT int sy_err_is_fatal(int err)

@@ -267,6 +267,17 @@ void sy__req_body_end(sy_req *r)
     r->body_fn(r, NULL, 0, 1, 0, r->body_ud);
 }
 
+void sy__req_body_fail(sy_req *r, int err)
+{
+    /* Unlike the end above, also once the response is done: the server may have answered
+     * by itself (400, 408, 413) and the handler still waits for the body's end to make its
+     * final call. */
+    if (!r->held || !r->body_fn || r->body_end_sent)
+        return;
+    r->body_end_sent = 1;
+    r->body_fn(r, NULL, 0, 1, err < 0 ? err : SY_ECLOSED, r->body_ud);
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')

@@ -113,6 +113,11 @@ static inline void sy__req_hand_out(sy_req *req)
 }
 /* A streamed-body request whose body is complete: tell a registered body callback, once. */
 void sy__req_body_end(sy_req *req);
+/* A streamed-body request whose body will not complete (a protocol error, a timeout, the
+ * connection or stream gone): tell a body callback the application still holds, once, with
+ * end=1 and err (SY_ECLOSED when err is not negative). body_end_sent is the one guard, shared
+ * with sy__req_body_end: the callback's last call is made once, whichever comes first. */
+void sy__req_body_fail(sy_req *req, int err);
 /* Free the worker's request cache (the net layer's worker_free hook, via src/server). */
 void sy__http_req_cache_clear(sy_worker *w);
 /* Copy the head into the request's own buffer so its slices survive the read buffer. On

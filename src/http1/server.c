@@ -143,12 +143,11 @@ static void h1_on_close(sy_bstream *bs, int err)
      * from here on (h->closed). If it still owes its final call, the request outlives the
      * connection as an orphan (sy__req_release) until that call. */
     h->closed = 1;
-    /* Also when the response is done: an error answered by the server itself (408 for a
-     * stalled body, 400 for bad chunking) left the handler waiting for the rest. */
-    if (r && r->held && r->body_fn && !r->body_end_sent) {
-        r->body_end_sent = 1;
-        r->body_fn(r, NULL, 0, 1, SY_ECLOSED, r->body_ud);
-    }
+    /* A streamed body still arriving never will now (the peer went, a write failed, the
+     * server stops): tell the handler. An error the server answered by itself has told it
+     * already, with its reason (send_error); the helper's guard keeps this to one call. */
+    if (r)
+        sy__req_body_fail(r, SY_ECLOSED);
     r = h->req;
     if (r && r->resp_started && !r->resp_done && r->drain_fn) {
         void (*fn)(sy_req *, void *) = r->drain_fn;
@@ -447,6 +446,21 @@ static void h1_on_drain(sy_bstream *bs)
     }
 }
 
+/* What a streamed body's callback is told when the server answers status by itself. */
+static int body_err_of(int status)
+{
+    switch (status) {
+    case 400:
+        return SY_EHTTP_CHUNK;
+    case 408:
+        return SY_ETIMEDOUT;
+    case 413:
+        return SY_EHTTP_BODY_LARGE;
+    default:
+        return SY_ECLOSED;
+    }
+}
+
 /* An error response that ends the connection. */
 static void send_error(h1 *h, int status, const char *detail)
 {
@@ -482,18 +496,13 @@ static void send_error(h1 *h, int status, const char *detail)
     h->state = H1_HANDLER;
     sy__conn_close(c, 0, 1);
     /* A handler reading the body as it arrives (SY_ROUTE_STREAM_BODY) holds the request and
-     * waits for the body's end: the body failed (malformed chunk, stall), so tell it, and it
-     * makes its final call. Answered above, the request counts as done, so the close would
-     * not tell it either: it waited for ever and the request was never freed. */
-    if (r && r->held && r->body_fn && !r->body_end_sent) {
-        r->body_end_sent = 1;
-        r->body_fn(r, NULL, 0, 1,
-                   status == 400   ? SY_EHTTP_CHUNK
-                   : status == 408 ? SY_ETIMEDOUT
-                   : status == 413 ? SY_EHTTP_BODY_LARGE
-                                   : SY_ECLOSED,
-                   r->body_ud);
-    }
+     * waits for the body's end: the body failed (malformed chunk, stall, too large), so tell
+     * it now, with the reason, and it makes its final call. Not left to h1_on_close: that
+     * runs only once the answer is flushed and the linger is over (seconds, or the flush
+     * timeout with a peer that does not read), and could only say SY_ECLOSED. The same
+     * helper and guard there make it one call either way. */
+    if (r)
+        sy__req_body_fail(r, body_err_of(status));
 }
 
 /* ---- upgrade ---- */

@@ -605,10 +605,7 @@ void sy__h2_stream_release(h2_conn *h, h2_stream *s, int err)
     /* As for HTTP/1 when its connection goes: a handler still working on the request learns
      * it is gone (its writes fail from here on), and the request outlives the stream as an
      * orphan until the handler's final call. */
-    if (r->held && r->body_fn && !r->body_end_sent) {
-        r->body_end_sent = 1;
-        r->body_fn(r, NULL, 0, 1, err ? err : SY_ECLOSED, r->body_ud);
-    }
+    sy__req_body_fail(r, err);
     if (r->resp_started && !r->resp_done && r->drain_fn) {
         void (*fn)(sy_req *, void *) = r->drain_fn;
         r->drain_fn = NULL;

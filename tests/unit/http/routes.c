@@ -1,5 +1,5 @@
-/* Route registration refuses what it cannot honour (and says why in the log), and the error
- * texts cover the positive send results. */
+/* Route registration refuses what it cannot honour (and says why in the log). The error
+ * texts are tested in tests/unit/core/err.c. */
 #include "harness.h"
 #include "switchyard.h"
 
@@ -36,16 +36,8 @@ TEST(route_refusals_are_reported)
     sy_server_free(srv);
 }
 
-TEST(strerror_knows_send_results)
-{
-    CHECK(strstr(sy_strerror(SY_WS_SEND_BACKPRESSURE), "high-water") != NULL);
-    CHECK(strstr(sy_strerror(SY_WS_SEND_DROPPED), "not queued") != NULL);
-    CHECK(strcmp(sy_err_name(SY_EADDRINUSE), "SY_EADDRINUSE") == 0);
-}
-
 int main(void)
 {
     RUN(route_refusals_are_reported);
-    RUN(strerror_knows_send_results);
     return sy_t_summary();
 }
