@@ -18,7 +18,8 @@
  *   --idle N       open N connections (at most --conc handshakes pending at a time), hold
  *                  them, then send one message on each and wait for its echo. With --pid,
  *                  reads the server's VmRSS before, after opening and after the message,
- *                  and prints the growth per connection.
+ *                  and prints the growth per connection. storm_hs_per_s = connections
+ *                  opened / connect_s: the upgrade rate of that storm.
  *
  * --deflate offers "permessage-deflate; client_no_context_takeover". The client then
  * compresses every message on its own (raw deflate, sync flush, trailing 00 00 ff ff
@@ -1543,12 +1544,13 @@ int main(int argc, char **argv)
         double d_msg =
             rss_msg >= 0 && rss0 >= 0 ? (double)(rss_msg - rss0) * 1024 / (double)opened : -1;
         printf("result name=%s mode=idle conns=%d open=%llu deflate=%s pmd_conns=%llu "
-               "connect_s=%.2f msg_size=%zu echoed=%llu rss_before_kb=%ld rss_open_kb=%ld "
-               "rss_msg_kb=%ld per_conn_open_b=%.0f per_conn_msg_b=%.0f errors=%llu%s%s\n",
+               "connect_s=%.2f storm_hs_per_s=%.0f msg_size=%zu echoed=%llu rss_before_kb=%ld "
+               "rss_open_kb=%ld rss_msg_kb=%ld per_conn_open_b=%.0f per_conn_msg_b=%.0f "
+               "errors=%llu%s%s\n",
                C.name, C.conns, (unsigned long long)opened, C.deflate ? "offered" : "off",
-               (unsigned long long)SUM(pmd_conns), conn_s, C.idle_msg ? C.size : 0,
-               (unsigned long long)SUM(idle_echoed), rss0, rss_open, rss_msg, d_open, d_msg,
-               (unsigned long long)errs, errbuf, g_tls_desc);
+               (unsigned long long)SUM(pmd_conns), conn_s, conn_s > 0 ? (double)opened / conn_s : 0,
+               C.idle_msg ? C.size : 0, (unsigned long long)SUM(idle_echoed), rss0, rss_open,
+               rss_msg, d_open, d_msg, (unsigned long long)errs, errbuf, g_tls_desc);
     } else {
         uint64_t msgs = SUM(msgs), bytes = SUM(bytes);
         printf("result name=%s mode=%s conns=%d inflight=%d size=%zu type=%s deflate=%s "
