@@ -23,7 +23,8 @@
  *   at the peer's EOF; no timeouts anywhere.
  *
  * The read buffer (256 KiB) is shared by all connections: an idle connection costs one
- * small struct plus the kernel's socket. */
+ * small struct plus the kernel's socket (and an upgrade request that arrives in pieces
+ * is kept aside until it is whole). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -63,7 +64,7 @@ struct conn {
     unsigned char ohdr[10]; /* the server header for a split client header */
     unsigned char mask[4];
     uint64_t left;                       /* payload bytes of the current frame still to come */
-    char *hs;                            /* the upgrade request, until it is answered */
+    char *hs;                            /* an upgrade request that came in pieces */
     size_t hs_len;                       /* bytes in hs */
     char *pend;                          /* output the socket did not take */
     size_t pend_off, pend_len, pend_cap; /* [pend_off, pend_len) is still to be written */
@@ -288,11 +289,11 @@ static const char accept_fmt[] = "HTTP/1.1 101 Switching Protocols\r\n"
                                  "Sec-WebSocket-Accept: %s\r\n\r\n";
 static char resp[sizeof(accept_fmt) + 64];
 
-/* Answers a complete upgrade request of hlen bytes; 0, or -1 to close. */
-static int answer(struct conn *c, size_t hlen)
+/* Answers the complete upgrade request [req, req + hlen); 0, or -1 to close. */
+static int answer(struct conn *c, const char *req, size_t hlen)
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    const char *key = NULL, *p = c->hs, *end = c->hs + hlen;
+    const char *key = NULL, *p = req, *end = req + hlen;
     size_t klen = 0;
     while (p < end) {
         const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
@@ -333,35 +334,36 @@ static void on_read(struct conn *c)
 {
     ssize_t n;
     if (!c->upgraded) {
-        if (!c->hs && !(c->hs = malloc(HS_MAX)))
-            goto close;
+        /* the request is read into rbuf, and kept in hs only while it is incomplete */
+        size_t have = c->hs_len;
+        if (have)
+            memcpy(rbuf, c->hs, have);
         do
-            n = read(c->fd, c->hs + c->hs_len, HS_MAX - c->hs_len);
+            n = read(c->fd, rbuf + have, HS_MAX - have);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n <= 0)
             goto close;
-        c->hs_len += (size_t)n;
-        char *e = memmem(c->hs, c->hs_len, "\r\n\r\n", 4);
+        have += (size_t)n;
+        unsigned char *e = memmem(rbuf, have, "\r\n\r\n", 4);
         if (!e) {
-            if (c->hs_len == HS_MAX)
+            if (have == HS_MAX || (!c->hs && !(c->hs = malloc(HS_MAX))))
                 goto close;
+            memcpy(c->hs, rbuf, have);
+            c->hs_len = have;
             return;
         }
-        size_t hlen = (size_t)(e + 4 - c->hs);
-        niov = 0;
-        oend = NULL;
-        if (answer(c, hlen) < 0)
-            goto close;
-        c->upgraded = 1;
-        /* frames sent right behind the request */
-        size_t rest = c->hs_len - hlen;
-        memcpy(rbuf, c->hs + hlen, rest);
+        size_t hlen = (size_t)(e + 4 - rbuf);
         free(c->hs);
         c->hs = NULL;
         c->hs_len = 0;
-        on_frames(c, rbuf, rbuf + rest);
+        niov = 0;
+        oend = NULL;
+        if (answer(c, (const char *)rbuf, hlen) < 0)
+            goto close;
+        c->upgraded = 1;
+        on_frames(c, rbuf + hlen, rbuf + have); /* frames sent right behind the request */
         flush_out(c);
     } else {
         do
