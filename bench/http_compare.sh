@@ -13,9 +13,13 @@
 # share both cores, identically for every server. Set e.g. SERVER_CPUS=1 CLIENT_CPUS=0
 # to split them (then the WORKERS workers share one core).
 #
+# Servers: switchyard, nginx, h2o, and switchyard-b: a second switchyard binary
+# (SWITCHYARD_B, e.g. a build from before a change) run the same way, in the same rounds.
+#
 # Environment: DURATION (s, 10) ROUNDS (3) CONNS (100) THREADS (wrk threads, 2)
 #   WORKERS (2) FILE_SIZE (4096) WARMUP (s, 2) SERVER_CPUS (0,1) CLIENT_CPUS (0,1)
-#   SERVERS ("switchyard nginx h2o") SWITCHYARD (build/switchyard) NO_BUILD (unset)
+#   SERVERS ("switchyard nginx h2o") SWITCHYARD (build/switchyard) SWITCHYARD_B
+#   NO_BUILD (unset) STAMP (names the output files; the date and time)
 # Output: the table on stdout; raw wrk output, per-round numbers and the table in
 # bench/results/http_compare-<timestamp>.{log,tsv,txt}.
 set -euo pipefail
@@ -33,8 +37,10 @@ SERVER_CPUS=${SERVER_CPUS:-0,1}
 CLIENT_CPUS=${CLIENT_CPUS:-0,1}
 SERVERS=${SERVERS:-switchyard nginx h2o}
 SWITCHYARD=${SWITCHYARD:-build/switchyard}
+SWITCHYARD_B=${SWITCHYARD_B:-}
 
 log() { echo "http_compare: $*" >&2; }
+. bench/lib.sh
 
 # ---- dependencies ----
 missing=()
@@ -42,15 +48,11 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
 [[ " $SERVERS " == *" nginx "* ]] && ! command -v nginx >/dev/null && missing+=(nginx-light)
 [[ " $SERVERS " == *" h2o "* ]] && ! command -v h2o >/dev/null && missing+=(h2o)
-if ((${#missing[@]})); then
-    log "installing ${missing[*]}"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if [[ " $SERVERS " == *" switchyard "* ]]; then
-    if [[ -z "${NO_BUILD:-}" ]]; then
-        make -j2 "$SWITCHYARD" >/dev/null || { log "build failed"; exit 1; }
-    fi
-    [[ -x "$SWITCHYARD" ]] || { log "$SWITCHYARD missing"; exit 1; }
+bench_install ${missing[@]+"${missing[@]}"}
+[[ " $SERVERS " == *" switchyard "* ]] && bench_switchyard "$SWITCHYARD"
+if [[ " $SERVERS " == *" switchyard-b "* ]]; then
+    [[ -n $SWITCHYARD_B ]] || { log "switchyard-b needs SWITCHYARD_B=/path/to/switchyard"; exit 1; }
+    bench_switchyard "$SWITCHYARD_B"
 fi
 
 # ---- temp root, configs ----
@@ -66,23 +68,11 @@ chmod -R a+rX "$TMP/www"
 
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null || true
-    done
+    bench_stop ${PIDS[@]+"${PIDS[@]}"}
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    while ! port_free "$next_port"; do next_port=$((next_port + 1)); done
-    echo "$next_port"
-    next_port=$((next_port + 1))
-}
 
 wait_http() { # port pid name
     for _ in $(seq 100); do
@@ -102,9 +92,11 @@ start_server() {
     port=$(pick_port)
     PORT[$name]=$port
     case $name in
-    switchyard)
-        taskset -c "$SERVER_CPUS" "$SWITCHYARD" serve --listen "127.0.0.1:$port" --root "$TMP/www" \
-            --workers "$WORKERS" --no-access-log >"$TMP/switchyard.log" 2>&1 &
+    switchyard | switchyard-b)
+        local bin=$SWITCHYARD
+        [[ $name == switchyard-b ]] && bin=$SWITCHYARD_B
+        taskset -c "$SERVER_CPUS" "$bin" serve --listen "127.0.0.1:$port" --root "$TMP/www" \
+            --workers "$WORKERS" --no-access-log >"$TMP/$name.log" 2>&1 &
         ;;
     nginx)
         mkdir -p "$TMP/nginx"
@@ -163,8 +155,8 @@ EOF
 for s in $SERVERS; do start_server "$s"; done
 
 mkdir -p bench/results
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-STAMP=$(date +%Y%m%d-%H%M%S)
+LOAD0=$(loadavg)
+STAMP=${STAMP:-$(date +%Y%m%d-%H%M%S)}
 OUT="bench/results/http_compare-$STAMP"
 {
     echo "# http_compare $STAMP: file=${FILE_SIZE}B workers=$WORKERS wrk -t$THREADS -c$CONNS -d${DURATION}s"
@@ -206,7 +198,6 @@ for i in "${!PIDS[@]}"; do
     kill -0 "${PIDS[$i]}" 2>/dev/null || log "a server (pid ${PIDS[$i]}) died during the run"
 done
 
-median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 {
     echo "HTTP/1.1 static ${FILE_SIZE} B file, wrk -t$THREADS -c$CONNS ${DURATION}s x $ROUNDS rounds (median), $WORKERS workers each, server cpus $SERVER_CPUS, wrk cpus $CLIENT_CPUS"
     first=${SERVERS%% *}
@@ -224,5 +215,5 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; e
         printf '%-12s %12.0f %10.0f %10.0f %8s %13.2f   %s\n' "$s" "$rps" "$p50" "$p99" "$errs" "${ratio:-0}" "$per"
     done
 } | tee "$OUT.txt"
-echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
+echo "load average before: $LOAD0, after: $(loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
 log "raw output: $OUT.log, per round: $OUT.tsv"

@@ -8,12 +8,14 @@
 #
 # Scenarios (each measured for DURATION seconds after a 0.5 s warm-up):
 #   idle      IDLE_CONNS (10000) idle connections: server RSS growth per connection
-#             after the upgrade, and after one 32 B echo on each (runs first, on fresh
-#             servers, so the other scenarios' buffers do not hide the growth)
+#             after the upgrade, and after one 32 B echo on each, and the rate of the
+#             upgrade storm that opened them (256 pending at a time). Runs on fresh
+#             servers (started anew in every round after the first), so the other
+#             scenarios' buffers do not hide the growth
 #   small     100 connections x 16 in flight x 32 B binary: messages/s
-#   bin64k    10 x 2 in flight x 64 KiB binary (random bytes): MB/s echoed
-#   text64k   10 x 2 x 64 KiB text (ASCII words: compresses ~3:1): MB/s echoed
-#   bin1m     4 x 2 x 1 MiB binary: MB/s echoed
+#   bin64k    10 x K64 (2) in flight x 64 KiB binary (random bytes): MB/s echoed
+#   text64k   10 x K64 x 64 KiB text (ASCII words: compresses ~3:1): MB/s echoed
+#   bin1m     4 x K1M (2) x 1 MiB binary: MB/s echoed
 #   latency   1 x 1 x 32 B: round trip p50/p99 in microseconds; the server (all its
 #             threads) and ws_load are moved to CPU $LAT_CPU (0) for it: a same-core
 #             round trip (LAT_CPU= leaves them on SERVER_CPUS/CLIENT_CPUS)
@@ -23,6 +25,10 @@
 #
 # Servers (SERVERS, default all of them):
 #   sy, sy-deflate       build/switchyard serve, --workers $WORKERS (2), --no-deflate for sy
+#   sy-b, sy-b-deflate   the same with the binary $SWITCHYARD_B (e.g. a build from before a
+#                        change, to see both in the same rounds)
+#   ceiling              bench/peers/ceiling_echo.c: a featureless C echo (one thread), the
+#                        most a server could get out of this load
 #   uws, uws-deflate     bench/peers/uws_echo.js (one thread; deflate = dedicated 256 KiB
 #                        compressor + 32 KiB decompressor, replies compressed)
 #   lws, lws-deflate     bench/peers/lws_echo.c (one service thread; lws pm_deflate)
@@ -33,7 +39,8 @@
 #
 # Environment: DURATION (3) IDLE_CONNS (10000) WORKERS (2) CLIENT_THREADS (1)
 #   SERVER_CPUS (0,1) CLIENT_CPUS (0,1) LAT_CPU (0) SERVERS SCENARIOS ROUNDS (1; median if more)
-#   SWITCHYARD (build/switchyard) NO_BUILD (unset: make the server first)
+#   K64 (2) K1M (2) SWITCHYARD (build/switchyard) SWITCHYARD_B (for sy-b) NO_BUILD (unset:
+#   make the server first) STAMP (names the output files; the date and time)
 # A server that dies is reported (DIED in the table) and restarted for the next scenario.
 # Output: table on stdout, raw result lines in bench/results/ws_compare-<stamp>.log.
 set -euo pipefail
@@ -49,12 +56,16 @@ ROUNDS=${ROUNDS:-1}
 LAT_CPU=${LAT_CPU-0}
 SERVERS=${SERVERS:-sy sy-deflate uws uws-deflate lws lws-deflate nodews nodews-deflate}
 SCENARIOS=${SCENARIOS:-idle small bin64k text64k bin1m latency handshake}
+K64=${K64:-2}
+K1M=${K1M:-2}
 SWITCHYARD=${SWITCHYARD:-build/switchyard}
+SWITCHYARD_B=${SWITCHYARD_B:-}
 PEERS=bench/peers
 UWS_PKG=@trufflesuite/uws-js-unofficial
 
 log() { echo "ws_compare: $*" >&2; }
 has() { [[ " $SERVERS " == *" $1"* ]]; }
+. bench/lib.sh
 
 # ---- dependencies ----
 pkgs=()
@@ -64,20 +75,16 @@ if has uws || has nodews; then command -v node >/dev/null || pkgs+=(nodejs); fi
 if has uws; then command -v npm >/dev/null || pkgs+=(npm); fi
 if has nodews; then [[ -e /usr/share/nodejs/ws ]] || pkgs+=(node-ws); fi
 if has lws; then dpkg -s libwebsockets-dev >/dev/null 2>&1 || pkgs+=(libwebsockets-dev); fi
-if ((${#pkgs[@]})); then
-    log "installing ${pkgs[*]}"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
-fi
+bench_install ${pkgs[@]+"${pkgs[@]}"}
 if has uws && [[ ! -d "$PEERS/node_modules/$UWS_PKG" ]]; then
     log "npm install $UWS_PKG into $PEERS/node_modules"
     (cd "$PEERS" && npm install --no-save --no-package-lock --no-audit --no-fund --prefix . "$UWS_PKG" >/dev/null 2>&1) ||
         { log "npm install failed"; exit 1; }
 fi
-if has sy; then
-    if [[ -z "${NO_BUILD:-}" ]]; then
-        make -j2 "$SWITCHYARD" >/dev/null || { log "switchyard build failed"; exit 1; }
-    fi
-    [[ -x "$SWITCHYARD" ]] || { log "$SWITCHYARD missing"; exit 1; }
+if has "sy " || has sy-deflate; then bench_switchyard "$SWITCHYARD"; fi
+if has sy-b; then
+    [[ -n $SWITCHYARD_B ]] || { log "sy-b needs SWITCHYARD_B=/path/to/switchyard"; exit 1; }
+    bench_switchyard "$SWITCHYARD_B"
 fi
 
 # fds: 10000 client sockets in ws_load, 10000 in the server
@@ -98,36 +105,29 @@ cc -O2 -o "$TMP/ws_load" bench/ws_load.c -lz -lssl -lcrypto -pthread || { log "w
 if has lws; then
     cc -O2 -o "$TMP/lws_echo" "$PEERS/lws_echo.c" -lwebsockets || { log "lws_echo build failed"; exit 1; }
 fi
+if has ceiling; then
+    cc -O2 -Wall -Wextra -Werror -o "$TMP/ceiling_echo" "$PEERS/ceiling_echo.c" -lcrypto ||
+        { log "ceiling_echo build failed"; exit 1; }
+fi
 
 declare -A PID PORT
 cleanup() {
-    for s in "${!PID[@]}"; do kill "${PID[$s]}" 2>/dev/null || true; done
-    for s in "${!PID[@]}"; do
-        for _ in $(seq 50); do kill -0 "${PID[$s]}" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "${PID[$s]}" 2>/dev/null || true
-    done
+    bench_stop ${PID[@]+"${PID[@]}"}
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    while ! port_free "$next_port"; do next_port=$((next_port + 1)); done
-    echo "$next_port"
-    next_port=$((next_port + 1))
-}
 
 start_server() {
     local s=$1 port d=""
     port=$(pick_port)
     [[ $s == *-deflate ]] && d=deflate
     case $s in
-    sy | sy-deflate)
-        local nd=--no-deflate
+    sy | sy-deflate | sy-b | sy-b-deflate)
+        local nd=--no-deflate bin=$SWITCHYARD
         [[ -n $d ]] && nd=
-        taskset -c "$SERVER_CPUS" "$SWITCHYARD" serve --listen "127.0.0.1:$port" --root "$TMP/www" \
+        [[ $s == sy-b* ]] && bin=$SWITCHYARD_B
+        taskset -c "$SERVER_CPUS" "$bin" serve --listen "127.0.0.1:$port" --root "$TMP/www" \
             --workers "$WORKERS" --no-access-log --max-conns $((IDLE_CONNS + 10000)) \
             --ws-max-message 67108864 $nd >>"$TMP/$s.log" 2>&1 &
         ;;
@@ -137,6 +137,8 @@ start_server() {
         taskset -c "$SERVER_CPUS" "$TMP/lws_echo" "$port" $d >>"$TMP/$s.log" 2>&1 & ;;
     nodews | nodews-deflate)
         taskset -c "$SERVER_CPUS" node "$PEERS/node_ws_echo.js" "$port" $d >>"$TMP/$s.log" 2>&1 & ;;
+    ceiling)
+        taskset -c "$SERVER_CPUS" "$TMP/ceiling_echo" "$port" >>"$TMP/$s.log" 2>&1 & ;;
     *) log "unknown server $s"; return 1 ;;
     esac
     PID[$s]=$!
@@ -157,11 +159,11 @@ for s in $SERVERS; do
 done
 
 mkdir -p bench/results
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-STAMP=$(date +%Y%m%d-%H%M%S)
+LOAD0=$(loadavg)
+STAMP=${STAMP:-$(date +%Y%m%d-%H%M%S)}
 OUT="bench/results/ws_compare-$STAMP"
 {
-    echo "# ws_compare $STAMP duration=${DURATION}s idle_conns=$IDLE_CONNS workers=$WORKERS client_threads=$CLIENT_THREADS server_cpus=$SERVER_CPUS client_cpus=$CLIENT_CPUS"
+    echo "# ws_compare $STAMP duration=${DURATION}s idle_conns=$IDLE_CONNS workers=$WORKERS client_threads=$CLIENT_THREADS server_cpus=$SERVER_CPUS client_cpus=$CLIENT_CPUS k64=$K64 k1m=$K1M rounds=$ROUNDS"
     echo "# $(uname -r), $(nproc) cpus, node $(node --version 2>/dev/null), libwebsockets $(dpkg-query -W -f '${Version}' libwebsockets-dev 2>/dev/null), node-ws $(dpkg-query -W -f '${Version}' node-ws 2>/dev/null)"
 } >"$OUT.log"
 
@@ -169,9 +171,9 @@ scenario_args() { # scenario -> ws_load options
     case $1 in
     idle) echo "--idle $IDLE_CONNS -s 32 --hold 1 --conc 256 --timeout 20" ;;
     small) echo "-c 100 -k 16 -s 32 --binary" ;;
-    bin64k) echo "-c 10 -k 2 -s 64k --binary" ;;
-    text64k) echo "-c 10 -k 2 -s 64k --text" ;;
-    bin1m) echo "-c 4 -k 2 -s 1m --binary" ;;
+    bin64k) echo "-c 10 -k $K64 -s 64k --binary" ;;
+    text64k) echo "-c 10 -k $K64 -s 64k --text" ;;
+    bin1m) echo "-c 4 -k $K1M -s 1m --binary" ;;
     latency) echo "--latency -s 32" ;;
     handshake) echo "--handshakes -c 32" ;;
     esac
@@ -185,6 +187,10 @@ run_one() { # round scenario server
     fi
     if ! kill -0 "${PID[$s]}" 2>/dev/null; then
         log "$s is not running: restarting"
+        start_server "$s" || return
+    elif [[ $sc == idle && $r -gt 1 ]]; then
+        # idle measures growth from a fresh server: start it anew after the other scenarios
+        bench_stop "${PID[$s]}"
         start_server "$s" || return
     fi
     args=$(scenario_args "$sc")
@@ -249,14 +255,15 @@ field() { # scenario server key -> median over rounds (or - / DIED / skip)
 }
 {
     echo "WebSocket echo, ${DURATION}s per measurement, switchyard --workers $WORKERS, peers single-threaded, ws_load -T $CLIENT_THREADS; server cpus $SERVER_CPUS, client cpus $CLIENT_CPUS${LAT_CPU:+, latency: both on cpu $LAT_CPU}"
-    printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %7s\n' server "32B msg/s" "64K bin" "64K text" "1M bin" "p50 us" "p99 us" "hs/s" "idle B/conn" "+1msg B/c" errors
-    printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %7s\n' "" "100x16" "MB/s" "MB/s" "MB/s" "1x1" "1x1" "32 loops" "$IDLE_CONNS conns" "" ""
+    printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %10s %7s\n' server "32B msg/s" "64K bin" "64K text" "1M bin" "p50 us" "p99 us" "hs/s" "idle B/conn" "+1msg B/c" "storm hs/s" errors
+    printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %10s %7s\n' "" "100x16" "10x$K64 MB/s" "10x$K64 MB/s" "4x$K1M MB/s" "1x1" "1x1" "32 loops" "$IDLE_CONNS conns" "" "256 pend" ""
     for s in $SERVERS; do
         errs=$(awk -v s="$s" '/^result / && $0 ~ ("name=" s " ") { if (match($0, /errors=[0-9]+/)) e += substr($0, RSTART + 7, RLENGTH - 7); if ($0 ~ / stalled=[1-9]/) st++; if ($0 ~ / died=1/) d++ } END { printf "%d%s%s", e, (st ? "+stall" : ""), (d ? "+died" : "") }' "$OUT.log")
-        printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %7s\n' "$s" \
+        printf '%-15s %10s %9s %9s %9s %8s %8s %8s %11s %11s %10s %7s\n' "$s" \
             "$(field msgs_per_s small "$s")" "$(field mb_per_s bin64k "$s")" "$(field mb_per_s text64k "$s")" \
             "$(field mb_per_s bin1m "$s")" "$(field p50_us latency "$s")" "$(field p99_us latency "$s")" \
-            "$(field hs_per_s handshake "$s")" "$(field per_conn_open_b idle "$s")" "$(field per_conn_msg_b idle "$s")" "$errs"
+            "$(field hs_per_s handshake "$s")" "$(field per_conn_open_b idle "$s")" "$(field per_conn_msg_b idle "$s")" \
+            "$(field storm_hs_per_s idle "$s")" "$errs"
     done
     echo "p99 round trip under load (us): small / bin64k / text64k / bin1m"
     for s in $SERVERS; do
@@ -264,5 +271,5 @@ field() { # scenario server key -> median over rounds (or - / DIED / skip)
             "$(field p99_us text64k "$s")" "$(field p99_us bin1m "$s")"
     done
 } | tee "$OUT.txt"
-echo "load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
+echo "load average before: $LOAD0, after: $(loadavg) (other processes on the machine skew results)" | tee -a "$OUT.txt"
 log "raw result lines: $OUT.log"
