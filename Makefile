@@ -45,7 +45,7 @@ EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test unit check-deps run install clean fuzz bench format
+.PHONY: all lib test unit check-deps run install clean fuzz bench headline format
 all: lib $(BUILD)/switchyard $(EXAMPLE_BINS) $(BENCH_BINS) $(UNIT_BINS)
 lib: $(BUILD)/libswitchyard.a $(BUILD)/libswitchyard.so $(BUILD)/switchyard.pc
 
@@ -96,6 +96,12 @@ run: check-deps
 bench: check-deps
 	$(MAKE) -j2 all
 	bench/run.sh
+
+# The headline table (bench/headline.sh): ~10 minutes; ROUNDS, DURATION, BEFORE from the
+# environment.
+headline: check-deps
+	$(MAKE) -j2 all
+	NO_BUILD=1 bench/headline.sh
 
 install: lib $(BUILD)/switchyard
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \

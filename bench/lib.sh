@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: shell pieces shared by the bench scripts. Sourced (`. bench/lib.sh` from
 # the repository root), never run; the caller defines log() first.
 
@@ -8,11 +9,11 @@ bench_install() {
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# Makes a switchyard binary that lives under build/ (unless NO_BUILD is set; a binary
-# elsewhere, e.g. an older build to compare with, is used as it is), then checks that it
-# is there.
+# Makes a switchyard binary when the Makefile has a rule for it (unless NO_BUILD is set; a
+# binary elsewhere, e.g. an older build to compare with, is used as it is), then checks
+# that it is there.
 bench_switchyard() { # path
-    if [[ -z ${NO_BUILD:-} && $1 == build/* ]]; then
+    if [[ -z ${NO_BUILD:-} ]] && make -n "$1" >/dev/null 2>&1; then
         make -j2 "$1" >/dev/null || { log "$1: build failed"; exit 1; }
     fi
     [[ -x $1 ]] || { log "$1 missing"; exit 1; }
