@@ -28,6 +28,7 @@ PEERS=bench/peers
 UWS_PKG=@trufflesuite/uws-js-unofficial
 
 log() { echo "pubsub_compare: $*" >&2; }
+. bench/lib.sh # port_free, pick_port, bench_stop
 has() { [[ " $SERVERS " == *" $1 "* ]]; }
 
 pkgs=()
@@ -58,21 +59,12 @@ mkdir -p bench/results
 OUT=bench/results/pubsub_compare-$(date +%Y%m%d-%H%M%S).log
 declare -a PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    bench_stop ${PIDS[@]+"${PIDS[@]}"}
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    while ! port_free "$next_port"; do next_port=$((next_port + 1)); done
-    echo "$next_port"
-    next_port=$((next_port + 1))
-}
 wait_port() {
     for _ in $(seq 100); do port_free "$1" || return 0; sleep 0.05; done
     return 1

@@ -63,6 +63,7 @@ CIPHERS12="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA
 SUITES13="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 log() { echo "tls_compare: $*" >&2; }
+. bench/lib.sh # port_free, pick_port, bench_stop
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 has_ws() { [[ " $WS_SERVERS " == *" $1 "* ]]; }
 
@@ -120,23 +121,11 @@ fi
 
 declare -A PID PORT
 cleanup() {
-    for s in "${!PID[@]}"; do kill "${PID[$s]}" 2>/dev/null || true; done
-    for s in "${!PID[@]}"; do
-        for _ in $(seq 50); do kill -0 "${PID[$s]}" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "${PID[$s]}" 2>/dev/null || true
-    done
+    bench_stop ${PID[@]+"${PID[@]}"}
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    while ! port_free "$next_port"; do next_port=$((next_port + 1)); done
-    echo "$next_port"
-    next_port=$((next_port + 1))
-}
 
 wait_https() { # port pid name
     local got=
