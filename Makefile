@@ -97,7 +97,7 @@ bench: check-deps
 	$(MAKE) -j2 all
 	bench/run.sh
 
-# The headline table (bench/headline.sh): ~10 minutes; ROUNDS, DURATION, BEFORE from the
+# The headline table (bench/headline.sh): ~8 minutes; ROUNDS, DURATION, BEFORE from the
 # environment.
 headline: check-deps
 	$(MAKE) -j2 all

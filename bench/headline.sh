@@ -19,8 +19,8 @@
 # must hold in every round (storm upgrades >= uWebSockets, HTTP >= 1.2 x h2o) the ratio of
 # every round and their minimum.
 #
-#   bench/headline.sh                                   # 3 rounds x 5 s, ~10 minutes
-#   DURATION=1 ROUNDS=1 IDLE_CONNS=2000 bench/headline.sh   # a quick look, ~2 minutes
+#   bench/headline.sh                                   # 3 rounds x 5 s, ~8 minutes
+#   DURATION=1 ROUNDS=1 IDLE_CONNS=2000 bench/headline.sh   # a quick look, ~1 minute
 #   BEFORE=/tmp/old/switchyard bench/headline.sh        # + a "before" column, same rounds
 #
 # Environment: ROUNDS (3) DURATION (5) IDLE_CONNS (10000) K1M (2) HANDSHAKE (unset; 1 adds
@@ -64,10 +64,11 @@ fi
 nws=$(wc -w <<<"$WS_SERVERS")
 nhttp=$(wc -w <<<"$HTTP_SERVERS")
 nmeas=$(($(wc -w <<<"$SCENARIOS") - 1))
-# per server and round: the idle storm (~3 s + 1 s per 2500 connections), each timed
-# scenario (warm-up, connect, close: ~1.5 s more than DURATION); wrk: a 2 s warm-up each,
-# then DURATION per round
-est=$((ROUNDS * nws * (3 + IDLE_CONNS / 2500 + nmeas * (DURATION + 2)) + nhttp * (3 + ROUNDS * DURATION) + 10))
+# per server and round: the idle storm (two 1 s holds, ~1 s per 4000 connections), each
+# timed scenario (0.5 s warm-up, connect, close: DURATION + 0.7 s); wrk: start-up and a 2 s
+# warm-up per server, then DURATION + 0.3 s per round (measured on the 2-core VM)
+est=$(awk -v r="$ROUNDS" -v d="$DURATION" -v i="$IDLE_CONNS" -v w="$nws" -v h="$nhttp" -v m="$nmeas" \
+    'BEGIN {printf "%.0f", r * w * (2.5 + i / 4000 + m * (d + 0.7)) + h * (2.5 + r * (d + 0.3)) + 5}')
 STAMP=${REPORT:-$(date +%Y%m%d-%H%M%S)}
 mkdir -p bench/results
 OUT=bench/results/headline-$STAMP

@@ -2,7 +2,7 @@
 # `make bench`: every comparison in one go, each bounded in time. Quick settings by default
 # (about 5 minutes in all); FULL=1 uses each script's own defaults (three long rounds).
 # Results land in bench/results/. Each script can also be run alone (see bench/README.md).
-# The headline table (bench/headline.sh, `make headline`, ~10 minutes) is not part of it.
+# The headline table (bench/headline.sh, `make headline`, ~8 minutes) is not part of it.
 set -u
 cd "$(dirname "$0")/.."
 if [ "${FULL:-0}" != 1 ]; then
