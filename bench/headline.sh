@@ -44,9 +44,11 @@ log() { echo "headline: $*" >&2; }
 
 REPORT=${REPORT:-}
 if [[ -n $REPORT ]]; then
-    # the rounds and the before binary as that run had them
-    r=$(head -1 "bench/results/ws_compare-$REPORT.log" 2>/dev/null | grep -o 'rounds=[0-9]*' | cut -d= -f2 || true)
-    ROUNDS=${r:-$ROUNDS}
+    # the settings and the before binary as that run had them
+    h=$(head -1 "bench/results/ws_compare-$REPORT.log" 2>/dev/null || true)
+    hv() { grep -o " $1=[0-9]*" <<<"$h" | cut -d= -f2 || true; }
+    ROUNDS=$(hv rounds) DURATION=$(hv duration) IDLE_CONNS=$(hv idle_conns) K1M=$(hv k1m)
+    ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-?} IDLE_CONNS=${IDLE_CONNS:-?} K1M=${K1M:-2}
     grep -q '^result name=sy-b ' "bench/results/ws_compare-$REPORT.log" 2>/dev/null && BEFORE=${BEFORE:-sy-b}
 else
     bench_switchyard "$SWITCHYARD"
@@ -134,7 +136,7 @@ hdr_fmt="$hdr_fmt %8s %7s"
 hdr_fmt="$hdr_fmt  %-28s %s\n"
 
 row() { # label scenario key target-kind
-    local label=$1 sc=$2 k=$3 kind=$4 s target="-" met="" cells=() m
+    local label=$1 sc=$2 k=$3 kind=$4 s target="-" met="" cells=()
     declare -A M
     for s in "${W[@]}"; do
         M[$s]=$(ws_vals "$sc" "$s" "$k" | med)
@@ -167,9 +169,8 @@ row() { # label scenario key target-kind
         met="$met (sy/uWS per round: ${pr:--}; min ${mn:--})"
         ;;
     esac
-    m=${met:-}
     # shellcheck disable=SC2059
-    printf "$hdr_fmt" "$label" "${cells[@]}" "$target" "$m"
+    printf "$hdr_fmt" "$label" "${cells[@]}" "$target" "$met"
 }
 
 {
@@ -177,7 +178,7 @@ row() { # label scenario key target-kind
     echo "one worker per server, servers on CPU 1, load generator on CPU 0; ${DURATION}s per measurement, median of $ROUNDS interleaved round(s)"
     echo
     echo "WebSocket echo, bench/ws_load for every server"
-    heads=(figure ceiling uWS ws lws Switchyard)
+    heads=(figure ceiling uWS "Node ws" lws Switchyard)
     [[ -n $BEFORE ]] && heads+=(before)
     heads+=(sy/ceil sy/uWS)
     [[ -n $BEFORE ]] && heads+=(sy/before)
