@@ -296,11 +296,15 @@ static void timer_cb(sy_timer *t)
 
 /* Offer data[0..len) to the protocol (possibly switching protocols midway); return what is
  * left unconsumed, or -1 when the connection is closing. */
-static ssize_t deliver(sy_conn *c, uint8_t *data, size_t len)
+/* Offer data to the protocol until it is taken, the protocol pauses or the connection
+ * closes. same_read: data is the second part of a scattered read whose first part the
+ * protocol took whole, so a pause it asked for while taking that part counts from the next
+ * read, as it would have had both parts come in one buffer. */
+static ssize_t deliver_part(sy_conn *c, uint8_t *data, size_t len, int same_read)
 {
     size_t off = 0;
     c->in_read = 1;
-    while (off < len && !c->closing && !c->read_paused) {
+    while (off < len && !c->closing && (!c->read_paused || same_read)) {
         const sy_conn_proto *p = c->proto;
         ssize_t n = p->on_read(&c->bs, data + off, len - off);
         if (n < 0) {
@@ -316,6 +320,11 @@ static ssize_t deliver(sy_conn *c, uint8_t *data, size_t len)
     if (c->closing && !c->close_after_flush)
         return -1;
     return (ssize_t)(len - off);
+}
+
+static ssize_t deliver(sy_conn *c, uint8_t *data, size_t len)
+{
+    return deliver_part(c, data, len, 0);
 }
 
 static int keep_pending(sy_conn *c, const uint8_t *data, size_t left)
@@ -374,8 +383,8 @@ static void read_into_done(sy_conn *c, uint8_t *into, size_t ilen, uint8_t *buf,
     if (c->closing)
         return; /* the rest is discarded, as input arriving after a close is */
     if (left == 0 && blen) {
-        /* The room was filled and taken: the rest is an ordinary read. */
-        left = deliver(c, buf, blen);
+        /* The room was filled and taken: the rest is what followed it in the same read. */
+        left = deliver_part(c, buf, blen, 1);
         if (left < 0)
             return;
         if (c->has_input)

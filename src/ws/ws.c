@@ -996,6 +996,8 @@ static int announced_too_big(const sy_ws *ws)
 static ssize_t read_frames(sy_ws *ws, sy_bstream *c, uint8_t *data, size_t len)
 {
     size_t off = 0;
+    if (ws->rx.paused_rate)
+        return 0; /* the inflate budget is spent: nothing more until it refills */
     ws->last_rx_ms = c->loop->now_ms;
     rate_refill(ws, c->loop->now_ms);
     if (ws->ping_outstanding) {
