@@ -106,7 +106,8 @@ if has lws; then
     cc -O2 -o "$TMP/lws_echo" "$PEERS/lws_echo.c" -lwebsockets || { log "lws_echo build failed"; exit 1; }
 fi
 if has ceiling; then
-    cc -O2 -Wall -Wextra -Werror -o "$TMP/ceiling_echo" "$PEERS/ceiling_echo.c" -lcrypto ||
+    cc -O2 -Wall -Wextra -Werror -DCEILING_SY_MASK -Isrc -Iinclude -D_GNU_SOURCE -o "$TMP/ceiling_echo" \
+        "$PEERS/ceiling_echo.c" src/ws/mask.c -lcrypto ||
         { log "ceiling_echo build failed"; exit 1; }
 fi
 

@@ -1,5 +1,6 @@
 /* ceiling_echo: a featureless WebSocket echo server, the ceiling of bench/headline.sh.
  *   cc -O2 -Wall -Wextra -Werror -o ceiling_echo ceiling_echo.c -lcrypto
+ *   (ws_compare.sh adds -DCEILING_SY_MASK -Isrc src/ws/mask.c: switchyard's unmasking)
  *   ceiling_echo PORT
  *
  * One thread, one epoll loop (level-triggered), listening on 127.0.0.1:PORT. It does the
@@ -178,6 +179,18 @@ static void out_rbuf(struct conn *c, unsigned char *p, size_t n)
     oend = p + n;
 }
 
+/* Unmasking is the one step a real server cannot skip either, so the ceiling does it with
+ * switchyard's own routine (src/ws/mask.c: AVX2 where the CPU has it) when built with it
+ * (-DCEILING_SY_MASK, as ws_compare.sh does): what the ceiling saves is then only what a
+ * server does beyond echoing bytes. Without it, 64-bit words. */
+#ifdef CEILING_SY_MASK
+unsigned sy_ws_mask(uint8_t *data, size_t len, const uint8_t key[4], unsigned offset);
+static void unmask(struct conn *c, unsigned char *p, size_t n)
+{
+    if (c->masked && n)
+        c->moff = (unsigned char)sy_ws_mask(p, n, c->mask, c->moff);
+}
+#else
 static void unmask(struct conn *c, unsigned char *p, size_t n)
 {
     if (!c->masked || !n)
@@ -207,6 +220,7 @@ static void unmask(struct conn *c, unsigned char *p, size_t n)
         p[i] ^= k[i & 3];
     c->moff = (unsigned char)((c->moff + n) & 3);
 }
+#endif
 
 /* The header length of a client frame from its first two bytes. */
 static size_t hdr_need(const unsigned char *h)
