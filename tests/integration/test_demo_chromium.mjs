@@ -147,10 +147,14 @@ try {
   await test('round-trip time and pushed metrics are shown', async () => {
     await page.waitForFunction(() => window.switchyardRtt.length > 0, null, { timeout: 10000 });
     if (!/^\d+\.\d+ ms/.test(await page.textContent('#rtt'))) throw new Error('rtt shown');
-    // The page asks once at open; later updates come unasked, every second.
+    // The page asks once at open; later updates come unasked, every second. An update may
+    // have been made before the page's own messages arrived (a push racing the ask): wait
+    // for a later one that counts them, not merely for a different one.
     const first = await page.evaluate(() => window.switchyardMetrics);
-    await page.waitForFunction((f) => window.switchyardMetrics && window.switchyardMetrics !== f,
-                               first, { timeout: 5000 });
+    await page.waitForFunction((f) => {
+      const m = window.switchyardMetrics;
+      return m && m !== f && m.messages_in >= 1;
+    }, first, { timeout: 8000 }).catch(() => {});
     const m = await page.evaluate(() => window.switchyardMetrics);
     if (!(m.websockets_open >= 1)) throw new Error('websockets_open ' + m.websockets_open);
     if (!(m.upgrades_switched >= 1 && m.requests_total >= 1 && m.messages_in >= 1))
