@@ -301,6 +301,12 @@ int sy__req_decode_target(sy_req *r, const char **detail)
             *detail = "asterisk-form request target is only valid with OPTIONS";
             return SY_EHTTP_SYNTAX;
         }
+    } else if (memchr(t, '#', n)) {
+        /* origin-form is absolute-path [ "?" query ] (RFC 9112 §3.2.1, RFC 9113 §8.3.1 for
+         * :path): a fragment is never sent, and cutting it off here while something in front
+         * of us kept it would make two readings of one target. */
+        *detail = "fragment ('#') in the request target";
+        return SY_EHTTP_SYNTAX;
     } else if (t[0] != '/') {
         /* absolute-form: scheme "://" authority path; keep the path part */
         size_t i = 0;
