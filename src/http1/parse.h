@@ -79,6 +79,9 @@ typedef struct sy_http1_info {
     const sy_http1_header *host;    /* the Host field, or NULL */
     const sy_http1_header *upgrade; /* the first Upgrade field, or NULL */
     size_t upgrade_count;           /* number of Upgrade fields */
+    const char *authority;          /* absolute-form target: its authority (it wins over Host,
+                                       RFC 9112 §3.2.2), else NULL */
+    size_t authority_len;
 } sy_http1_info;
 
 /*
@@ -90,7 +93,9 @@ typedef struct sy_http1_info {
  *     applied more than once; an empty Transfer-Encoding.
  *   SY_EHTTP_CODING (501): a transfer coding other than chunked/gzip/deflate/compress
  *     (x-gzip, x-compress too); a known but unsupported coding before chunked also gives 501.
- *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host.
+ *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host; an
+ *     absolute-form target whose scheme is not http/https or whose authority is empty,
+ *     invalid or carries userinfo (a valid one is returned in info->authority).
  *   SY_EHTTP_EXPECT (417): an Expect other than 100-continue.
  * Transfer-Encoding and Connection values are token lists; several fields combine in order.
  * Errors are checked in the order listed (framing, then Host, then coding, then Expect). The
