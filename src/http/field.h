@@ -40,6 +40,7 @@ int sy_field_host_valid(const char *v, size_t n);
 /* Hosts named by two authorities are the same (RFC 9113 §8.3.1 asks for the comparison of
  * Host and :authority): uri-host compared case-insensitively, and the port the same, where
  * no port or an empty one means default_port ("80" for http, "443" for https). */
-int sy_field_host_same(const char *a, size_t an, const char *b, size_t bn, const char *default_port);
+int sy_field_host_same(const char *a, size_t an, const char *b, size_t bn,
+                       const char *default_port);
 
 #endif

@@ -669,9 +669,8 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
      * "Connection: close, upgrade" does not switch: the client asked for the connection to
      * end after this response, so the request is served as it is and the connection closed
      * (a route that requires the upgrade answers 426). */
-    r->upgrade = r->version == 11 && h->info.conn_upgrade && h->info.keep_alive
-                     ? h->info.upgrade
-                     : NULL;
+    r->upgrade =
+        r->version == 11 && h->info.conn_upgrade && h->info.keep_alive ? h->info.upgrade : NULL;
     if (h->info.authority)
         authority_wins(r, pr, &h->info);
     if ((e = sy__req_decode_target(r, &detail)) < 0) {
