@@ -578,6 +578,24 @@ def h2_values_never_split_a_log_line():
         ok("?inj" not in line, "a malformed request was dispatched: %r" % line)
 
 
+@test
+def quotes_in_targets_do_not_forge_log_fields():
+    # '"' and '\\' are VCHARs a target may carry (HTTP/1 and :path): the plain access line
+    # writes them as \xHH, so the quoted request and the fields after it stay what they are.
+    s = connect(S.port)
+    s.sendall(b'GET /hello.txt?q=x"%20200%20in=1\\ HTTP/1.1\r\nHost: x\r\n'
+              b'Connection: close\r\n\r\n')
+    recv_all(s, 3)
+    s.close()
+    h2_request(h2_get(path=b'/hello.txt?h2="q"'))
+    time.sleep(0.3)
+    log = "".join(S.log_lines)
+    ok('"GET /hello.txt?q=x\\x22%20200%20in=1\\x5c HTTP/1.1" 200 ' in log,
+       "HTTP/1 target escaped: %r" % log[-600:])
+    ok('"GET /hello.txt?h2=\\x22q\\x22 HTTP/2.0" 200 ' in log,
+       "HTTP/2 :path escaped: %r" % log[-600:])
+
+
 def setup():
     global S
     S = Server()
