@@ -257,9 +257,12 @@ def request_line():
     accepted("one empty line first", b"\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [200])
     accepted("two empty lines first", b"\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
              [200])
-    # methods are case-sensitive tokens: unknown ones are answered 405, the framing is intact
-    accepted("lowercase method", b"get /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [405])
-    accepted("long method", b"A" * 4000 + b" /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [405])
+    # methods are case-sensitive tokens: an unknown one is 501 (RFC 9110 §9.1), the framing is
+    # intact so the connection goes on; a known one the resource lacks is 405 with Allow
+    accepted("lowercase method", b"get /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [501])
+    accepted("long method", b"A" * 4000 + b" /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [501])
+    rs = accepted("405", b"PUT /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", [405])
+    eq(rs[0].header("allow"), "GET, HEAD", "405 lists the allowed methods (RFC 9110 §15.5.6)")
     markers_never_served()
 
 
@@ -325,6 +328,9 @@ def bodies_on_any_method_are_honoured():
     accepted("GET with a chunked body", b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n"
              b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(inner) + inner + b"\r\n0\r\n\r\n",
              [200], b"hello world\n")
+    rs = accepted("OPTIONS with a body", b"OPTIONS /reflect HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(inner) + inner, [200])
+    ok(rs[0].body.endswith(b"\r\n\r\n" + inner), "the body reached the handler: %r" % rs[0].body)
     # answered without reading the body (405): closed, the body never parsed as requests
     rejected("OPTIONS with a body, no route", b"OPTIONS /hello.txt HTTP/1.1\r\nHost: x\r\n"
              b"Content-Length: %d\r\n\r\n" % len(inner) + inner, 405)
