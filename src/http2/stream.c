@@ -482,9 +482,9 @@ static void finish_head(h2_stream *s)
     s->head_done = 1;
 }
 
-/* The host of the request, from :authority or Host (RFC 9113 §8.3.1): each must be a valid
- * uri-host[:port] without userinfo, there is at most one Host, and when both are there they
- * must name the same host (compared case-insensitively, a missing port meaning the scheme's
+/* The host of the request, from :authority or Host (RFC 9113 §8.3.1): each must be a valid,
+ * non-empty uri-host[:port] without userinfo, there is at most one Host, and when both are there
+ * they must name the same host (compared case-insensitively, a missing port meaning the scheme's
  * default). Otherwise the request could show one host to whatever routed it on :authority
  * and another to the handler, which reads Host. Returns why the request is malformed, or
  * NULL. After finish_head: fields are pointers. */
@@ -496,10 +496,13 @@ static const char *authority_check(const h2_stream *s)
     const char *a = r->hbuf + s->a_off;
     if (n > 1)
         return "more than one Host header field";
-    if (s->has_authority && !sy_field_host_valid(a, s->a_len))
-        return "invalid :authority (or userinfo in it)";
-    if (host && !sy_field_host_valid(host->value, host->value_len))
-        return "invalid Host header field value";
+    /* "If these header fields are present, they MUST NOT be empty", nor name an empty host
+     * (":80"; RFC 9110 §4.2.1 for http and https). */
+    if (s->has_authority && (!sy_field_host_valid(a, s->a_len) || !s->a_len || a[0] == ':'))
+        return "invalid or empty :authority (or userinfo in it)";
+    if (host && (!sy_field_host_valid(host->value, host->value_len) || !host->value_len ||
+                 host->value[0] == ':'))
+        return "invalid or empty Host header field value";
     if (s->has_authority && host && host->value != a &&
         !sy_field_host_same(a, s->a_len, host->value, host->value_len,
                             s->scheme_https ? "443" : "80"))

@@ -484,7 +484,10 @@ def h2_host_and_authority():
                      ("two Hosts", h2_get(extra=[(b"host", b"a.example"),
                                                  (b"host", b"a.example")])),
                      ("space in :authority", h2_get(authority=b"a b")),
-                     ("empty :authority", h2_get(authority=b""))]:
+                     ("empty :authority", h2_get(authority=b"")),
+                     ("empty host in :authority", h2_get(authority=b":80")),
+                     ("empty Host", h2_get(authority=None, extra=[(b"host", b"")])),
+                     ("empty host in Host", h2_get(authority=None, extra=[(b"host", b":80")]))]:
         st, body, rst, _ = h2_get_run(hs)
         eq((st, rst), (None, PROTOCOL_ERROR), name)
     # the same host, normalized: served, and the handler sees one host
