@@ -62,6 +62,20 @@ static void put_json_str(line *l, const char *s)
     put(l, "\"");
 }
 
+/* A field of a plain line that the client chose (the method and target): '"', '\\' and
+ * control bytes as \xHH, as Apache writes them, so that a target holding a quote cannot
+ * forge the fields after it (a line break cannot get this far: both parsers refuse it). */
+static void put_plain_str(line *l, const char *s)
+{
+    for (; s && *s && l->n + 8 < sizeof(l->b); s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\' || c < 0x20 || c == 0x7f)
+            put(l, "\\x%02x", c);
+        else
+            l->b[l->n++] = (char)c;
+    }
+}
+
 static void put_ts(line *l)
 {
     struct timespec ts;
@@ -125,10 +139,14 @@ void serve_access_log(const sy_access_entry *e, void *ud)
         }
         put(&l, "}");
     } else {
-        put(&l, "%s \"%s %s HTTP/%d.%d\" %d in=%llu out=%llu %.3fms proto=%s id=%016llx", e->peer,
-            e->method, e->target, e->version / 10, e->version % 10, e->status,
-            (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-            (double)e->duration_us / 1000.0, e->protocol, (unsigned long long)e->request_id);
+        put(&l, "%s \"", e->peer);
+        put_plain_str(&l, e->method);
+        put(&l, " ");
+        put_plain_str(&l, e->target);
+        put(&l, " HTTP/%d.%d\" %d in=%llu out=%llu %.3fms proto=%s id=%016llx", e->version / 10,
+            e->version % 10, e->status, (unsigned long long)e->bytes_in,
+            (unsigned long long)e->bytes_out, (double)e->duration_us / 1000.0, e->protocol,
+            (unsigned long long)e->request_id);
         /* A switch line says switched=, the close line upgraded= (as before this split). */
         if (e->upgraded)
             put(&l, " %s=%s", ev == SY_ACCESS_SWITCH ? "switched" : "upgraded", e->upgraded);

@@ -280,6 +280,68 @@ SY_EXPORT void sy_server_set_access_log(sy_server *srv, sy_access_log_fn fn, voi
     a->access_log_ud = ud;
 }
 
+/* Does route r's pattern cover path? */
+static int path_matches(const sy_route *r, const char *path, size_t path_len)
+{
+    if (!(r->flags & SY_ROUTE_PREFIX))
+        return r->pattern_len == path_len && memcmp(r->pattern, path, path_len) == 0;
+    if (r->pattern_len > path_len || memcmp(r->pattern, path, r->pattern_len) != 0)
+        return 0;
+    /* "/static" matches "/static" and "/static/x" but not "/staticky". */
+    return !(r->pattern_len > 1 && r->pattern[r->pattern_len - 1] != '/' &&
+             path_len > r->pattern_len && path[r->pattern_len] != '/');
+}
+
+size_t sy__route_allow(const sy_http_conf *s, const char *path, size_t path_len, char *out,
+                       size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const sy_route *r = s->routes[i];
+        if (!r->method || !path_matches(r, path, path_len))
+            continue;
+        const char *m[2] = {r->method, strcmp(r->method, "GET") == 0 ? "HEAD" : NULL};
+        for (int k = 0; k < 2 && m[k]; k++) {
+            size_t ml = strlen(m[k]), at = 0;
+            int seen = 0;
+            /* already listed? (the list is short: a linear look is fine) */
+            while (at < o && !seen) {
+                size_t e = at;
+                while (e < o && out[e] != ',')
+                    e++;
+                seen = e - at == ml && memcmp(out + at, m[k], ml) == 0;
+                at = e + 2;
+            }
+            if (seen || o + ml + 3 > cap)
+                continue;
+            if (o) {
+                memcpy(out + o, ", ", 2);
+                o += 2;
+            }
+            memcpy(out + o, m[k], ml);
+            o += ml;
+            out[o] = 0;
+        }
+    }
+    return o;
+}
+
+int sy__route_method_known(const sy_http_conf *s, const char *method, size_t method_len)
+{
+    static const char *const std[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                      "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < SY_ARRAY_LEN(std); i++)
+        if (strlen(std[i]) == method_len && memcmp(std[i], method, method_len) == 0)
+            return 1;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const char *m = s->routes[i]->method;
+        if (m && strlen(m) == method_len && memcmp(m, method, method_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 const sy_route *sy__route_match(const sy_http_conf *s, const char *path, size_t path_len,
                                 const char *method, size_t method_len, int *method_mismatch)
 {
@@ -290,17 +352,8 @@ const sy_route *sy__route_match(const sy_http_conf *s, const char *path, size_t 
     for (size_t i = 0; i < s->nroutes; i++) {
         const sy_route *r = s->routes[i];
         int exact = !(r->flags & SY_ROUTE_PREFIX);
-        if (exact) {
-            if (r->pattern_len != path_len || memcmp(r->pattern, path, path_len) != 0)
-                continue;
-        } else {
-            if (r->pattern_len > path_len || memcmp(r->pattern, path, r->pattern_len) != 0)
-                continue;
-            /* "/static" matches "/static" and "/static/x" but not "/staticky". */
-            if (r->pattern_len > 1 && r->pattern[r->pattern_len - 1] != '/' &&
-                path_len > r->pattern_len && path[r->pattern_len] != '/')
-                continue;
-        }
+        if (!path_matches(r, path, path_len))
+            continue;
         if (r->method) {
             size_t ml = strlen(r->method);
             int ok = ml == method_len && memcmp(r->method, method, ml) == 0;

@@ -120,6 +120,14 @@ int sy__http_app_set(sy_http_app *a, int started, enum sy_server_opt opt, uint64
 /* Add a server-wide upgrade entry (the token is copied). */
 int sy__http_app_add_upgrade(sy_http_app *a, const sy_upgrade_entry *tmpl);
 
+/* The methods of the routes whose pattern covers path, as an Allow list ("GET, HEAD, POST";
+ * a GET route brings HEAD), written to out (cap bytes with the NUL). Returns its length. */
+size_t sy__route_allow(const sy_http_conf *c, const char *path, size_t path_len, char *out,
+                       size_t cap);
+
+/* Non-zero when method is one RFC 9110 defines (or PATCH), or a route's. */
+int sy__route_method_known(const sy_http_conf *c, const char *method, size_t method_len);
+
 const sy_route *sy__route_match(const sy_http_conf *c, const char *path, size_t path_len,
                                 const char *method, size_t method_len, int *method_mismatch);
 

@@ -3,16 +3,33 @@
 
 #include <stdio.h>
 
+static const sy_http_conf *conf_of(const sy_req *r)
+{
+    return r->conf ? r->conf : sy__http_app(r->worker->srv)->conf;
+}
+
 int sy__http_route(sy_req *r)
 {
     int mismatch = 0;
-    const sy_http_conf *c = r->conf ? r->conf : sy__http_app(r->worker->srv)->conf;
-    r->route = sy__route_match(c, r->path, r->path_len, r->method, r->method_len, &mismatch);
+    r->route =
+        sy__route_match(conf_of(r), r->path, r->path_len, r->method, r->method_len, &mismatch);
     return !r->route && mismatch;
 }
 
 void sy__http_respond_405(sy_req *r)
 {
+    const sy_http_conf *c = conf_of(r);
+    if (!sy__route_method_known(c, r->method, r->method_len)) {
+        /* RFC 9110 §9.1: a method no one here knows ("get", "FOO") is 501, not 405. */
+        static const char body[] = "501 Not Implemented: unknown method\n";
+        r->detail = "unknown method";
+        sy_respond(r, 501, "text/plain; charset=utf-8", body, sizeof(body) - 1);
+        return;
+    }
+    /* RFC 9110 §15.5.6: a 405 MUST list what the resource supports. */
+    char allow[256];
+    if (sy__route_allow(c, r->path, r->path_len, allow, sizeof(allow)))
+        sy_resp_header(r, "Allow", allow);
     static const char body[] = "405 Method Not Allowed\n";
     sy_respond(r, 405, "text/plain; charset=utf-8", body, sizeof(body) - 1);
 }

@@ -11,7 +11,8 @@
  * matched the path but not the method (answer with sy__http_respond_405), else 0. */
 int sy__http_route(sy_req *r);
 
-/* 405 Method Not Allowed. */
+/* 405 Method Not Allowed, with the Allow list of the path's routes; 501 instead when the
+ * method is neither one RFC 9110 defines (or PATCH) nor any route's. */
 void sy__http_respond_405(sy_req *r);
 
 /* Non-zero when r's body goes to the handler as it arrives (SY_ROUTE_STREAM_BODY) rather

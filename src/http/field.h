@@ -30,4 +30,17 @@ int sy_field_list_has(const char *list, size_t len, const char *lower_token);
  * f[0..n), or NULL; *count (if not NULL) receives how many fields have that name. */
 const sy_field *sy_field_find(const sy_field *f, size_t n, const char *lower_name, int *count);
 
+/* Non-zero when v[0..n) is a valid Host field value or request authority without userinfo:
+ * uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in brackets, or a
+ * reg-name of unreserved, sub-delims and pct-encoded octets (an IPv4 address is one), then
+ * an optional port of digits. Empty is valid (RFC 9112 §3.2 lets a client send an empty
+ * Host); "@" (userinfo, RFC 9110 §4.2.4) and anything else is not. */
+int sy_field_host_valid(const char *v, size_t n);
+
+/* Hosts named by two authorities are the same (RFC 9113 §8.3.1 asks for the comparison of
+ * Host and :authority): uri-host compared case-insensitively, and the port the same, where
+ * no port or an empty one means default_port ("80" for http, "443" for https). */
+int sy_field_host_same(const char *a, size_t an, const char *b, size_t bn,
+                       const char *default_port);
+
 #endif

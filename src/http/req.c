@@ -220,15 +220,16 @@ int sy__req_pin(sy_req *r)
     memcpy(r->hbuf, r->head_base, r->head_len);
     const char *ob = r->head_base;
     char *nb = r->hbuf;
+    /* Only what points into the head moves: a field the server added (the Host an
+     * absolute-form target supplies) may point elsewhere. */
 #define REBASE(p)                                                                                  \
     do {                                                                                           \
-        if (p)                                                                                     \
+        if ((p) && (p) >= ob && (p) < ob + r->head_len)                                            \
             (p) = nb + ((p)-ob);                                                                   \
     } while (0)
     REBASE(r->method);
     REBASE(r->target);
-    if (r->query && r->query >= ob && r->query < ob + r->head_len)
-        REBASE(r->query);
+    REBASE(r->query);
     for (size_t i = 0; i < r->nheaders; i++) {
         REBASE(r->headers[i].name);
         REBASE(r->headers[i].value);
@@ -301,6 +302,12 @@ int sy__req_decode_target(sy_req *r, const char **detail)
             *detail = "asterisk-form request target is only valid with OPTIONS";
             return SY_EHTTP_SYNTAX;
         }
+    } else if (memchr(t, '#', n)) {
+        /* origin-form is absolute-path [ "?" query ] (RFC 9112 §3.2.1, RFC 9113 §8.3.1 for
+         * :path): a fragment is never sent, and cutting it off here while something in front
+         * of us kept it would make two readings of one target. */
+        *detail = "fragment ('#') in the request target";
+        return SY_EHTTP_SYNTAX;
     } else if (t[0] != '/') {
         /* absolute-form: scheme "://" authority path; keep the path part */
         size_t i = 0;

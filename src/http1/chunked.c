@@ -65,12 +65,14 @@ enum {
 
 #define DEFAULT_MAX_LINE 4096
 #define DEFAULT_MAX_TRAILER 8192
+#define DEFAULT_MAX_EXT 16384
 
 void sy_chunked_init(sy_chunked *c)
 {
     memset(c, 0, sizeof(*c));
     c->max_line = DEFAULT_MAX_LINE;
     c->max_trailer = DEFAULT_MAX_TRAILER;
+    c->max_ext = DEFAULT_MAX_EXT;
 }
 
 static int hexval(uint8_t ch)
@@ -108,6 +110,7 @@ ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev
 {
     size_t max_line = c->max_line ? c->max_line : DEFAULT_MAX_LINE;
     size_t max_trailer = c->max_trailer ? c->max_trailer : DEFAULT_MAX_TRAILER;
+    size_t max_ext = c->max_ext ? c->max_ext : DEFAULT_MAX_EXT;
     *ev = SY_CHUNKED_NEED_MORE;
     if (c->state == S_DONE) {
         *ev = SY_CHUNKED_DONE;
@@ -122,6 +125,9 @@ ssize_t sy_chunked_feed(sy_chunked *c, const char *in, size_t len, sy_chunked_ev
         if (c->state < S_SIZE_LF) {
             if (ch != '\r' && ++c->line_bytes > max_line)
                 return fail(c, detail, "chunk-size line longer than the limit");
+            /* Everything after the size on the line is extension (";", BWS, names, values). */
+            if (c->state >= S_BWS && ch != '\r' && ++c->ext_bytes > max_ext)
+                return fail(c, detail, "chunk extensions larger than the limit");
         } else if (c->state >= S_TR_LINE) {
             if (++c->trailer_bytes > max_trailer)
                 return fail(c, detail, "chunked trailer section larger than the limit");

@@ -11,8 +11,7 @@
 #define C_TOKEN 0x01  /* tchar (RFC 9110 §5.6.2) */
 #define C_FIELD 0x02  /* field-content: VCHAR, obs-text, SP, HTAB */
 #define C_TARGET 0x04 /* request-target: VCHAR, obs-text */
-#define C_HOST 0x08   /* reg-name: unreserved, sub-delims (pct-encoded handled apart) */
-#define C_IPLIT 0x10  /* inside [ ]: unreserved, sub-delims, ':' (IPv6 and IPvFuture) */
+/* 0x08 and 0x10 are left over from the Host check, now sy_field_host_valid (http/field.c). */
 
 // clang-format off
 static const uint8_t ctab[256] = {
@@ -385,43 +384,32 @@ static const char *parse_content_length(const char *v, size_t n, uint64_t *out)
     return NULL;
 }
 
-static int hexdig(char c)
+/* RFC 9112 §3.2.2: an absolute-form target's scheme ("http" or "https", RFC 9110 §4.2) and
+ * authority (a valid uri-host, no userinfo, not empty: RFC 9110 §4.2.1, §4.2.4), which the
+ * request's host is taken from instead of Host. Returns NULL when fine or not absolute-form
+ * (origin, asterisk and authority forms are sy__req_decode_target's to judge), else why not. */
+static const char *absolute_form(const sy_http1_request *req, sy_http1_info *info)
 {
-    return IS_DIGIT(c) || ((unsigned)((c | 0x20) - 'a') < 6u);
-}
-
-/* Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2). Empty is allowed. */
-static int host_valid(const char *v, size_t n)
-{
-    size_t i = 0;
-    if (n && v[0] == '[') {
-        for (i = 1; i < n && v[i] != ']'; i++)
-            if (!IS(v[i], C_IPLIT))
-                return 0;
-        if (i == n || i == 1)
-            return 0;
+    const char *t = req->target;
+    size_t n = req->target_len, i = 0;
+    if (!n || t[0] == '/' || (n == 1 && t[0] == '*'))
+        return NULL;
+    while (i < n && t[i] != ':')
         i++;
-    } else {
-        while (i < n && v[i] != ':') {
-            if (v[i] == '%') {
-                if (n - i < 3 || !hexdig(v[i + 1]) || !hexdig(v[i + 2]))
-                    return 0;
-                i += 3;
-            } else if (IS(v[i], C_HOST)) {
-                i++;
-            } else {
-                return 0;
-            }
-        }
-    }
-    if (i < n) {
-        if (v[i] != ':')
-            return 0;
-        for (i++; i < n; i++)
-            if (!IS_DIGIT(v[i]))
-                return 0;
-    }
-    return 1;
+    if (i + 3 > n || memcmp(t + i, "://", 3) != 0)
+        return NULL; /* not a URI with an authority: refused later as no valid form */
+    if (!sy__ieq(t, i, "http") && !sy__ieq(t, i, "https"))
+        return "absolute-form request target with a scheme other than http or https";
+    size_t a = i + 3, e = a;
+    while (e < n && t[e] != '/' && t[e] != '?' && t[e] != '#')
+        e++;
+    if (e == a || t[a] == ':')
+        return "absolute-form request target with an empty host";
+    if (!sy_field_host_valid(t + a, e - a))
+        return "invalid authority (or userinfo) in an absolute-form request target";
+    info->authority = t + a;
+    info->authority_len = e - a;
+    return NULL;
 }
 
 /* Transfer-Encoding, all fields in order (RFC 9112 §6.1, §6.3). */
@@ -560,8 +548,11 @@ int sy_http1_analyze(const sy_http1_request *req, sy_http1_info *info, const cha
         return (int)fail(detail, SY_EHTTP_SYNTAX, "more than one Host header field");
     if (!hosts && req->minor_version >= 1)
         return (int)fail(detail, SY_EHTTP_SYNTAX, "HTTP/1.1 request without a Host header field");
-    if (hosts && !host_valid(info->host->value, info->host->value_len))
+    if (hosts && !sy_field_host_valid(info->host->value, info->host->value_len))
         return (int)fail(detail, SY_EHTTP_SYNTAX, "invalid Host header field value");
+    const char *target_err = absolute_form(req, info);
+    if (target_err)
+        return (int)fail(detail, SY_EHTTP_SYNTAX, target_err);
     if (te.coding)
         return (int)fail(detail, SY_EHTTP_CODING, te.coding);
     if (expect_err)

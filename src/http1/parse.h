@@ -79,6 +79,9 @@ typedef struct sy_http1_info {
     const sy_http1_header *host;    /* the Host field, or NULL */
     const sy_http1_header *upgrade; /* the first Upgrade field, or NULL */
     size_t upgrade_count;           /* number of Upgrade fields */
+    const char *authority;          /* absolute-form target: its authority (it wins over Host,
+                                       RFC 9112 §3.2.2), else NULL */
+    size_t authority_len;
 } sy_http1_info;
 
 /*
@@ -90,7 +93,9 @@ typedef struct sy_http1_info {
  *     applied more than once; an empty Transfer-Encoding.
  *   SY_EHTTP_CODING (501): a transfer coding other than chunked/gzip/deflate/compress
  *     (x-gzip, x-compress too); a known but unsupported coding before chunked also gives 501.
- *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host.
+ *   SY_EHTTP_SYNTAX (400): HTTP/1.1 without Host, several Host fields, an invalid Host; an
+ *     absolute-form target whose scheme is not http/https or whose authority is empty,
+ *     invalid or carries userinfo (a valid one is returned in info->authority).
  *   SY_EHTTP_EXPECT (417): an Expect other than 100-continue.
  * Transfer-Encoding and Connection values are token lists; several fields combine in order.
  * Errors are checked in the order listed (framing, then Host, then coding, then Expect). The
@@ -118,6 +123,8 @@ typedef struct sy_chunked {
     size_t trailer_bytes; /* bytes of trailer section so far */
     size_t max_line;      /* cap on a chunk-size line incl. extensions, without CRLF (4096) */
     size_t max_trailer;   /* cap on the trailer section incl. its final CRLF (8192) */
+    size_t ext_bytes;     /* bytes of chunk extensions so far, all chunks */
+    size_t max_ext;       /* cap on ext_bytes for the whole body (16384) */
 } sy_chunked;
 
 typedef enum sy_chunked_ev {
@@ -135,8 +142,11 @@ void sy_chunked_init(sy_chunked *c);
  * Rejected (400): non-hex size, size overflowing 64 bits (more than 16 hex digits after
  * leading zeros), missing CRLF after data, bare LF/CR, invalid chunk-ext syntax
  * (;name[=token|quoted-string] with BWS), over-long lines, invalid trailer field lines,
- * a trailer section over max_trailer. Trailer fields are validated and discarded.
- * A max_line or max_trailer of 0 means the default. BWS is only allowed where the grammar
+ * a trailer section over max_trailer, chunk extensions adding up to more than max_ext over
+ * the whole body (each line is bounded by max_line, but a body of one-byte chunks with 4 KiB
+ * of extensions each would cost 4096 times its size to read: as llhttp since
+ * CVE-2024-22019). Trailer fields are validated and discarded.
+ * A max_line, max_trailer or max_ext of 0 means the default. BWS is only allowed where the grammar
  * puts it (around ";" and "="): "5 \r\n" is rejected. After DONE a feed returns 0 with DONE;
  * after an error every feed fails again.
  */

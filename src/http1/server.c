@@ -616,6 +616,25 @@ static int dispatch(h1 *h)
     return 0;
 }
 
+/* An absolute-form target names the host: handlers reading Host see its authority, not the
+ * Host field the client also sent (RFC 9112 §3.2.2: the origin server MUST ignore it), so a
+ * request cannot show one host in its target and another to the application. An HTTP/1.0
+ * request without Host gets one, when the field array has room. */
+static void authority_wins(sy_req *r, const sy_http1_request *pr, const sy_http1_info *info)
+{
+    if (info->host) {
+        sy_field *f = &r->headers[info->host - pr->headers];
+        f->value = info->authority;
+        f->value_len = info->authority_len;
+    } else if (r->nheaders < r->headers_cap) {
+        sy_field *f = &r->headers[r->nheaders++];
+        f->name = "Host";
+        f->name_len = 4;
+        f->value = info->authority;
+        f->value_len = info->authority_len;
+    }
+}
+
 /* Head parsed: validate, route, set up the body. Returns 0 to continue, < 0 when an error
  * response was sent (the connection is closing). */
 static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, size_t head_len)
@@ -646,8 +665,14 @@ static int begin_request(h1 *h, const sy_http1_request *pr, const char *base, si
         return e;
     }
     h->keep_alive = h->info.keep_alive;
-    /* Only HTTP/1.1 can switch (RFC 9110 §7.8), and only when Connection lists "upgrade". */
-    r->upgrade = r->version == 11 && h->info.conn_upgrade ? h->info.upgrade : NULL;
+    /* Only HTTP/1.1 can switch (RFC 9110 §7.8), and only when Connection lists "upgrade".
+     * "Connection: close, upgrade" does not switch: the client asked for the connection to
+     * end after this response, so the request is served as it is and the connection closed
+     * (a route that requires the upgrade answers 426). */
+    r->upgrade =
+        r->version == 11 && h->info.conn_upgrade && h->info.keep_alive ? h->info.upgrade : NULL;
+    if (h->info.authority)
+        authority_wins(r, pr, &h->info);
     if ((e = sy__req_decode_target(r, &detail)) < 0) {
         send_error(h, e == SY_ENOMEM ? 500 : 400, detail);
         return e;

@@ -59,6 +59,7 @@ struct h2_stream {
     /* offsets into the request's hbuf while the head arrives (see stream.c) */
     size_t m_off, m_len, p_off, p_len, a_off, a_len, pr_off, pr_len;
     uint8_t has_method, has_path, has_authority, has_protocol;
+    uint8_t scheme_https;  /* :scheme is https (the default port for the Host check) */
     uint8_t head_done;     /* the head was handed to dispatch */
     uint8_t submitted;     /* response HEADERS submitted with a data provider */
     uint8_t deferred;      /* the data provider said DEFERRED: resume when output comes */

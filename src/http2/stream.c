@@ -343,6 +343,8 @@ int sy__h2_on_header(h2_conn *h, h2_stream *s, const uint8_t *name, size_t nl, c
             s->p_off = off, s->p_len = vl, s->has_path = 1;
         } else if (nl == 10 && !memcmp(name, ":authority", 10)) {
             s->a_off = off, s->a_len = vl, s->has_authority = 1;
+        } else if (nl == 7 && !memcmp(name, ":scheme", 7)) {
+            s->scheme_https = sy__ieq((const char *)value, vl, "https");
         } else if (nl == 9 && !memcmp(name, ":protocol", 9)) {
             s->pr_off = off, s->pr_len = vl, s->has_protocol = 1;
         }
@@ -480,6 +482,45 @@ static void finish_head(h2_stream *s)
     s->head_done = 1;
 }
 
+/* The host of the request, from :authority or Host (RFC 9113 §8.3.1): each must be a valid,
+ * non-empty uri-host[:port] without userinfo, there is at most one Host, and when both are there
+ * they must name the same host (compared case-insensitively, a missing port meaning the scheme's
+ * default). Otherwise the request could show one host to whatever routed it on :authority
+ * and another to the handler, which reads Host. Returns why the request is malformed, or
+ * NULL. After finish_head: fields are pointers. */
+static const char *authority_check(const h2_stream *s)
+{
+    const sy_req *r = s->req;
+    int n = 0;
+    const sy_field *host = sy_field_find(r->headers, r->nheaders, "host", &n);
+    const char *a = r->hbuf + s->a_off;
+    if (n > 1)
+        return "more than one Host header field";
+    /* "If these header fields are present, they MUST NOT be empty", nor name an empty host
+     * (":80"; RFC 9110 §4.2.1 for http and https). */
+    if (s->has_authority && (!sy_field_host_valid(a, s->a_len) || !s->a_len || a[0] == ':'))
+        return "invalid or empty :authority (or userinfo in it)";
+    if (host && (!sy_field_host_valid(host->value, host->value_len) || !host->value_len ||
+                 host->value[0] == ':'))
+        return "invalid or empty Host header field value";
+    if (s->has_authority && host && host->value != a &&
+        !sy_field_host_same(a, s->a_len, host->value, host->value_len,
+                            s->scheme_https ? "443" : "80"))
+        return "Host header field names another host than :authority";
+    return NULL;
+}
+
+/* A malformed request (RFC 9113 §8.1.1): stream error PROTOCOL_ERROR, never dispatched. */
+static void malformed(h2_conn *h, h2_stream *s, const char *why)
+{
+    sy__log(SY_LOG_INFO, "%s: HTTP/2 stream %d: malformed request: %s", sy__bs_peer(h->bs),
+            (int)s->id, why);
+    s->discard = 1;
+    s->req->resp_done = 1;
+    nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
+    sy__h2_schedule(h);
+}
+
 static void run(h2_stream *s)
 {
     sy__http_dispatch(s->req);
@@ -497,6 +538,11 @@ void sy__h2_on_head(h2_conn *h, h2_stream *s, int end_stream)
     }
     if (s->head_err) {
         answer(s, s->head_err, s->head_detail);
+        return;
+    }
+    const char *why = authority_check(s);
+    if (why) {
+        malformed(h, s, why);
         return;
     }
     if (r->method_len == 7 && !memcmp(r->method, "CONNECT", 7)) {

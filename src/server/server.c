@@ -9,6 +9,7 @@
  * connection can still switch with "Upgrade: h2c", a server-wide entry of the Upgrade
  * registry. SY_OPT_H2C 0 turns both off. On a TLS connection ALPN decides ("h2"). */
 #include "http/app.h"
+#include "http/field.h"
 #include "http/req.h"
 #include "http1/server.h"
 #include "http2/server.h"
@@ -22,18 +23,31 @@ enum { LINE_HTTP1, LINE_WAIT, LINE_NOT_HTTP };
  * HTTP/1 request nor the HTTP/2 preface: on a port that takes prior knowledge, HTTP/2 refuses
  * it (GOAWAY PROTOCOL_ERROR, then close), as an HTTP/2 client that got the preface wrong
  * expects. Anything that names HTTP/ (even a malformed request line) stays HTTP/1's, which
- * answers 400/505 as RFC 9112 asks; non-text bytes (a TLS ClientHello) go there at once. */
+ * answers 400/505 as RFC 9112 asks; so does a line shaped like a request line without a
+ * version ("GET /", HTTP/0.9: a method, one space, then "/" or "*"), which HTTP/1 refuses
+ * with 400 rather than HTTP/2 with binary frames. Empty lines before the first line are
+ * HTTP/1's too (RFC 9112 §2.2 lets a server skip them): the verdict is on the line after
+ * them. Non-text bytes (a TLS ClientHello) go to HTTP/1 at once. */
 static int first_line_verdict(const uint8_t *p, size_t len)
 {
-    size_t i = 0;
-    for (; i < len && p[i] != '\n'; i++)
+    size_t s = 0, i;
+    while (s < len && (p[s] == '\r' || p[s] == '\n'))
+        s++;
+    if (s >= 8192)
+        return LINE_HTTP1;
+    for (i = s; i < len && p[i] != '\n'; i++)
         if ((p[i] < 0x20 && p[i] != '\r') || p[i] > 0x7e)
             return LINE_HTTP1;
     if (i == len)
         return len < 8192 ? LINE_WAIT : LINE_HTTP1;
-    for (size_t k = 0; k + 5 <= i; k++)
+    for (size_t k = s; k + 5 <= i; k++)
         if (sy__ieq((const char *)p + k, 5, "http/"))
             return LINE_HTTP1;
+    size_t m = s;
+    while (m < i && sy_field_is_tchar(p[m]))
+        m++;
+    if (m > s && m + 1 < i && p[m] == ' ' && (p[m + 1] == '/' || p[m + 1] == '*'))
+        return LINE_HTTP1;
     return LINE_NOT_HTTP;
 }
 

@@ -271,6 +271,57 @@ TEST(line_limit)
     CHECK(strstr(r_whole.detail, "line"));
 }
 
+/* Chunk extensions add up over the whole body: each line is under max_line, but 16 KiB of
+ * them in all is the most a body may carry (one-byte chunks with 4 KiB of extensions each
+ * would otherwise cost 4096 times the body to read). */
+TEST(extension_budget)
+{
+    static char body[64 * 1024];
+    size_t n = 0;
+    /* 4 chunks with 4000 extension bytes each (";" not counted: 3999 + BWS-free name) */
+    for (int i = 0; i < 4; i++) {
+        memcpy(body + n, "1;", 2);
+        memset(body + n + 2, 'e', 3999);
+        n += 2 + 3999;
+        memcpy(body + n, "\r\nx\r\n", 5);
+        n += 5;
+    }
+    memcpy(body + n, "0\r\n\r\n", 5);
+    sy_chunked c;
+    reset(&c, &r_whole); /* whole, and byte by byte (every split would take seconds) */
+    TRY(feed(&c, body, n + 5, 0, &r_whole));
+    CHECK(r_whole.done);
+    CHECK_EQ(r_whole.end, n + 5);
+    CHECK_EQ(r_whole.dlen, 4);
+    reset(&c, &r_split);
+    for (size_t k = 0; k < n + 5; k++)
+        TRY(feed(&c, body + k, 1, k, &r_split));
+    CHECK(same(&r_whole, &r_split));
+    /* a fifth one goes over 16384 */
+    n = 0;
+    for (int i = 0; i < 5; i++) {
+        memcpy(body + n, "1;", 2);
+        memset(body + n + 2, 'e', 3999);
+        n += 2 + 3999;
+        memcpy(body + n, "\r\nx\r\n", 5);
+        n += 5;
+    }
+    memcpy(body + n, "0\r\n\r\n", 5);
+    reset(&c, &r_whole);
+    TRY(feed(&c, body, n + 5, 0, &r_whole));
+    CHECK_EQ(r_whole.err, SY_EHTTP_CHUNK);
+    CHECK(strstr(r_whole.detail, "extensions"));
+    /* a smaller cap set by the caller */
+    reset(&c, &r_whole);
+    c.max_ext = 10;
+    TRY(feed(&c, S("1;abcdefghij\r\nx\r\n0\r\n\r\n"), 0, &r_whole));
+    CHECK(r_whole.done);
+    reset(&c, &r_whole);
+    c.max_ext = 10;
+    TRY(feed(&c, S("1;abcdefghij\r\nx\r\n0;k\r\n\r\n"), 0, &r_whole));
+    CHECK_EQ(r_whole.err, SY_EHTTP_CHUNK);
+}
+
 TEST(crlf_after_data)
 {
     TRY(bad(S("5\r\nhelloX\r\n0\r\n\r\n")));
@@ -414,6 +465,7 @@ int main(void)
     RUN(hex_sizes);
     RUN(extensions);
     RUN(line_limit);
+    RUN(extension_budget);
     RUN(crlf_after_data);
     RUN(bare_lf_and_cr);
     RUN(trailers);

@@ -536,6 +536,66 @@ TEST(analyze_host)
     TRY(an(S("GET / HTTP/1.0\r\nHost: a\r\n\r\n"), 0));
 }
 
+/* RFC 9112 §3.2.2: an absolute-form target's authority is the request's host; the scheme
+ * is http or https and the authority a valid, non-empty host without userinfo. */
+TEST(analyze_absolute_form)
+{
+    static const struct {
+        const char *target, *authority;
+    } good[] = {
+        {"http://a.example/p?q", "a.example"}, {"HTTPS://A.example:8443", "A.example:8443"},
+        {"http://[::1]:80/x", "[::1]:80"},     {"http://a.example?x", "a.example"},
+        {"http://a.example#f", "a.example"}, /* the '#' is refused later, by the target */
+    };
+    static const char *const badt[] = {
+        "http://u@a.example/",   "http://u:p@a.example/", "http:///p",    "http://:80/p",
+        "ftp://a.example/",      "foo://a.example/",      "http://a{b}/", "http://a%zz/",
+        "http://a.example:x80/", "http://[::1/",          "xhttp://a/",   "http://a\\b/",
+    };
+    char buf[256];
+    for (size_t i = 0; i < SY_ARRAY_LEN(good); i++) {
+        int n =
+            snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: other\r\n\r\n", good[i].target);
+        TRY(an(buf, (size_t)n, 0));
+        CHECK(info.authority != NULL);
+        CHECK_EQ(info.authority_len, strlen(good[i].authority));
+        CHECK_MEM(info.authority, good[i].authority, info.authority_len);
+    }
+    for (size_t i = 0; i < SY_ARRAY_LEN(badt); i++) {
+        int n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", badt[i]);
+        TRY(an(buf, (size_t)n, SY_EHTTP_SYNTAX));
+    }
+    /* other forms have no authority here */
+    TRY(an(S("GET /p HTTP/1.1\r\nHost: a\r\n\r\n"), 0));
+    CHECK(info.authority == NULL);
+    TRY(an(S("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 0));
+    CHECK(info.authority == NULL);
+    TRY(an(S("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"), 0));
+    CHECK(info.authority == NULL);
+    /* Host is still required in HTTP/1.1 (RFC 9112 §3.2), and HTTP/1.0 may omit it */
+    TRY(an(S("GET http://a/ HTTP/1.1\r\n\r\n"), SY_EHTTP_SYNTAX));
+    TRY(an(S("GET http://a/ HTTP/1.0\r\n\r\n"), 0));
+    CHECK(info.authority != NULL);
+    CHECK(an_detail_has(S("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"), "userinfo"));
+}
+
+/* Host against :authority (RFC 9113 §8.3.1), shared with HTTP/2. */
+TEST(host_same)
+{
+    CHECK(sy_field_host_same(S("a.example"), S("A.EXAMPLE"), "80"));
+    CHECK(sy_field_host_same(S("a.example"), S("a.example:80"), "80"));
+    CHECK(sy_field_host_same(S("a.example:"), S("a.example:80"), "80"));
+    CHECK(sy_field_host_same(S("a.example:443"), S("a.example"), "443"));
+    CHECK(sy_field_host_same(S("[::1]:8080"), S("[::1]:8080"), "80"));
+    CHECK(!sy_field_host_same(S("a.example"), S("b.example"), "80"));
+    CHECK(!sy_field_host_same(S("a.example"), S("a.example:443"), "80"));
+    CHECK(!sy_field_host_same(S("a.example:81"), S("a.example:80"), "80"));
+    CHECK(!sy_field_host_same(S("a.example"), S("a.example.evil"), "80"));
+    CHECK(!sy_field_host_same(S("[::1]"), S("[::2]"), "80"));
+    CHECK(sy_field_host_valid(S("a.example:80")));
+    CHECK(!sy_field_host_valid(S("u@a.example")));
+}
+
 TEST(analyze_content_length)
 {
     TRY(an(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"), 0));
@@ -825,6 +885,8 @@ int main(void)
     RUN(analyze_basic);
     RUN(analyze_connection);
     RUN(analyze_host);
+    RUN(analyze_absolute_form);
+    RUN(host_same);
     RUN(analyze_content_length);
     RUN(analyze_transfer_encoding);
     RUN(analyze_expect);
