@@ -36,6 +36,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     case NGHTTP2_GOAWAY:
         r->ev.goaway = 1;
         r->ev.goaway_code = f->goaway.error_code;
+        r->ev.goaway_last = (uint32_t)f->goaway.last_stream_id;
         sy_probe_quote(r->ev.goaway_debug, sizeof(r->ev.goaway_debug), f->goaway.opaque_data,
                        f->goaway.opaque_data_len);
         break;
@@ -162,6 +163,7 @@ static void run(h2run *r, nghttp2_session *s, pconn *c, double deadline, int (*d
             r->ev.closed = 1;
             return;
         }
+        sy_probe_h2_scan_feed(&r->ev, buf, (size_t)got);
         ssize_t rv = nghttp2_session_mem_recv(s, buf, (size_t)got);
         if (rv < 0) {
             if (!r->ev.proto_error) {
@@ -176,17 +178,23 @@ static void run(h2run *r, nghttp2_session *s, pconn *c, double deadline, int (*d
 
 static int settings_seen(h2run *r)
 {
-    return r->ev.got_settings || r->ev.goaway;
+    return r->ev.got_settings || r->ev.goaway || sy_probe_h2_broken(&r->ev);
+}
+
+/* A GOAWAY ends the wait only when it leaves our stream out (its last stream is below). */
+static int goaway_refuses(h2run *r)
+{
+    return r->ev.goaway && r->ev.goaway_last < (uint32_t)r->stream;
 }
 
 static int stream_answered(h2run *r)
 {
-    return r->ev.status || r->stream_done || r->ev.goaway;
+    return r->ev.status || r->stream_done || goaway_refuses(r) || sy_probe_h2_broken(&r->ev);
 }
 
 static int echo_back(h2run *r)
 {
-    return r->ev.echo_ok || r->stream_done || r->ev.goaway;
+    return r->ev.echo_ok || r->stream_done || goaway_refuses(r);
 }
 
 static void add_header(nghttp2_nv *nv, size_t *n, const char *name, const char *value)
@@ -214,6 +222,8 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
     add_header(nv, &n, ":path", P->target);
     add_header(nv, &n, "user-agent", "switchyard-probe/" SY_VERSION);
     r->stream = nghttp2_submit_request(s, NULL, nv, n, NULL, NULL);
+    if (r->stream > 0)
+        r->ev.max_stream = r->ev.expect_stream = (uint32_t)r->stream;
     run(r, s, c, deadline, stream_answered);
     sy_probe_h2_check(&P->rep, path, prior ? SY_PROBE_H2_PRIOR : SY_PROBE_H2_ALPN, &r->ev);
     sy_probe_step_add(&P->rep, path, "request", r->ev.status > 0, probe_now_ms() - t0,
@@ -225,6 +235,9 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
     const char *wpath = "rfc8441";
     h2run saved = *r;
     sy_probe_h2_init(&r->ev);
+    r->ev.scan = saved.ev.scan; /* the same byte stream goes on */
+    r->ev.first_type = saved.ev.first_type;
+    r->ev.max_stream = saved.ev.max_stream;
     r->ev.got_settings = 1;
     r->ev.enable_connect_protocol = saved.ev.enable_connect_protocol;
     r->stream_done = 0;
@@ -242,6 +255,8 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
             add_header(nv, &n, "origin", P->origin);
         nghttp2_data_provider dp = {.read_callback = frame_source};
         r->stream = nghttp2_submit_request(s, NULL, nv, n, &dp, NULL);
+        if (r->stream > 0)
+            r->ev.max_stream = r->ev.expect_stream = (uint32_t)r->stream;
         if (r->stream < 0) {
             r->ev.proto_error = 1;
             snprintf(r->ev.proto_detail, sizeof(r->ev.proto_detail), "%s",
@@ -305,9 +320,12 @@ void probe_walk_h2c(probe *P)
             if (sw) {
                 h2run r = {.P = P, .stream = 1};
                 sy_probe_h2_init(&r.ev);
+                r.ev.max_stream = r.ev.expect_stream = 1; /* the upgrade request's stream */
                 nghttp2_session *s = new_session(&r);
                 if (s && nghttp2_session_upgrade2(s, raw, sizeof(raw), 0, NULL) == 0) {
                     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, NULL, 0);
+                    if (len > h.head_len)
+                        sy_probe_h2_scan_feed(&r.ev, (uint8_t *)buf + h.head_len, len - h.head_len);
                     if (len > h.head_len && nghttp2_session_mem_recv(s, (uint8_t *)buf + h.head_len,
                                                                      len - h.head_len) < 0)
                         r.ev.proto_error = 1;
@@ -343,6 +361,7 @@ void probe_walk_h2c(probe *P)
                          "The server answered the HTTP/2 preface in HTTP/1 (\"%.12s\").", buf);
             sy_probe_step_add(&P->rep, path, "preface", -1, probe_now_ms() - t0, "HTTP/1 answer");
         } else if (got > 0) {
+            sy_probe_h2_scan_feed(&r.ev, (uint8_t *)buf, (size_t)got);
             if (nghttp2_session_mem_recv(s, (uint8_t *)buf, (size_t)got) < 0)
                 r.ev.proto_error = 1;
             run(&r, s, &c, t0 + P->timeout_ms, settings_seen);

@@ -433,8 +433,12 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
                                  "The answer to the %s: %s; the probe stopped reading.", what,
                                  detail);
                 } else {
-                    sy_probe_add(&P->rep, path, SY_PF_HTTP_BAD_RESPONSE,
-                                 "The answer to the %s is malformed: %s.", what, detail);
+                    f = sy_probe_add(&P->rep, path, SY_PF_HTTP_BAD_RESPONSE,
+                                     "The answer to the %s is malformed: %s (\"%s\").", what,
+                                     detail, sy_probe_quote(q, 64, h->bad_line, h->bad_len));
+                    const char *why = sy_probe_head_bad_hint(h);
+                    if (why)
+                        sy_probe_hint(f, "%s", why);
                 }
                 return 0;
             }

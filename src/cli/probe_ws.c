@@ -129,9 +129,9 @@ static void session_end_finding(probe *P, const char *path, sy_probe_ws_sess *s,
                                            "During the %s the server sent an invalid frame: %s "
                                            "(a client closes with %u).",
                                            during, s->error_detail, s->error_code);
-        if (s->rx_messages == 0 && s->rx_bytes > 0)
-            sy_probe_hint(f, "the first bytes after the 101 are not a valid frame: the server "
-                             "or a proxy sends something else (an HTTP body, an error page)");
+        const char *why = sy_probe_ws_sess_hint(s);
+        if (why)
+            sy_probe_hint(f, "%s", why);
     } else if (w == W_FLOOD) {
         sy_probe_add(&P->rep, path, SY_PF_WS_FLOOD,
                      "During the %s the server sent more than %u MiB (%llu messages) the probe "
