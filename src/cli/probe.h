@@ -54,6 +54,7 @@ typedef struct pconn {
     SSL *ssl;
     SSL_CTX *ctx;
     char alpn[32];
+    char alpn_seen[32]; /* what the server's hello selected, even when OpenSSL refused it */
 } pconn;
 
 enum { PN_EOF = 0, PN_ERR = -1, PN_TIMEOUT = -2 };

@@ -167,6 +167,21 @@ static sy_probe_tls_verify map_verify(long v)
     }
 }
 
+/* The offer in wire format -> "h2,http/1.1". */
+static void alpn_text(const char *alpn, size_t alpn_len, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < alpn_len && o + 1 < cap;) {
+        size_t n = (unsigned char)alpn[i++];
+        if (o)
+            out[o++] = ',';
+        for (size_t k = 0; k < n && i < alpn_len && o + 1 < cap; k++)
+            out[o++] = alpn[i++];
+    }
+    out[o] = 0;
+}
+
 static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
 {
     sy_probe_tls_info *t = &P->tls_info;
@@ -174,15 +189,7 @@ static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
     t->version = SSL_version(c->ssl);
     snprintf(t->version_name, sizeof(t->version_name), "%s", SSL_get_version(c->ssl));
     snprintf(t->cipher, sizeof(t->cipher), "%s", SSL_get_cipher_name(c->ssl));
-    /* the offer in wire format -> "h2,http/1.1" */
-    size_t o = 0;
-    for (size_t i = 0; i < alpn_len && o + 1 < sizeof(t->alpn_offered);) {
-        size_t n = (unsigned char)alpn[i++];
-        if (o)
-            t->alpn_offered[o++] = ',';
-        for (size_t k = 0; k < n && i < alpn_len && o + 1 < sizeof(t->alpn_offered); k++)
-            t->alpn_offered[o++] = alpn[i++];
-    }
+    alpn_text(alpn, alpn_len, t->alpn_offered, sizeof(t->alpn_offered));
     snprintf(t->alpn, sizeof(t->alpn), "%s", c->alpn);
     snprintf(t->host, sizeof(t->host), "%s", P->host);
     X509 *cert = SSL_get1_peer_certificate(c->ssl);
@@ -205,6 +212,18 @@ static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
     snprintf(t->verify_text, sizeof(t->verify_text), "%s", X509_verify_cert_error_string(v));
     t->insecure = P->insecure;
     P->have_tls_info = 1;
+}
+
+/* Sees the server's handshake messages before OpenSSL judges them: OpenSSL fails a handshake
+ * whose ALPN was not offered with a bare "bad extension", and the probe names it. */
+static void tls_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                    SSL *ssl, void *arg)
+{
+    pconn *c = arg;
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && !c->alpn_seen[0])
+        sy_probe_tls_alpn_in_hello(buf, len, c->alpn_seen, sizeof(c->alpn_seen));
 }
 
 static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn, size_t alpn_len,
@@ -231,6 +250,8 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
         SSL_set_tlsext_host_name(c->ssl, P->host);
     if (alpn && alpn_len)
         SSL_set_alpn_protos(c->ssl, (const unsigned char *)alpn, (unsigned)alpn_len);
+    SSL_set_msg_callback(c->ssl, tls_msg);
+    SSL_set_msg_callback_arg(c->ssl, c);
     for (;;) {
         ERR_clear_error();
         int rc = SSL_connect(c->ssl);
@@ -261,6 +282,23 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
             else
                 snprintf(reason, sizeof(reason), "%s",
                          e == SSL_ERROR_SYSCALL ? "the connection closed" : "handshake failure");
+            char offer[64];
+            alpn_text(alpn, alpn_len, offer, sizeof(offer));
+            if (c->alpn_seen[0] && !sy_probe_tls_alpn_offered(offer, c->alpn_seen)) {
+                /* The server spoke TLS but chose what nobody asked for: a TLS error of the
+                 * server's, not an unreachable one. */
+                snprintf(msg, sizeof(msg),
+                         "The server selected ALPN \"%s\"; the probe offered \"%s\" (step: "
+                         "tls), so the TLS handshake failed: %s.",
+                         c->alpn_seen, offer, reason);
+                f = fail(P, path, 0, SY_PF_TLS_ALPN_UNEXPECTED, msg);
+                sy_probe_hint(f, "RFC 7301 §3.2: the server must select one of the client's "
+                                 "protocols or none; clients abort the handshake");
+                if (steps)
+                    sy_probe_step_add(&P->rep, path, "tls", 0, probe_now_ms() - t0,
+                                      "ALPN %s not offered", c->alpn_seen);
+                return -1;
+            }
             snprintf(msg, sizeof(msg), "The TLS handshake with %s failed (step: tls): %s.",
                      P->addrstr, reason);
             f = fail(P, path, main, SY_PF_TLS_HANDSHAKE_FAILED, msg);

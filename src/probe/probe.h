@@ -369,6 +369,14 @@ typedef struct sy_probe_tls_info {
 } sy_probe_tls_info;
 
 void sy_probe_tls_check(sy_probe_report *r, const char *path, const sy_probe_tls_info *t);
+/* The ALPN protocol a server's handshake message selects: msg is a whole ServerHello (type 2)
+ * or EncryptedExtensions (type 8) message with its 4-byte header, as the TLS library hands it
+ * over. Writes it (NUL-terminated, cut to cap) and returns 1, or returns 0 when the message
+ * selects none or is not one of those. Lets the driver name the protocol when the TLS library
+ * refuses the handshake because of it. */
+int sy_probe_tls_alpn_in_hello(const uint8_t *msg, size_t len, char *out, size_t cap);
+/* Non-zero when proto is in the comma-separated offer. */
+int sy_probe_tls_alpn_offered(const char *offer, const char *proto);
 
 /* ---- HTTP/2 (h2c upgrade, prior knowledge, ALPN, RFC 8441): events from the driver ---- */
 

@@ -526,6 +526,31 @@ def tls_soon_expiring_and_h2c_over_tls_check():
         eq(d["_rc"], 1, "exit")
 
 
+@test
+def tls_broken_handshakes():
+    """A peer that refuses every ClientHello with an alert, one whose ServerHello selects an
+    ALPN protocol nobody offered, and a correct TLS server without h2 asked for h2."""
+    with Proc([PY, FIXTURE, "--tls-faults"], want=("port", "alert-port", "bad-alpn-port")) as p:
+        d = probe("wss://localhost:%d/echo" % p.ports["alert-port"], "--timeout", "2")
+        eq(d["_rc"], 2, "exit")
+        f = find(d, "TLS_HANDSHAKE_FAILED")
+        ok("step: tls" in f["message"] and "alert" in f["wire"], f)
+        for url in ("wss://localhost:%d/echo", "https://localhost:%d/"):
+            d = probe(url % p.ports["bad-alpn-port"], "--timeout", "2")
+            eq(d["_rc"], 1, "exit (%s)" % ids(d))
+            f = find(d, "TLS_ALPN_UNEXPECTED")
+            ok('"foo"' in f["message"] and "step: tls" in f["message"], f["message"])
+            eq(f["severity"], "error", "severity")
+            eq(ids(d, "warning"), ["TLS_ALPN_UNEXPECTED"], "only the real problem")
+            ok(d["_t"] < 4, "bounded: %.1f s" % d["_t"])
+    fx, ca = tls_fixture("noh2", "localhost", ["localhost"], -1, 30)
+    with fx:
+        d = probe("https://localhost:%d/" % fx.ports["tls-port"], "--cacert", ca)
+        eq(d["_rc"], 0, "no h2 on a TLS port is a note (%s)" % ids(d))
+        ok("http/1.1" in find(d, "H2_ALPN_NOT_H2")["message"], "the selected protocol named")
+        eq(ids(d, "warning"), [], "no problems")
+
+
 def own_tls_server(*tls_args):
     cmd = [harness.ARGS.bin, "serve", "--workers", "2", "--root", harness.ROOT,
            "--no-access-log", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"]

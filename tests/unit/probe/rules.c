@@ -134,6 +134,43 @@ TEST(tls_rules)
     CHECK(sy_probe_has(&rep, NULL, SY_PF_TLS_ALPN_UNEXPECTED));
 }
 
+TEST(tls_alpn_in_server_hello)
+{
+    /* a TLS 1.2 ServerHello: version, random, a 2-byte session ID, suite, compression, then
+     * renegotiation_info and ALPN "foo" */
+    uint8_t m[128];
+    size_t n = 0;
+    m[n++] = 2;
+    n += 3;
+    m[n++] = 3, m[n++] = 3;
+    memset(m + n, 0xaa, 32), n += 32;
+    m[n++] = 2, m[n++] = 0x11, m[n++] = 0x22;
+    m[n++] = 0xc0, m[n++] = 0x2f, m[n++] = 0;
+    static const uint8_t ext[] = {0, 15, 0xff, 1, 0, 1, 0, 0, 16, 0, 6, 0, 4, 3, 'f', 'o', 'o'};
+    memcpy(m + n, ext, sizeof(ext));
+    n += sizeof(ext);
+    m[1] = 0, m[2] = 0, m[3] = (uint8_t)(n - 4);
+    char out[32];
+    CHECK_EQ(sy_probe_tls_alpn_in_hello(m, n, out, sizeof(out)), 1);
+    CHECK(!strcmp(out, "foo"));
+    CHECK(!sy_probe_tls_alpn_offered("h2,http/1.1", out));
+    CHECK(sy_probe_tls_alpn_offered("h2,http/1.1", "http/1.1"));
+    CHECK(sy_probe_tls_alpn_offered("h2,http/1.1", "h2"));
+    CHECK(!sy_probe_tls_alpn_offered("h2,http/1.1", "h"));
+    /* cut anywhere: never read past the end, never a protocol */
+    for (size_t cut = 0; cut < n; cut++)
+        CHECK_EQ(sy_probe_tls_alpn_in_hello(m, cut, out, sizeof(out)), 0);
+    /* EncryptedExtensions (TLS 1.3) with ALPN h2 */
+    static const uint8_t ee[] = {8, 0, 0, 11, 0, 9, 0, 16, 0, 5, 0, 3, 2, 'h', '2'};
+    CHECK_EQ(sy_probe_tls_alpn_in_hello(ee, sizeof(ee), out, sizeof(out)), 1);
+    CHECK(!strcmp(out, "h2"));
+    /* other messages and no ALPN */
+    static const uint8_t cert[] = {11, 0, 0, 0};
+    CHECK_EQ(sy_probe_tls_alpn_in_hello(cert, sizeof(cert), out, sizeof(out)), 0);
+    static const uint8_t ee0[] = {8, 0, 0, 2, 0, 0};
+    CHECK_EQ(sy_probe_tls_alpn_in_hello(ee0, sizeof(ee0), out, sizeof(out)), 0);
+}
+
 TEST(h2_settings_and_upgrade_request)
 {
     char b64[64], req[512];
@@ -390,6 +427,7 @@ int main(void)
     RUN(reflect_identical_is_silent);
     RUN(reflect_names_the_stripping_hop);
     RUN(tls_rules);
+    RUN(tls_alpn_in_server_hello);
     RUN(h2_settings_and_upgrade_request);
     RUN(h2c_101_rules);
     RUN(h2_event_rules);
