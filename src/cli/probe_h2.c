@@ -14,16 +14,24 @@ typedef struct h2run {
     sy_probe_h2 ev;
     int32_t stream; /* the stream whose answer we wait for */
     int stream_done;
-    /* RFC 8441: one masked WebSocket frame to send on the CONNECT stream */
-    uint8_t frame[64];
+    /* RFC 8441: a masked text frame and a ping to send on the CONNECT stream, and the
+     * WebSocket session that reads what comes back */
+    uint8_t frame[80];
     size_t frame_len, frame_off;
     int frame_ready;
+    sy_probe_ws_sess ws;
+    int ws_on;
 } h2run;
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     h2run *r = ud;
     (void)s;
+    if (f->hd.stream_id == r->stream && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA)) {
+        r->stream_done = 1; /* the server's side of the stream is over */
+        r->ev.stream_ended = 1;
+    }
     switch (f->hd.type) {
     case NGHTTP2_SETTINGS:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
@@ -73,8 +81,23 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream, const uint
     (void)data;
     if (stream == r->stream) {
         r->ev.data_bytes += len;
-        if (r->ev.echo_sent && r->ev.data_bytes >= 2)
-            r->ev.echo_ok = 1;
+        if (r->ws_on && !r->ev.ws_error) {
+            static uint8_t tmp[16384];
+            for (size_t off = 0; off < len && !r->ws.error;) {
+                size_t n = SY_MIN(len - off, sizeof(tmp));
+                memcpy(tmp, data + off, n); /* the session unmasks in place */
+                sy_probe_ws_sess_feed(&r->ws, tmp, n);
+                off += n;
+            }
+            r->ev.echo_ok = r->ws.got_echo && r->ws.echo_match;
+            r->ev.got_pong = r->ws.got_pong;
+            if (r->ws.error) {
+                r->ev.ws_error = 1;
+                snprintf(r->ev.ws_error_detail, sizeof(r->ev.ws_error_detail), "%s",
+                         r->ws.error_detail);
+                r->ev.ws_error_hint = sy_probe_ws_sess_hint(&r->ws);
+            }
+        }
     }
     return 0;
 }
@@ -85,6 +108,7 @@ static int on_close(nghttp2_session *s, int32_t stream, uint32_t code, void *ud)
     (void)s;
     if (stream == r->stream) {
         r->stream_done = 1;
+        r->ev.stream_ended = 1;
         if (code && !r->ev.rst) {
             r->ev.rst = 1;
             r->ev.rst_code = code;
@@ -194,7 +218,12 @@ static int stream_answered(h2run *r)
 
 static int echo_back(h2run *r)
 {
-    return r->ev.echo_ok || r->stream_done || goaway_refuses(r);
+    return r->ev.echo_ok || r->ev.ws_error || r->stream_done || goaway_refuses(r);
+}
+
+static int echo_or_pong(h2run *r)
+{
+    return echo_back(r) || r->ev.got_pong;
 }
 
 static void add_header(nghttp2_nv *nv, size_t *n, const char *name, const char *value)
@@ -263,18 +292,37 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
                      nghttp2_strerror(r->stream));
         } else {
             run(r, s, c, deadline, stream_answered);
-            if (r->ev.status == 200) {
+            if (r->ev.status == 200 && !r->stream_done) {
+                /* A message, then a ping: an echo endpoint answers the message first, so a
+                 * pong without the echo means no echo (after a short grace, as on HTTP/1.1). */
                 static const uint8_t mask[4] = {1, 2, 3, 4};
+                sy_probe_ws_sess_init(&r->ws, 0);
+                r->ws_on = 1;
                 r->frame_len = sy_probe_ws_frame(r->frame, sizeof(r->frame), SY_WS_OP_TEXT,
                                                  "switchyard probe h2", 19, mask);
+                r->frame_len +=
+                    sy_probe_ws_frame(r->frame + r->frame_len, sizeof(r->frame) - r->frame_len,
+                                      SY_WS_OP_PING, "h2ping", 6, mask);
+                sy_probe_ws_sess_sent(&r->ws, SY_WS_OP_TEXT, "switchyard probe h2", 19);
+                sy_probe_ws_sess_sent(&r->ws, SY_WS_OP_PING, "h2ping", 6);
                 r->frame_ready = 1;
                 nghttp2_session_resume_data(s, r->stream);
-                run(r, s, c, deadline, echo_back);
+                double t2 = probe_now_ms();
+                run(r, s, c, deadline, echo_or_pong);
+                if (!echo_back(r) && r->ev.got_pong) {
+                    double grace = probe_now_ms() + SY_MAX(250.0, 4 * (probe_now_ms() - t2));
+                    run(r, s, c, grace < deadline ? grace : deadline, echo_back);
+                }
+                sy_probe_ws_sess_free(&r->ws);
+                r->ws_on = 0;
             }
         }
         sy_probe_step_add(&P->rep, wpath, "connect", r->ev.status == 200, probe_now_ms() - t1,
                           ":protocol websocket -> %s%d%s", r->ev.status ? ":status " : "no answer ",
-                          r->ev.status, r->ev.echo_ok ? ", a frame came back" : "");
+                          r->ev.status,
+                          r->ev.echo_ok    ? ", the message came back"
+                          : r->ev.got_pong ? ", a pong came back (no echo)"
+                                           : "");
     }
     sy_probe_h2_check(&P->rep, wpath, SY_PROBE_H2_WS, &r->ev);
 }

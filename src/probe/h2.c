@@ -368,9 +368,26 @@ int sy_probe_h2_check(sy_probe_report *r, const char *path, sy_probe_h2_mode mod
                                      : "no response");
             return 0;
         }
+        if (h->ws_error) {
+            sy_probe_finding *f = sy_probe_add(r, path, SY_PF_WS_FRAME_INVALID,
+                                               "On the RFC 8441 stream the server sent an invalid "
+                                               "WebSocket frame: %s.",
+                                               h->ws_error_detail);
+            if (h->ws_error_hint)
+                sy_probe_hint(f, "%s", h->ws_error_hint);
+            return 0;
+        }
+        if (h->stream_ended && !h->data_bytes) {
+            sy_probe_add(r, path, SY_PF_WS_CLOSED_AFTER_UPGRADE,
+                         "The server ended the extended CONNECT stream right after its 200, "
+                         "before any WebSocket frame: the WebSocket over HTTP/2 is over at once.");
+            return 0;
+        }
         if (h->echo_sent && !h->echo_ok)
-            sy_probe_add(r, path, SY_PF_H2_WS_NO_ECHO,
-                         "No WebSocket message came back on the HTTP/2 stream.");
+            sy_probe_add(r, path, SY_PF_H2_WS_NO_ECHO, "%s",
+                         h->got_pong ? "The WebSocket over HTTP/2 answered the probe's ping but "
+                                       "sent no message back."
+                                     : "No WebSocket message came back on the HTTP/2 stream.");
         return ok;
     }
     if (refused)

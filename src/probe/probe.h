@@ -435,8 +435,13 @@ typedef struct sy_probe_h2 {
     char proto_detail[128];
     int timed_out;
     int closed;    /* the connection ended before the stream did */
-    int echo_sent; /* RFC 8441: a WebSocket frame sent on the stream */
-    int echo_ok;   /* ... and a frame came back */
+    int echo_sent; /* RFC 8441: a WebSocket message (and a ping) sent on the stream */
+    int echo_ok;   /* ... and the message came back */
+    int got_pong;  /* ... the ping was answered */
+    int ws_error;  /* ... what came back is not valid WebSocket frames */
+    char ws_error_detail[160];
+    const char *ws_error_hint;
+    int stream_ended; /* the stream ended (END_STREAM or closed) */
     uint64_t data_bytes;
 } sy_probe_h2;
 

@@ -790,12 +790,36 @@ def rfc8441_websocket_over_h2():
         d = probe("http://127.0.0.1:%d/" % p.ports["port"])
         eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
         s = step(d, "rfc8441", "connect")
-        ok(s["ok"] and "a frame came back" in s["detail"], s)
+        ok(s["ok"] and "the message came back" in s["detail"], s)
         ok("H2_WS_NOT_ADVERTISED" not in ids(d), ids(d))
     with Proc([PY, H2FIX, "--reject"]) as p:
         d = probe("http://127.0.0.1:%d/" % p.ports["port"])
         eq(d["_rc"], 1, "exit")
         ok("501" in find(d, "H2_WS_REJECTED")["message"], "status named")
+
+
+@test
+def rfc8441_broken_servers():
+    if not have_h2():
+        return skip("python3-h2")
+    # mode, the finding on the rfc8441 path, exit status
+    for mode, fid, code in (("no-ecp", "H2_WS_NOT_ADVERTISED", 0),
+                            ("no-echo", "H2_WS_NO_ECHO", 0),
+                            ("raw-echo", "WS_FRAME_INVALID", 1),
+                            ("end-stream", "WS_CLOSED_AFTER_UPGRADE", 1)):
+        with Proc([PY, H2FIX, "--mode", mode]) as p:
+            d = probe("http://127.0.0.1:%d/" % p.ports["port"], "--timeout", "2")
+            eq(d["_rc"], code, "exit for %s (%s)" % (mode, ids(d)))
+            f = find(d, fid)
+            eq(f["path"], "rfc8441", "path")
+            eq(f["severity"], catalogue()[fid], "severity")
+            eq([x["id"] for x in d["findings"] if x["severity"] != "info" and x["id"] != fid], [],
+               "nothing else is a problem for %s" % mode)
+            ok(d["_t"] < 3, "bounded: %.1f s" % d["_t"])
+            if mode == "raw-echo":
+                ok("masked" in f["message"], f["message"])
+            if mode == "no-echo":
+                ok("ping" in f["message"], "the pong ends the wait: %s" % f["message"])
 
 
 def teardown():
