@@ -226,6 +226,15 @@ static int echo_or_pong(h2run *r)
     return echo_back(r) || r->ev.got_pong;
 }
 
+/* ":status 200", or "no answer". */
+static const char *status_text(int status, char out[24])
+{
+    if (!status)
+        return "no answer";
+    snprintf(out, 24, ":status %d", status);
+    return out;
+}
+
 static void add_header(nghttp2_nv *nv, size_t *n, const char *name, const char *value)
 {
     nv[*n].name = (uint8_t *)name;
@@ -241,6 +250,7 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
                         int prior, double t0)
 {
     double deadline = probe_now_ms() + P->timeout_ms;
+    char st[24];
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100}};
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 1);
     nghttp2_nv nv[8];
@@ -256,8 +266,7 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
     run(r, s, c, deadline, stream_answered);
     sy_probe_h2_check(&P->rep, path, prior ? SY_PROBE_H2_PRIOR : SY_PROBE_H2_ALPN, &r->ev);
     sy_probe_step_add(&P->rep, path, "request", r->ev.status > 0, probe_now_ms() - t0,
-                      "GET %s -> %s%d", P->target, r->ev.status ? ":status " : "no answer ",
-                      r->ev.status);
+                      "GET %s -> %s", P->target, status_text(r->ev.status, st));
     if (!r->ev.got_settings)
         return;
     /* RFC 8441 on the same connection. */
@@ -318,8 +327,7 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
             }
         }
         sy_probe_step_add(&P->rep, wpath, "connect", r->ev.status == 200, probe_now_ms() - t1,
-                          ":protocol websocket -> %s%d%s", r->ev.status ? ":status " : "no answer ",
-                          r->ev.status,
+                          ":protocol websocket -> %s%s", status_text(r->ev.status, st),
                           r->ev.echo_ok    ? ", the message came back"
                           : r->ev.got_pong ? ", a pong came back (no echo)"
                                            : "");
@@ -366,6 +374,7 @@ void probe_walk_h2c(probe *P)
                                                 : -1,
                               probe_now_ms() - t0, "Upgrade: h2c -> %d", h.status);
             if (sw) {
+                char st[24];
                 h2run r = {.P = P, .stream = 1};
                 sy_probe_h2_init(&r.ev);
                 r.ev.max_stream = r.ev.expect_stream = 1; /* the upgrade request's stream */
@@ -380,8 +389,8 @@ void probe_walk_h2c(probe *P)
                     run(&r, s, &c, probe_now_ms() + P->timeout_ms, stream_answered);
                     sy_probe_h2_check(&P->rep, path, SY_PROBE_H2_UPGRADE, &r.ev);
                     sy_probe_step_add(&P->rep, path, "response", r.ev.status > 0,
-                                      probe_now_ms() - t0, "stream 1 -> %s%d",
-                                      r.ev.status ? ":status " : "no answer ", r.ev.status);
+                                      probe_now_ms() - t0, "stream 1 -> %s",
+                                      status_text(r.ev.status, st));
                 }
                 nghttp2_session_del(s);
             }
