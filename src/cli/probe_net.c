@@ -381,7 +381,9 @@ ssize_t probe_read(pconn *c, void *buf, size_t cap, double deadline)
                 if (e == SSL_ERROR_SYSCALL && !le && errno == 0)
                     return PN_EOF; /* closed without close_notify */
                 snprintf(last_err, sizeof(last_err), "%s",
-                         le ? ERR_reason_error_string(le) : strerror(errno));
+                         le && ERR_reason_error_string(le) ? ERR_reason_error_string(le)
+                                                           : strerror(errno));
+                c->tls_alert = le && strstr(last_err, "alert");
                 return PN_ERR;
             }
         } else {
@@ -420,7 +422,17 @@ int probe_write(pconn *c, const void *buf, size_t len, double deadline)
                 if (e == SSL_ERROR_WANT_READ)
                     ev = POLLIN;
                 else if (e != SSL_ERROR_WANT_WRITE) {
-                    snprintf(last_err, sizeof(last_err), "TLS write failed");
+                    unsigned long le = ERR_peek_last_error();
+                    const char *why = le ? ERR_reason_error_string(le) : NULL;
+                    snprintf(last_err, sizeof(last_err), "TLS write failed%s%s", why ? ": " : "",
+                             why ? why : "");
+                    c->tls_alert = why && strstr(why, "alert");
+                    if (!c->tls_alert) {
+                        /* The peer may have refused with an alert that is still unread
+                         * (the write then fails on the closed socket): read it. */
+                        char tmp[256];
+                        (void)probe_read(c, tmp, sizeof(tmp), probe_now_ms());
+                    }
                     return PN_ERR;
                 }
                 n = 0;
@@ -442,6 +454,28 @@ int probe_write(pconn *c, const void *buf, size_t len, double deadline)
         }
     }
     return 0;
+}
+
+int probe_tls_refused(probe *P, const char *path, pconn *c, int main, const char *step)
+{
+    char msg[400];
+    if (!c->ssl || !c->tls_alert)
+        return 0;
+    snprintf(msg, sizeof(msg),
+             "The server ended the TLS session with an alert right after the handshake (step: "
+             "%s): %s.",
+             step, last_err);
+    sy_probe_finding *f = fail(P, path, main, SY_PF_TLS_HANDSHAKE_FAILED, msg);
+    if (strstr(last_err, "certificate required") || strstr(last_err, "handshake failure") ||
+        strstr(last_err, "bad certificate") || strstr(last_err, "unknown ca"))
+        sy_probe_hint(f, "the server requires a client certificate (TLS 1.3 servers refuse a "
+                         "missing or unknown one after the handshake, so it shows at the first "
+                         "read or write); present one, or check the server's client-certificate "
+                         "settings");
+    else
+        sy_probe_hint(f, "the server accepted the handshake, then refused the session: see the "
+                         "alert");
+    return 1;
 }
 
 int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap, size_t *len,
@@ -499,6 +533,8 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
             f = fail(P, path, main && *len == 0, SY_PF_NET_TIMEOUT, msg);
             if (f && !main)
                 f->sev = SY_PROBE_ERROR;
+        } else if (n == PN_ERR && probe_tls_refused(P, path, c, main && *len == 0, what)) {
+            return 0;
         } else {
             snprintf(msg, sizeof(msg),
                      "The connection %s before a complete answer to the %s "

@@ -316,9 +316,13 @@ static int handshake(probe *P, const char *path, pconn *c, const sy_probe_ws_req
         *req_len = n;
     double t0 = probe_now_ms();
     if (!n || probe_write(c, g_req, n, t0 + P->timeout_ms) != 0) {
-        sy_probe_add(&P->rep, path, SY_PF_NET_CLOSED,
-                     "Could not send the handshake (step: request): %s.",
-                     n ? probe_err_text() : "the request is too large");
+        if (n && probe_tls_refused(P, path, c, main, "request"))
+            return 0;
+        sy_probe_finding *f = sy_probe_add(&P->rep, path, SY_PF_NET_CLOSED,
+                                           "Could not send the handshake (step: request): %s.",
+                                           n ? probe_err_text() : "the request is too large");
+        if (f && !main)
+            f->sev = SY_PROBE_ERROR;
         return 0;
     }
     if (!probe_read_head(P, path, c, g_buf, sizeof(g_buf), len, h, main, "handshake"))

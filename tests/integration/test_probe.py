@@ -529,8 +529,17 @@ def tls_soon_expiring_and_h2c_over_tls_check():
 @test
 def tls_broken_handshakes():
     """A peer that refuses every ClientHello with an alert, one whose ServerHello selects an
-    ALPN protocol nobody offered, and a correct TLS server without h2 asked for h2."""
-    with Proc([PY, FIXTURE, "--tls-faults"], want=("port", "alert-port", "bad-alpn-port")) as p:
+    ALPN protocol nobody offered, a server that requires a client certificate, and a correct
+    TLS server without h2 asked for h2."""
+    c, k = make_cert("faults", "localhost", ["localhost"], -1, 30)
+    with Proc([PY, FIXTURE, "--tls-cert", c, "--tls-key", k, "--tls-faults"],
+              want=("port", "tls-port", "alert-port", "bad-alpn-port", "client-cert-port")) as p:
+        d = probe("wss://localhost:%d/echo" % p.ports["client-cert-port"], "--cacert", c,
+                  "--timeout", "2")
+        eq(d["_rc"], 2, "exit (%s)" % ids(d))
+        f = find(d, "TLS_HANDSHAKE_FAILED")
+        ok("client certificate" in f["wire"] and "step: " in f["message"], f)
+        ok("NET_CLOSED" not in ids(d), ids(d))
         d = probe("wss://localhost:%d/echo" % p.ports["alert-port"], "--timeout", "2")
         eq(d["_rc"], 2, "exit")
         f = find(d, "TLS_HANDSHAKE_FAILED")
