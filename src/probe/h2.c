@@ -398,10 +398,16 @@ int sy_probe_h2_check(sy_probe_report *r, const char *path, sy_probe_h2_mode mod
         return 0;
     }
     if (!h->status) {
-        sy_probe_add(r, path, SY_PF_H2_NO_RESPONSE, "The HTTP/2 request got no response%s.",
-                     h->timed_out ? " before the timeout"
-                     : h->closed  ? " (the connection closed)"
-                                  : "");
+        sy_probe_finding *f =
+            sy_probe_add(r, path, SY_PF_H2_NO_RESPONSE, "The HTTP/2 request got no response%s%s.",
+                         mode == SY_PROBE_H2_UPGRADE ? " on stream 1 after the 101" : "",
+                         h->timed_out ? " before the timeout"
+                         : h->closed  ? " (the connection closed)"
+                                      : "");
+        if (mode == SY_PROBE_H2_UPGRADE)
+            sy_probe_hint(f, "after a 101 to h2c the request that asked for the upgrade is "
+                             "stream 1, and its response comes as HTTP/2 on that stream (RFC "
+                             "7540 §3.2): the server switched but does not serve it");
         return 0;
     }
     return ok;

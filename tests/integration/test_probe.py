@@ -407,6 +407,7 @@ H2C_FAULTS = [
     ("h2c-goaway", "H2_GOAWAY", "before answering"),
     ("h2c-goaway-error", "H2_GOAWAY", "PROTOCOL_ERROR"),
     ("h2c-wrong-stream", "H2_PROTOCOL_ERROR", "stream 3"),
+    ("h2c-no-answer", "H2_NO_RESPONSE", "on stream 1 after the 101"),
     ("h2c-bad-101", "H2C_UPGRADE_INVALID", "websocket"),
 ]
 
