@@ -483,10 +483,19 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
 {
     double t0 = probe_now_ms(), deadline = t0 + P->timeout_ms;
     char msg[400], q[120];
+    int interim = 0;
     for (;;) { /* *len bytes may be there already (a caller that peeked) */
         const char *detail = NULL;
         if (*len) {
             ssize_t n = sy_probe_head_parse(buf, *len, 0, h, &detail);
+            if (n > 0 && h->status >= 100 && h->status < 200 && h->status != 101 && interim < 8) {
+                /* An interim answer (100 Continue, 103 Early Hints): clients read past it to
+                 * the final one (RFC 9110 §15.2), and so does the probe. */
+                interim++;
+                memmove(buf, buf + n, *len - (size_t)n);
+                *len -= (size_t)n;
+                continue;
+            }
             if (n > 0)
                 return 1;
             if (n < 0) {

@@ -386,9 +386,10 @@ for _f in FAULTS:
 @test
 def fixture_correct_variants_not_flagged():
     """Correct servers in unusual shapes: mixed-case tokens and OWS after the accept value,
-    a message glued to the 101 in the same write, a head that arrives in pieces."""
+    a message glued to the 101 in the same write, a head that arrives in pieces, an interim
+    100 Continue before the 101."""
     port = fixture()
-    for path in ("echo", "upgrade-mixed-case", "glued-frame", "slow-head"):
+    for path in ("echo", "upgrade-mixed-case", "glued-frame", "slow-head", "interim-100"):
         d = probe("ws://127.0.0.1:%d/%s" % (port, path))
         eq(ids(d, "warning"), [], "problems on /%s" % path)
         eq(d["_rc"], 0, "exit for /%s" % path)
