@@ -290,6 +290,14 @@ static void not_switched(sy_probe_report *r, const char *path, const sy_probe_ws
             sy_probe_hint(f, "the server asks for exactly what the probe sent (websocket, version "
                              "13): the upgrade fields did not reach it, a hop in between "
                              "probably removed Upgrade and Connection");
+        if (f && !up && !v) {
+            sy_probe_hint(f,
+                          "the 426 names neither Upgrade nor Sec-WebSocket-Version, so it does "
+                          "not say what it wants (RFC 9110 §15.5.22 requires Upgrade in a "
+                          "426)%s%s",
+                          hint[0] ? "; " : "", hint);
+            return;
+        }
     } else if (st >= 300 && st < 400) {
         const sy_field *loc = get(h, "location", NULL);
         f = sy_probe_add(r, path, SY_PF_WS_REDIRECT,

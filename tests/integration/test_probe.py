@@ -329,6 +329,7 @@ SAYS = {
     "version-in-101": "Sec-WebSocket-Version: 8",
     "several-subprotocols": "several subprotocols",
     "status-401": "WWW-Authenticate: Bearer",
+    "status-426-bare": "neither Upgrade nor Sec-WebSocket-Version",
     "status-426-v8": "version 8",
     "status-426-tls": "wss://",
     "redirect-wss": "wss://",

@@ -263,7 +263,8 @@ static size_t h2frame(uint8_t *out, int type, int flags, uint32_t stream, const 
     out[6] = (uint8_t)(stream >> 16);
     out[7] = (uint8_t)(stream >> 8);
     out[8] = (uint8_t)stream;
-    memcpy(out + 9, p, n);
+    if (n)
+        memcpy(out + 9, p, n);
     return 9 + n;
 }
 

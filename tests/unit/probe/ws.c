@@ -368,6 +368,9 @@ TEST(refusal_details)
     f = finding(SY_PF_WS_UPGRADE_REQUIRED_426);
     CHECK(strstr(f->msg, "Upgrade: websocket, Sec-WebSocket-Version: 13)"));
     CHECK(strstr(f->hint, "removed Upgrade and Connection"));
+    setup();
+    check("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n", NULL);
+    CHECK(strstr(finding(SY_PF_WS_UPGRADE_REQUIRED_426)->hint, "neither Upgrade"));
 }
 
 TEST(several_subprotocols_named)
