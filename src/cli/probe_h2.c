@@ -21,6 +21,7 @@ typedef struct h2run {
     int frame_ready;
     sy_probe_ws_sess ws;
     int ws_on;
+    int first; /* the run's first connection: a refusal there is fatal */
 } h2run;
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
@@ -264,6 +265,8 @@ static void h2_requests(probe *P, const char *path, nghttp2_session *s, h2run *r
     if (r->stream > 0)
         r->ev.max_stream = r->ev.expect_stream = (uint32_t)r->stream;
     run(r, s, c, deadline, stream_answered);
+    if (!r->ev.got_settings && probe_tls_refused(P, path, c, r->first, "request"))
+        return; /* a TLS alert, not an HTTP/2 problem */
     sy_probe_h2_check(&P->rep, path, prior ? SY_PROBE_H2_PRIOR : SY_PROBE_H2_ALPN, &r->ev);
     sy_probe_step_add(&P->rep, path, "request", r->ev.status > 0, probe_now_ms() - t0,
                       "GET %s -> %s", P->target, status_text(r->ev.status, st));
@@ -446,9 +449,18 @@ void probe_walk_h2(probe *P)
     const char *path = "h2";
     static const char alpn[] = "\x02h2\x08http/1.1";
     pconn c;
+    int first = !P->connected;
     if (probe_open(P, path, &c, alpn, sizeof(alpn) - 1, 0, 1) == 0) {
         double t0 = probe_now_ms();
         if (strcmp(c.alpn, "h2") != 0) {
+            /* Nothing is sent on http/1.1 here: listen a moment for a refusal that TLS 1.3
+             * sends after the handshake (a required client certificate). */
+            char tmp[64];
+            if (probe_read(&c, tmp, sizeof(tmp), t0 + SY_MIN(300, P->timeout_ms)) == PN_ERR &&
+                probe_tls_refused(P, path, &c, first, "tls")) {
+                probe_close(&c);
+                return;
+            }
             sy_probe_add(&P->rep, path, SY_PF_H2_ALPN_NOT_H2,
                          "The probe offered h2 and http/1.1 with ALPN; the server selected %s.",
                          c.alpn[0] ? c.alpn : "none");
@@ -456,7 +468,7 @@ void probe_walk_h2(probe *P)
                               c.alpn[0] ? c.alpn : "none");
         } else {
             sy_probe_step_add(&P->rep, path, "alpn", 1, -1, "selected h2");
-            h2run r = {.P = P};
+            h2run r = {.P = P, .first = first};
             sy_probe_h2_init(&r.ev);
             nghttp2_session *s = new_session(&r);
             if (s)

@@ -305,6 +305,12 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
             if (strstr(reason, "wrong version number") || strstr(reason, "packet length"))
                 sy_probe_hint(f, "the server answered with something that is not TLS, most "
                                  "likely cleartext HTTP: use ws:// or http://");
+            else if (strstr(reason, "no application protocol"))
+                sy_probe_hint(f,
+                              "the server accepts none of the ALPN protocols offered (%s): "
+                              "it probably speaks only h2, where WebSocket needs RFC 8441 "
+                              "(probe the https:// URL)",
+                              alpn_len ? offer : "none");
             else if (strstr(reason, "alert"))
                 sy_probe_hint(f, "the server sent a TLS alert: it refused the handshake");
         }

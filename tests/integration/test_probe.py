@@ -543,6 +543,10 @@ def tls_broken_handshakes():
         f = find(d, "TLS_HANDSHAKE_FAILED")
         ok("client certificate" in f["wire"] and "step: " in f["message"], f)
         ok("NET_CLOSED" not in ids(d), ids(d))
+        d = probe("https://localhost:%d/" % p.ports["client-cert-port"], "--cacert", c,
+                  "--timeout", "2")
+        eq(d["_rc"], 2, "exit over https:// too (%s)" % ids(d))
+        ok("client certificate" in find(d, "TLS_HANDSHAKE_FAILED")["wire"], "named")
         d = probe("wss://localhost:%d/echo" % p.ports["alert-port"], "--timeout", "2")
         eq(d["_rc"], 2, "exit")
         f = find(d, "TLS_HANDSHAKE_FAILED")
