@@ -54,6 +54,8 @@ typedef struct pconn {
     SSL *ssl;
     SSL_CTX *ctx;
     char alpn[32];
+    char alpn_seen[32]; /* what the server's hello selected, even when OpenSSL refused it */
+    int tls_alert;      /* the last read or write failed on a TLS alert from the server */
 } pconn;
 
 enum { PN_EOF = 0, PN_ERR = -1, PN_TIMEOUT = -2 };
@@ -72,6 +74,10 @@ ssize_t probe_read(pconn *c, void *buf, size_t cap, double deadline);
 int probe_write(pconn *c, const void *buf, size_t len, double deadline);
 const char *probe_err_text(void); /* the last error of probe_read/probe_write (static) */
 
+/* After a failed read or write: when the server sent a TLS alert (a TLS 1.3 server refusing
+ * a client certificate does so after the handshake), add TLS_HANDSHAKE_FAILED naming the
+ * step and return 1; else return 0. */
+int probe_tls_refused(probe *P, const char *path, pconn *c, int main, const char *step);
 /* Read a response head into buf (cap bytes, at most SY_PROBE_MAX_HEAD + a bit; *len bytes
  * already there are kept: set *len = 0 first unless the caller peeked). Returns 1
  * with the head parsed (*len bytes in buf, h->head_len of them the head), or 0 after adding

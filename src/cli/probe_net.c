@@ -167,6 +167,21 @@ static sy_probe_tls_verify map_verify(long v)
     }
 }
 
+/* The offer in wire format -> "h2,http/1.1". */
+static void alpn_text(const char *alpn, size_t alpn_len, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < alpn_len && o + 1 < cap;) {
+        size_t n = (unsigned char)alpn[i++];
+        if (o)
+            out[o++] = ',';
+        for (size_t k = 0; k < n && i < alpn_len && o + 1 < cap; k++)
+            out[o++] = alpn[i++];
+    }
+    out[o] = 0;
+}
+
 static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
 {
     sy_probe_tls_info *t = &P->tls_info;
@@ -174,15 +189,7 @@ static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
     t->version = SSL_version(c->ssl);
     snprintf(t->version_name, sizeof(t->version_name), "%s", SSL_get_version(c->ssl));
     snprintf(t->cipher, sizeof(t->cipher), "%s", SSL_get_cipher_name(c->ssl));
-    /* the offer in wire format -> "h2,http/1.1" */
-    size_t o = 0;
-    for (size_t i = 0; i < alpn_len && o + 1 < sizeof(t->alpn_offered);) {
-        size_t n = (unsigned char)alpn[i++];
-        if (o)
-            t->alpn_offered[o++] = ',';
-        for (size_t k = 0; k < n && i < alpn_len && o + 1 < sizeof(t->alpn_offered); k++)
-            t->alpn_offered[o++] = alpn[i++];
-    }
+    alpn_text(alpn, alpn_len, t->alpn_offered, sizeof(t->alpn_offered));
     snprintf(t->alpn, sizeof(t->alpn), "%s", c->alpn);
     snprintf(t->host, sizeof(t->host), "%s", P->host);
     X509 *cert = SSL_get1_peer_certificate(c->ssl);
@@ -205,6 +212,18 @@ static void tls_facts(probe *P, pconn *c, const char *alpn, size_t alpn_len)
     snprintf(t->verify_text, sizeof(t->verify_text), "%s", X509_verify_cert_error_string(v));
     t->insecure = P->insecure;
     P->have_tls_info = 1;
+}
+
+/* Sees the server's handshake messages before OpenSSL judges them: OpenSSL fails a handshake
+ * whose ALPN was not offered with a bare "bad extension", and the probe names it. */
+static void tls_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                    SSL *ssl, void *arg)
+{
+    pconn *c = arg;
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && !c->alpn_seen[0])
+        sy_probe_tls_alpn_in_hello(buf, len, c->alpn_seen, sizeof(c->alpn_seen));
 }
 
 static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn, size_t alpn_len,
@@ -231,6 +250,8 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
         SSL_set_tlsext_host_name(c->ssl, P->host);
     if (alpn && alpn_len)
         SSL_set_alpn_protos(c->ssl, (const unsigned char *)alpn, (unsigned)alpn_len);
+    SSL_set_msg_callback(c->ssl, tls_msg);
+    SSL_set_msg_callback_arg(c->ssl, c);
     for (;;) {
         ERR_clear_error();
         int rc = SSL_connect(c->ssl);
@@ -261,12 +282,35 @@ static int tls_handshake(probe *P, const char *path, pconn *c, const char *alpn,
             else
                 snprintf(reason, sizeof(reason), "%s",
                          e == SSL_ERROR_SYSCALL ? "the connection closed" : "handshake failure");
+            char offer[64];
+            alpn_text(alpn, alpn_len, offer, sizeof(offer));
+            if (c->alpn_seen[0] && !sy_probe_tls_alpn_offered(offer, c->alpn_seen)) {
+                /* The server spoke TLS but chose what nobody asked for: a TLS error of the
+                 * server's, not an unreachable one. */
+                snprintf(msg, sizeof(msg),
+                         "The server selected ALPN \"%s\"; the probe offered \"%s\" (step: "
+                         "tls), so the TLS handshake failed: %s.",
+                         c->alpn_seen, offer, reason);
+                f = fail(P, path, 0, SY_PF_TLS_ALPN_UNEXPECTED, msg);
+                sy_probe_hint(f, "RFC 7301 §3.2: the server must select one of the client's "
+                                 "protocols or none; clients abort the handshake");
+                if (steps)
+                    sy_probe_step_add(&P->rep, path, "tls", 0, probe_now_ms() - t0,
+                                      "ALPN %s not offered", c->alpn_seen);
+                return -1;
+            }
             snprintf(msg, sizeof(msg), "The TLS handshake with %s failed (step: tls): %s.",
                      P->addrstr, reason);
             f = fail(P, path, main, SY_PF_TLS_HANDSHAKE_FAILED, msg);
             if (strstr(reason, "wrong version number") || strstr(reason, "packet length"))
                 sy_probe_hint(f, "the server answered with something that is not TLS, most "
                                  "likely cleartext HTTP: use ws:// or http://");
+            else if (strstr(reason, "no application protocol"))
+                sy_probe_hint(f,
+                              "the server accepts none of the ALPN protocols offered (%s): "
+                              "it probably speaks only h2, where WebSocket needs RFC 8441 "
+                              "(probe the https:// URL)",
+                              alpn_len ? offer : "none");
             else if (strstr(reason, "alert"))
                 sy_probe_hint(f, "the server sent a TLS alert: it refused the handshake");
         }
@@ -343,7 +387,9 @@ ssize_t probe_read(pconn *c, void *buf, size_t cap, double deadline)
                 if (e == SSL_ERROR_SYSCALL && !le && errno == 0)
                     return PN_EOF; /* closed without close_notify */
                 snprintf(last_err, sizeof(last_err), "%s",
-                         le ? ERR_reason_error_string(le) : strerror(errno));
+                         le && ERR_reason_error_string(le) ? ERR_reason_error_string(le)
+                                                           : strerror(errno));
+                c->tls_alert = le && strstr(last_err, "alert");
                 return PN_ERR;
             }
         } else {
@@ -382,7 +428,17 @@ int probe_write(pconn *c, const void *buf, size_t len, double deadline)
                 if (e == SSL_ERROR_WANT_READ)
                     ev = POLLIN;
                 else if (e != SSL_ERROR_WANT_WRITE) {
-                    snprintf(last_err, sizeof(last_err), "TLS write failed");
+                    unsigned long le = ERR_peek_last_error();
+                    const char *why = le ? ERR_reason_error_string(le) : NULL;
+                    snprintf(last_err, sizeof(last_err), "TLS write failed%s%s", why ? ": " : "",
+                             why ? why : "");
+                    c->tls_alert = why && strstr(why, "alert");
+                    if (!c->tls_alert) {
+                        /* The peer may have refused with an alert that is still unread
+                         * (the write then fails on the closed socket): read it. */
+                        char tmp[256];
+                        (void)probe_read(c, tmp, sizeof(tmp), probe_now_ms());
+                    }
                     return PN_ERR;
                 }
                 n = 0;
@@ -406,15 +462,46 @@ int probe_write(pconn *c, const void *buf, size_t len, double deadline)
     return 0;
 }
 
+int probe_tls_refused(probe *P, const char *path, pconn *c, int main, const char *step)
+{
+    char msg[400];
+    if (!c->ssl || !c->tls_alert)
+        return 0;
+    snprintf(msg, sizeof(msg),
+             "The server ended the TLS session with an alert right after the handshake (step: "
+             "%s): %s.",
+             step, last_err);
+    sy_probe_finding *f = fail(P, path, main, SY_PF_TLS_HANDSHAKE_FAILED, msg);
+    if (strstr(last_err, "certificate required") || strstr(last_err, "handshake failure") ||
+        strstr(last_err, "bad certificate") || strstr(last_err, "unknown ca"))
+        sy_probe_hint(f, "the server requires a client certificate (TLS 1.3 servers refuse a "
+                         "missing or unknown one after the handshake, so it shows at the first "
+                         "read or write); present one, or check the server's client-certificate "
+                         "settings");
+    else
+        sy_probe_hint(f, "the server accepted the handshake, then refused the session: see the "
+                         "alert");
+    return 1;
+}
+
 int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap, size_t *len,
                     sy_probe_head *h, int main, const char *what)
 {
     double t0 = probe_now_ms(), deadline = t0 + P->timeout_ms;
     char msg[400], q[120];
+    int interim = 0;
     for (;;) { /* *len bytes may be there already (a caller that peeked) */
         const char *detail = NULL;
         if (*len) {
             ssize_t n = sy_probe_head_parse(buf, *len, 0, h, &detail);
+            if (n > 0 && h->status >= 100 && h->status < 200 && h->status != 101 && interim < 8) {
+                /* An interim answer (100 Continue, 103 Early Hints): clients read past it to
+                 * the final one (RFC 9110 §15.2), and so does the probe. */
+                interim++;
+                memmove(buf, buf + n, *len - (size_t)n);
+                *len -= (size_t)n;
+                continue;
+            }
             if (n > 0)
                 return 1;
             if (n < 0) {
@@ -433,8 +520,12 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
                                  "The answer to the %s: %s; the probe stopped reading.", what,
                                  detail);
                 } else {
-                    sy_probe_add(&P->rep, path, SY_PF_HTTP_BAD_RESPONSE,
-                                 "The answer to the %s is malformed: %s.", what, detail);
+                    f = sy_probe_add(&P->rep, path, SY_PF_HTTP_BAD_RESPONSE,
+                                     "The answer to the %s is malformed: %s (\"%s\").", what,
+                                     detail, sy_probe_quote(q, 64, h->bad_line, h->bad_len));
+                    const char *why = sy_probe_head_bad_hint(h);
+                    if (why)
+                        sy_probe_hint(f, "%s", why);
                 }
                 return 0;
             }
@@ -457,6 +548,8 @@ int probe_read_head(probe *P, const char *path, pconn *c, char *buf, size_t cap,
             f = fail(P, path, main && *len == 0, SY_PF_NET_TIMEOUT, msg);
             if (f && !main)
                 f->sev = SY_PROBE_ERROR;
+        } else if (n == PN_ERR && probe_tls_refused(P, path, c, main && *len == 0, what)) {
+            return 0;
         } else {
             snprintf(msg, sizeof(msg),
                      "The connection %s before a complete answer to the %s "

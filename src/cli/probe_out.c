@@ -1,6 +1,7 @@
 /* The probe's report, for people (colours on a terminal, plain when piped) and for CI (one
  * JSON object). */
 #include "cli/probe.h"
+#include "ws/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -99,13 +100,16 @@ void probe_print_human(probe *P, const char *url)
 
 static void json_str(const char *s)
 {
+    /* The catalogue and the sentences are UTF-8 ("§"): pass valid UTF-8 through; bytes of
+     * anything else are escaped one by one (JSON has no byte escape). */
+    int utf8 = sy_utf8_valid((const uint8_t *)s, strlen(s));
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
             printf("\\%c", *p);
         else if (*p == '\n')
             printf("\\n");
-        else if (*p < 0x20 || *p >= 0x7f)
+        else if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8))
             printf("\\u%04x", *p);
         else
             putchar(*p);

@@ -129,9 +129,9 @@ static void session_end_finding(probe *P, const char *path, sy_probe_ws_sess *s,
                                            "During the %s the server sent an invalid frame: %s "
                                            "(a client closes with %u).",
                                            during, s->error_detail, s->error_code);
-        if (s->rx_messages == 0 && s->rx_bytes > 0)
-            sy_probe_hint(f, "the first bytes after the 101 are not a valid frame: the server "
-                             "or a proxy sends something else (an HTTP body, an error page)");
+        const char *why = sy_probe_ws_sess_hint(s);
+        if (why)
+            sy_probe_hint(f, "%s", why);
     } else if (w == W_FLOOD) {
         sy_probe_add(&P->rep, path, SY_PF_WS_FLOOD,
                      "During the %s the server sent more than %u MiB (%llu messages) the probe "
@@ -316,9 +316,13 @@ static int handshake(probe *P, const char *path, pconn *c, const sy_probe_ws_req
         *req_len = n;
     double t0 = probe_now_ms();
     if (!n || probe_write(c, g_req, n, t0 + P->timeout_ms) != 0) {
-        sy_probe_add(&P->rep, path, SY_PF_NET_CLOSED,
-                     "Could not send the handshake (step: request): %s.",
-                     n ? probe_err_text() : "the request is too large");
+        if (n && probe_tls_refused(P, path, c, main, "request"))
+            return 0;
+        sy_probe_finding *f = sy_probe_add(&P->rep, path, SY_PF_NET_CLOSED,
+                                           "Could not send the handshake (step: request): %s.",
+                                           n ? probe_err_text() : "the request is too large");
+        if (f && !main)
+            f->sev = SY_PROBE_ERROR;
         return 0;
     }
     if (!probe_read_head(P, path, c, g_buf, sizeof(g_buf), len, h, main, "handshake"))

@@ -97,9 +97,13 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                              "in the finding"},
     [SY_PF_HTTP_BAD_RESPONSE] = {"HTTP_BAD_RESPONSE", SY_PROBE_ERROR, "the response is malformed",
                                  "a hand-written HTTP implementation\na proxy that corrupts "
-                                 "heads",
+                                 "heads\nlines that end in a bare LF (browsers accept them, "
+                                 "strict clients such as Python websockets do not)\nbytes "
+                                 "written into the head, e.g. WebSocket frames sent before the "
+                                 "empty line that ends the 101",
                                  "fix the server so that it writes RFC 9112 messages (CRLF "
-                                 "line ends, \"Name: value\" fields)"},
+                                 "line ends, \"Name: value\" fields)\nwrite frames only after "
+                                 "the whole head, empty line included, is written"},
     [SY_PF_HTTP_HEAD_TOO_LARGE] = {"HTTP_HEAD_TOO_LARGE", SY_PROBE_ERROR,
                                    "the response head never ended",
                                    "a server bug that writes fields without end\n"
@@ -115,8 +119,11 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
     [SY_PF_HTTP_VERSION_10] = {"HTTP_VERSION_10", SY_PROBE_WARN,
                                "the answer is HTTP/1.0, which cannot switch protocols",
                                "a proxy or server that speaks only HTTP/1.0\nnginx answering "
-                               "on behalf of an HTTP/1.0 upstream connection",
-                               "use HTTP/1.1 on every hop (nginx: proxy_http_version 1.1)"},
+                               "on behalf of an HTTP/1.0 upstream connection\na server that "
+                               "writes \"HTTP/1.0 101\": HTTP/1.0 has no 101, so this one is "
+                               "reported as an error (strict clients fail the handshake)",
+                               "use HTTP/1.1 on every hop (nginx: proxy_http_version 1.1)\n"
+                               "answer an HTTP/1.1 request with an HTTP/1.1 status line"},
     [SY_PF_HTTP_1XX_FRAMING] = {"HTTP_1XX_FRAMING", SY_PROBE_WARN,
                                 "the 101 response carries Content-Length or Transfer-Encoding",
                                 "a framework that adds framing fields to every response",
@@ -147,8 +154,9 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                            "the handshake was redirected; WebSocket clients do not follow "
                            "redirects",
                            "http→https redirect (use wss://)\na trailing-slash or login "
-                           "redirect",
-                           "use the URL from the Location field directly"},
+                           "redirect\nthe endpoint moved to another path",
+                           "use the URL from the Location field directly (with wss:// when "
+                           "it is https:// or wss://)"},
     [SY_PF_WS_FORBIDDEN] = {"WS_FORBIDDEN", SY_PROBE_ERROR,
                             "the handshake was refused as unauthorised",
                             "the server checks Origin and the probe's Origin is not allowed\n"
@@ -183,8 +191,10 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                                   "send \"Upgrade: websocket\" in the 101 response"},
     [SY_PF_WS_UPGRADE_WRONG] = {"WS_UPGRADE_WRONG", SY_PROBE_ERROR,
                                 "the 101 response switches to something other than websocket",
-                                "a server that answers with the wrong protocol token",
-                                "send \"Upgrade: websocket\" in the 101 response"},
+                                "a server that answers with the wrong protocol token\na 101 "
+                                "that lists several protocols or repeats the Upgrade field",
+                                "send exactly one \"Upgrade: websocket\" in the 101 response "
+                                "(the token is case-insensitive)"},
     [SY_PF_WS_CONNECTION_MISSING] = {"WS_CONNECTION_MISSING", SY_PROBE_ERROR,
                                      "the 101 response has no \"Connection: upgrade\"",
                                      "a hand-written handshake\na proxy that rewrites "
@@ -197,9 +207,10 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                                  "send Sec-WebSocket-Accept computed from the request's key"},
     [SY_PF_WS_ACCEPT_MISMATCH] = {"WS_ACCEPT_MISMATCH", SY_PROBE_ERROR,
                                   "Sec-WebSocket-Accept is wrong",
-                                  "the server hashes the key wrongly (wrong GUID, hex instead "
-                                  "of base64, key not trimmed)\na cache or proxy replayed a 101 "
-                                  "meant for another request",
+                                  "the server hashes the key wrongly (no or wrong GUID, hex or "
+                                  "base64 of hex instead of base64 of the digest, key not "
+                                  "trimmed)\nthe field is sent more than once\na cache or "
+                                  "proxy replayed a 101 meant for another request",
                                   "compute base64(SHA-1(key + "
                                   "\"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\"))\nnever cache "
                                   "101 responses"},
@@ -207,7 +218,8 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                                           "the server chose a subprotocol the client did not "
                                           "offer",
                                           "the server sends a fixed Sec-WebSocket-Protocol "
-                                          "whatever the client offers",
+                                          "whatever the client offers\nthe server lists "
+                                          "several subprotocols instead of selecting one",
                                           "answer with one of the offered subprotocols, or with "
                                           "no Sec-WebSocket-Protocol at all"},
     [SY_PF_WS_SUBPROTOCOL_NOT_SELECTED] = {"WS_SUBPROTOCOL_NOT_SELECTED", SY_PROBE_ERROR,
@@ -233,6 +245,14 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                                     "follow RFC 7692 §7: window bits 8..15, "
                                     "client_max_window_bits only when offered, each parameter "
                                     "once\nor disable compression"},
+    [SY_PF_WS_VERSION_MISMATCH] = {"WS_VERSION_MISMATCH", SY_PROBE_WARN,
+                                   "the 101 names another Sec-WebSocket-Version",
+                                   "a server built for an old draft of the protocol (hybi-08 "
+                                   "and the like)\na handler that copies a fixed version into "
+                                   "every answer",
+                                   "send no Sec-WebSocket-Version in the 101 (RFC 6455 §4.2.2); "
+                                   "it belongs only in a 426 refusal\nupgrade the WebSocket "
+                                   "library to one that implements RFC 6455 (version 13)"},
     [SY_PF_WS_CLOSED_AFTER_UPGRADE] = {"WS_CLOSED_AFTER_UPGRADE", SY_PROBE_ERROR,
                                        "the connection closed right after the 101 without a "
                                        "close frame",
@@ -249,7 +269,10 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
     [SY_PF_WS_FRAME_INVALID] = {"WS_FRAME_INVALID", SY_PROBE_ERROR,
                                 "the server sent bytes that are not valid WebSocket frames",
                                 "a server that masks its frames or sets RSV bits without an "
-                                "extension\nsomething other than frames after the 101 (e.g. an "
+                                "extension\na text message or close reason that is not "
+                                "UTF-8\na close frame with a code that must not be sent "
+                                "(1005, 1006, 1015, below 1000, above 4999) or a 1-byte "
+                                "payload\nsomething other than frames after the 101 (e.g. an "
                                 "HTTP body or a proxy error page)",
                                 "fix the server's framing (RFC 6455 §5)"},
     [SY_PF_WS_FLOOD] = {"WS_FLOOD", SY_PROBE_WARN,
@@ -380,21 +403,33 @@ static const sy_probe_def defs[SY_PF__COUNT] = {
                               "enable HTTP/2 (nginx: listen 443 ssl http2;) if wanted"},
     [SY_PF_H2_NO_SETTINGS] = {"H2_NO_SETTINGS", SY_PROBE_ERROR,
                               "the HTTP/2 server did not send its SETTINGS",
-                              "the server does not speak HTTP/2 on this connection",
-                              "check the server's HTTP/2 support"},
+                              "the server does not speak HTTP/2 on this connection\nthe "
+                              "server answers 101 to h2c, then goes on in HTTP/1.1\nanother "
+                              "frame comes before the SETTINGS (RFC 9113 §3.4)",
+                              "send a SETTINGS frame first, right after the 101 or as the "
+                              "answer to the client's preface\ncheck the server's HTTP/2 "
+                              "support"},
     [SY_PF_H2_GOAWAY] = {"H2_GOAWAY", SY_PROBE_ERROR,
-                         "the server ended the HTTP/2 connection with an error",
+                         "the server ended the HTTP/2 connection with an error or before "
+                         "answering",
                          "the server found an error in what the probe sent, or an internal "
-                         "error",
-                         "read the error code and debug data quoted in the finding"},
+                         "error\na GOAWAY right after the preface whose last stream is below "
+                         "the request's: the request is never processed",
+                         "read the error code and debug data quoted in the finding\nsend "
+                         "GOAWAY only when shutting down, with the last stream processed"},
     [SY_PF_H2_STREAM_RESET] = {"H2_STREAM_RESET", SY_PROBE_ERROR,
                                "the server reset the request stream",
                                "the server refused the request (see the error code)",
                                "read the error code quoted in the finding"},
     [SY_PF_H2_PROTOCOL_ERROR] = {"H2_PROTOCOL_ERROR", SY_PROBE_ERROR,
                                  "the server broke the HTTP/2 protocol",
-                                 "a bug in the server's HTTP/2 implementation",
-                                 "read the detail quoted in the finding"},
+                                 "a bug in the server's HTTP/2 implementation\ninvalid SETTINGS "
+                                 "values (ENABLE_PUSH above 1, INITIAL_WINDOW_SIZE above "
+                                 "2^31-1, MAX_FRAME_SIZE outside 16384..16777215)\na response "
+                                 "on a stream the client never opened (after an h2c upgrade "
+                                 "the answer is on stream 1)",
+                                 "read the detail quoted in the finding\nfollow RFC 9113 "
+                                 "§6.5.2 for SETTINGS values and §5.1 for stream states"},
     [SY_PF_H2_NO_RESPONSE] = {"H2_NO_RESPONSE", SY_PROBE_ERROR,
                               "the HTTP/2 request got no response",
                               "the server never answers the stream\nthe connection closed",

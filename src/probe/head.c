@@ -13,7 +13,7 @@ static int is_digit(char c)
 /* Next line of buf[pos..len): sets *line and *line_len (without CR LF) and returns the offset past
  * the line end, or 0 when the line is not complete. */
 static size_t next_line(const char *buf, size_t len, size_t pos, const char **line,
-                        size_t *line_len)
+                        size_t *line_len, unsigned *bare_lf)
 {
     const char *nl = memchr(buf + pos, '\n', len - pos);
     if (!nl)
@@ -23,6 +23,8 @@ static size_t next_line(const char *buf, size_t len, size_t pos, const char **li
     *line_len = end - pos;
     if (*line_len && (*line)[*line_len - 1] == '\r')
         (*line_len)--;
+    else
+        (*bare_lf)++;
     return end + 1;
 }
 
@@ -108,6 +110,10 @@ ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_h
 {
     memset(h, 0, offsetof(sy_probe_head, fields));
     h->nfields = 0;
+    h->head_len = 0;
+    h->bare_lf = 0;
+    h->bad_line = NULL;
+    h->bad_len = 0;
     h->is_request = request;
     *detail = NULL;
     if (!request) {
@@ -121,7 +127,7 @@ ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_h
     }
     const char *line;
     size_t line_len;
-    size_t pos = next_line(buf, len, 0, &line, &line_len);
+    size_t pos = next_line(buf, len, 0, &line, &line_len, &h->bare_lf);
     if (!pos) {
         if (len > SY_PROBE_MAX_HEAD) {
             *detail = "the start line is longer than the head limit";
@@ -129,10 +135,13 @@ ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_h
         }
         return 0;
     }
-    if ((request ? parse_request_line : parse_status_line)(line, line_len, h, detail))
+    if ((request ? parse_request_line : parse_status_line)(line, line_len, h, detail)) {
+        h->bad_line = line;
+        h->bad_len = line_len;
         return SY_PROBE_HEAD_BAD;
+    }
     for (;;) {
-        size_t next = next_line(buf, len, pos, &line, &line_len);
+        size_t next = next_line(buf, len, pos, &line, &line_len, &h->bare_lf);
         if (!next) {
             if (len > SY_PROBE_MAX_HEAD) {
                 *detail = "the head is larger than 64 KiB";
@@ -151,8 +160,11 @@ ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_h
             *detail = "more than 100 header fields";
             return SY_PROBE_HEAD_TOO_LARGE;
         }
-        if (parse_field(line, line_len, &h->fields[h->nfields], detail))
+        if (parse_field(line, line_len, &h->fields[h->nfields], detail)) {
+            h->bad_line = line;
+            h->bad_len = line_len;
             return SY_PROBE_HEAD_BAD;
+        }
         h->nfields++;
     }
     h->head_len = pos;
@@ -162,6 +174,38 @@ ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_h
 const sy_field *sy_probe_head_get(const sy_probe_head *h, const char *lower_name, int *count)
 {
     return sy_field_find(h->fields, h->nfields, lower_name, count);
+}
+
+const char *sy_probe_head_bad_hint(const sy_probe_head *h)
+{
+    const unsigned char *l = (const unsigned char *)h->bad_line;
+    size_t binary = 0;
+    for (size_t i = 0; i < h->bad_len; i++)
+        binary += (l[i] < 0x20 && l[i] != '\t') || l[i] >= 0x7f;
+    if (!h->bad_len || !binary)
+        return NULL;
+    /* A WebSocket frame header starts with FIN and an opcode: 0x81 text, 0x82 binary, 0x88
+     * close, 0x89 ping (and 0x01/0x02 for a first fragment). */
+    if (h->status == 101 && (l[0] == 0x81 || l[0] == 0x82 || l[0] == 0x88 || l[0] == 0x89 ||
+                             l[0] == 0x8a || l[0] == 0x01 || l[0] == 0x02))
+        return "binary bytes inside the 101's head that look like a WebSocket frame: the server "
+               "wrote frames before the empty line that ends the head (frames may follow the "
+               "empty line at once, never come before it)";
+    return "binary bytes inside the head: the server wrote something other than field lines "
+           "before the empty line that ends the head";
+}
+
+void sy_probe_head_check(sy_probe_report *r, const char *path, const sy_probe_head *h,
+                         const char *what)
+{
+    if (!h->bare_lf)
+        return;
+    sy_probe_finding *f = sy_probe_add(
+        r, path, SY_PF_HTTP_BAD_RESPONSE,
+        "The answer to the %s ends %u of its head's lines with a bare LF instead of CRLF.", what,
+        h->bare_lf);
+    sy_probe_hint(f, "RFC 9112 §2.2 requires CRLF; browsers accept a bare LF, but strict "
+                     "clients (Python websockets, many HTTP libraries) fail the handshake");
 }
 
 const char *sy_probe_classify_bytes(const uint8_t *d, size_t n)

@@ -61,6 +61,7 @@ typedef enum sy_probe_id {
     SY_PF_WS_SUBPROTOCOL_NOT_SELECTED,
     SY_PF_WS_EXTENSION_UNSOLICITED,
     SY_PF_WS_EXTENSION_INVALID,
+    SY_PF_WS_VERSION_MISMATCH,
     SY_PF_WS_CLOSED_AFTER_UPGRADE,
     SY_PF_WS_CLOSED_BY_SERVER,
     SY_PF_WS_FRAME_INVALID,
@@ -178,6 +179,9 @@ typedef struct sy_probe_head {
     sy_field fields[SY_PROBE_MAX_FIELDS];
     size_t nfields;
     size_t head_len;
+    unsigned bare_lf;     /* lines that end in a bare LF instead of CRLF (accepted, noted) */
+    const char *bad_line; /* SY_PROBE_HEAD_BAD: the line that broke the parse (in buf) */
+    size_t bad_len;
 } sy_probe_head;
 
 enum {
@@ -192,6 +196,13 @@ enum {
 ssize_t sy_probe_head_parse(const char *buf, size_t len, int request, sy_probe_head *h,
                             const char **detail);
 const sy_field *sy_probe_head_get(const sy_probe_head *h, const char *lower_name, int *count);
+/* What a malformed head (SY_PROBE_HEAD_BAD) shows about its cause, from the line that broke
+ * the parse (e.g. binary bytes: frames written before the empty line that ends the head), or
+ * NULL when there is nothing more to say. */
+const char *sy_probe_head_bad_hint(const sy_probe_head *h);
+/* Findings about a complete head's framing that do not stop the checks (bare LF line ends). */
+void sy_probe_head_check(sy_probe_report *r, const char *path, const sy_probe_head *h,
+                         const char *what);
 /* What the first bytes of a non-HTTP answer look like ("a TLS record", "an HTTP/2 SETTINGS
  * frame", "an SSH banner", ...), or NULL when unrecognised. */
 const char *sy_probe_classify_bytes(const uint8_t *data, size_t len);
@@ -300,6 +311,9 @@ typedef struct sy_probe_ws_sess {
     int pong_due;
     uint8_t pong_payload[125];
     size_t pong_payload_len;
+    /* the first bytes after the 101 (what a broken server sends instead of frames) */
+    uint8_t first[16];
+    size_t first_len;
     /* failure */
     int error;
     uint16_t error_code;
@@ -312,6 +326,8 @@ void sy_probe_ws_sess_sent(sy_probe_ws_sess *s, int opcode, const void *payload,
 /* Feed bytes from the server. Returns the bytes consumed (all of them, unless an error stops
  * the parse: then s->error is set and the rest is ignored). */
 size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len);
+/* After s->error: what the bytes say about the cause (static text), or NULL. */
+const char *sy_probe_ws_sess_hint(const sy_probe_ws_sess *s);
 /* The session is over: free what the parser may still hold (a control frame cut short). */
 void sy_probe_ws_sess_free(sy_probe_ws_sess *s);
 
@@ -353,6 +369,14 @@ typedef struct sy_probe_tls_info {
 } sy_probe_tls_info;
 
 void sy_probe_tls_check(sy_probe_report *r, const char *path, const sy_probe_tls_info *t);
+/* The ALPN protocol a server's handshake message selects: msg is a whole ServerHello (type 2)
+ * or EncryptedExtensions (type 8) message with its 4-byte header, as the TLS library hands it
+ * over. Writes it (NUL-terminated, cut to cap) and returns 1, or returns 0 when the message
+ * selects none or is not one of those. Lets the driver name the protocol when the TLS library
+ * refuses the handshake because of it. */
+int sy_probe_tls_alpn_in_hello(const uint8_t *msg, size_t len, char *out, size_t cap);
+/* Non-zero when proto is in the comma-separated offer. */
+int sy_probe_tls_alpn_offered(const char *offer, const char *proto);
 
 /* ---- HTTP/2 (h2c upgrade, prior knowledge, ALPN, RFC 8441): events from the driver ---- */
 
@@ -374,7 +398,31 @@ typedef enum sy_probe_h2_mode {
     SY_PROBE_H2_WS, /* RFC 8441 extended CONNECT */
 } sy_probe_h2_mode;
 
+/* Where the byte scanner is in the server's HTTP/2 frame stream (kept across walks on one
+ * connection). */
+typedef struct sy_probe_h2_scan {
+    uint8_t hdr[9];
+    uint8_t hdr_len;
+    uint8_t type, flags;
+    uint8_t entry[6]; /* a SETTINGS entry in pieces */
+    uint8_t entry_len;
+    uint32_t stream;
+    uint32_t left; /* payload bytes of the current frame still to come */
+    uint64_t frames;
+} sy_probe_h2_scan;
+
 typedef struct sy_probe_h2 {
+    /* what the frame scanner (sy_probe_h2_scan_feed) saw, independent of the h2 library */
+    sy_probe_h2_scan scan;
+    int first_type;          /* type of the server's first frame, -1 none yet */
+    uint8_t first_bytes[16]; /* the first bytes the server sent on the HTTP/2 connection */
+    size_t first_len;
+    char bad_setting[160]; /* the first invalid SETTINGS value, in words ("" none) */
+    uint32_t max_stream;   /* the highest stream the probe opened (the driver sets it) */
+    uint32_t stray_stream; /* a response on a stream the probe never opened (0 none) */
+    int stray_type;
+    uint32_t expect_stream; /* the stream whose answer is awaited */
+    uint32_t goaway_last;   /* the GOAWAY's last stream ID */
     int got_settings;
     int enable_connect_protocol; /* -1 not sent */
     int status;                  /* :status of our stream, 0 none */
@@ -387,12 +435,25 @@ typedef struct sy_probe_h2 {
     char proto_detail[128];
     int timed_out;
     int closed;    /* the connection ended before the stream did */
-    int echo_sent; /* RFC 8441: a WebSocket frame sent on the stream */
-    int echo_ok;   /* ... and a frame came back */
+    int echo_sent; /* RFC 8441: a WebSocket message (and a ping) sent on the stream */
+    int echo_ok;   /* ... and the message came back */
+    int got_pong;  /* ... the ping was answered */
+    int ws_error;  /* ... what came back is not valid WebSocket frames */
+    char ws_error_detail[160];
+    const char *ws_error_hint;
+    int stream_ended; /* the stream ended (END_STREAM or closed) */
     uint64_t data_bytes;
 } sy_probe_h2;
 
 void sy_probe_h2_init(sy_probe_h2 *h);
+/* The server's bytes on an HTTP/2 connection, as they arrive (before the h2 library sees
+ * them): notes the first frame, checks SETTINGS values (RFC 9113 §6.5.2, RFC 8441 §3) and
+ * HEADERS/DATA on streams the probe never opened. */
+void sy_probe_h2_scan_feed(sy_probe_h2 *h, const uint8_t *p, size_t n);
+const char *sy_probe_h2_frame_name(int type);
+/* Non-zero once the scanner knows the connection is broken (invalid SETTINGS, a first frame
+ * that is not SETTINGS, HTTP/1 bytes, an answer on a stream never opened): no need to wait. */
+int sy_probe_h2_broken(const sy_probe_h2 *h);
 void sy_probe_h2_setting(sy_probe_h2 *h, uint16_t id, uint32_t value);
 /* Findings for one walk; returns 1 when the walk succeeded. */
 int sy_probe_h2_check(sy_probe_report *r, const char *path, sy_probe_h2_mode mode,

@@ -145,6 +145,11 @@ static void on_data(sy_probe_ws_sess *s, const sy_ws_event *ev)
 size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
 {
     size_t used = 0;
+    if (s->first_len < sizeof(s->first)) {
+        size_t n = SY_MIN(len, sizeof(s->first) - s->first_len);
+        memcpy(s->first + s->first_len, in, n);
+        s->first_len += n;
+    }
     s->rx_bytes += len;
     if (!s->msg_sent && !s->ping_sent)
         s->rx_unasked += len;
@@ -156,7 +161,24 @@ size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
         const char *detail = NULL;
         ssize_t n = sy_ws_parse(&s->parser, in + used, len - used, &ev, &code, &detail);
         if (n < 0) {
-            fail(s, code, "%s", detail ? detail : "invalid frame");
+            const uint8_t *fr = in + used;
+            size_t left = len - used;
+            /* Name the close code when the close frame came whole (server frames are not
+             * masked: the code is at bytes 2-3). */
+            if (detail && !strcmp(detail, "invalid close code") && left >= 4 &&
+                (fr[0] & 0x0f) == SY_WS_OP_CLOSE && (fr[1] & 0x7f) >= 2 && !(fr[1] & 0x80)) {
+                unsigned cc = (unsigned)fr[2] << 8 | fr[3];
+                char d[120];
+                snprintf(d, sizeof(d), "close code %u, which %s", cc,
+                         cc == 1005 || cc == 1006 || cc == 1015
+                             ? "is reserved for reports and must never be sent in a close frame"
+                         : cc < 1000  ? "is below 1000 (not a close code)"
+                         : cc >= 5000 ? "is above 4999 (not a close code)"
+                                      : "is not assigned (RFC 6455 §7.4)");
+                fail(s, code, "%s", d);
+            } else {
+                fail(s, code, "%s", detail ? detail : "invalid frame");
+            }
             break;
         }
         used += (size_t)n;
@@ -194,6 +216,30 @@ size_t sy_probe_ws_sess_feed(sy_probe_ws_sess *s, uint8_t *in, size_t len)
     else
         sy_ws_parser_trim(&s->parser);
     return s->error ? used : len;
+}
+
+const char *sy_probe_ws_sess_hint(const sy_probe_ws_sess *s)
+{
+    const char *d = s->error_detail;
+    if (!s->error)
+        return NULL;
+    if (s->rx_messages == 0 && s->first_len >= 4 &&
+        (!memcmp(s->first, "HTTP", 4) || s->first[0] == '<' || s->first[0] == '{'))
+        return "the bytes after the 101 are text, not frames: the server or a proxy sends "
+               "something else (an HTTP response or body, an error page)";
+    if (strstr(d, "masked"))
+        return "a server must never mask its frames (RFC 6455 §5.1); clients fail the "
+               "connection";
+    if (strstr(d, "RSV"))
+        return "the server sets reserved bits: compressed frames (RSV1) without a negotiated "
+               "permessage-deflate, or a bug in its framing";
+    if (strstr(d, "UTF-8"))
+        return "text messages and close reasons must be UTF-8 (RFC 6455 §8.1): send other "
+               "bytes as binary messages, or fix the encoding";
+    if (strstr(d, "close code") || strstr(d, "1-byte"))
+        return "a close frame carries nothing or a 2-byte code from 1000-1003, 1007-1014, "
+               "3000-4999, then an optional UTF-8 reason (RFC 6455 §5.5.1, §7.4)";
+    return NULL;
 }
 
 void sy_probe_ws_sess_free(sy_probe_ws_sess *s)

@@ -4,6 +4,7 @@
 #include "probe/probe.h"
 #include "ws/handshake.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 
 typedef struct out_buf {
@@ -262,25 +263,81 @@ static void not_switched(sy_probe_report *r, const char *path, const sy_probe_ws
                          "The server refused the handshake with 400 %s.", reason);
     } else if (st == 426) {
         const sy_field *v = get(h, "sec-websocket-version", NULL);
+        const sy_field *up = get(h, "upgrade", NULL);
+        char uq[80];
+        char asks[200] = "";
+        out_buf o = {asks, sizeof(asks), 0, 0};
+        if (up)
+            put(&o, "Upgrade: %s", sy_probe_quote(uq, sizeof(uq), up->value, up->value_len));
+        if (v)
+            put(&o, "%sSec-WebSocket-Version: %s", up ? ", " : "",
+                sy_probe_quote(q, 40, v->value, v->value_len));
         f = sy_probe_add(r, path, SY_PF_WS_UPGRADE_REQUIRED_426,
                          "The server answered 426 Upgrade Required although the probe asked to "
                          "upgrade%s%s%s.",
-                         v ? " (it asks for Sec-WebSocket-Version: " : "",
-                         v ? sy_probe_quote(q, 40, v->value, v->value_len) : "", v ? ")" : "");
+                         asks[0] ? " (it asks for " : "", asks, asks[0] ? ")" : "");
         if (v && !sy_field_list_has(v->value, v->value_len, "13") && f) {
             sy_probe_hint(f, "the server supports only WebSocket version %s, not 13", q);
+            return;
+        }
+        if (up && !sy_field_list_has(up->value, up->value_len, "websocket") && f) {
+            int tls = contains_ci(up->value, up->value_len, "tls");
+            sy_probe_hint(f, "the server wants \"%s\", not websocket%s", uq,
+                          tls ? ": it requires TLS, probe the wss:// URL" : "");
+            return;
+        }
+        if (f && (up || v) && !hint[0])
+            sy_probe_hint(f, "the server asks for exactly what the probe sent (websocket, version "
+                             "13): the upgrade fields did not reach it, a hop in between "
+                             "probably removed Upgrade and Connection");
+        if (f && !up && !v) {
+            sy_probe_hint(f,
+                          "the 426 names neither Upgrade nor Sec-WebSocket-Version, so it does "
+                          "not say what it wants (RFC 9110 §15.5.22 requires Upgrade in a "
+                          "426)%s%s",
+                          hint[0] ? "; " : "", hint);
             return;
         }
     } else if (st >= 300 && st < 400) {
         const sy_field *loc = get(h, "location", NULL);
         f = sy_probe_add(r, path, SY_PF_WS_REDIRECT,
-                         "The server redirected the handshake (%d) to %s.", st,
-                         loc ? sy_probe_quote(q, 160, loc->value, loc->value_len) : "nowhere");
-        if (f && loc && loc->value_len >= 8 && !memcmp(loc->value, "https://", 8)) {
-            sy_probe_hint(f, "the redirect goes to https: probe the wss:// URL");
+                         "The server redirected the handshake (%d) to %s; WebSocket clients "
+                         "(browsers included) do not follow redirects.",
+                         st, loc ? sy_probe_quote(q, 160, loc->value, loc->value_len) : "nowhere");
+        if (f && loc) {
+            int https = loc->value_len >= 8 && sy__ieq(loc->value, 8, "https://");
+            int wss = loc->value_len >= 6 && sy__ieq(loc->value, 6, "wss://");
+            int rel = loc->value_len >= 1 && loc->value[0] == '/' &&
+                      !(loc->value_len >= 2 && loc->value[1] == '/');
+            if (https || wss) {
+                sy_probe_hint(f, "the redirect goes to %s: probe (and connect to) the wss:// URL",
+                              https ? "https" : "wss");
+                return;
+            }
+            if (rel) {
+                sy_probe_hint(f,
+                              "the endpoint moved to the path %s on the same host: use that "
+                              "path in the WebSocket URL (a trailing slash or a renamed "
+                              "route)",
+                              q);
+                return;
+            }
+        }
+    } else if (st == 401) {
+        const sy_field *wa = get(h, "www-authenticate", NULL);
+        f = sy_probe_add(r, path, SY_PF_WS_FORBIDDEN,
+                         "The server requires authentication: 401 %s%s%s%s.", reason,
+                         wa ? " (WWW-Authenticate: " : " (no WWW-Authenticate field)",
+                         wa ? sy_probe_quote(q, 80, wa->value, wa->value_len) : "", wa ? ")" : "");
+        if (f) {
+            sy_probe_hint(f,
+                          "send the credentials the server asks for, e.g. -H 'Authorization: "
+                          "...' or -H 'Cookie: ...' (browsers cannot set Authorization on a "
+                          "WebSocket: use a cookie or a token in the URL)%s%s",
+                          hint[0] ? "; " : "", hint);
             return;
         }
-    } else if (st == 401 || st == 403) {
+    } else if (st == 403) {
         f = sy_probe_add(r, path, SY_PF_WS_FORBIDDEN,
                          "The server refused the handshake with %d %s%s%s%s.", st, reason,
                          rq->origin ? " (the probe sent Origin: " : " (the probe sent no Origin",
@@ -299,6 +356,69 @@ static void not_switched(sy_probe_report *r, const char *path, const sy_probe_ws
         sy_probe_hint(f, "%s", hint);
 }
 
+/* base64 of SHA-1 over the concatenation of a and b. */
+static void b64_sha1(const char *a, const char *b, char out[64])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], cat[128];
+    unsigned mdlen = 0;
+    size_t la = strlen(a), lb = strlen(b);
+    out[0] = 0;
+    if (la + lb > sizeof(cat))
+        return;
+    memcpy(cat, a, la);
+    memcpy(cat + la, b, lb);
+    if (EVP_Digest(cat, la + lb, md, &mdlen, EVP_sha1(), NULL) == 1)
+        EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+/* How a wrong Sec-WebSocket-Accept was computed, when it is one of the usual mistakes (or
+ * NULL). */
+static const char *accept_variant(const char *key, const char *v, size_t n)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char x[64], good[29];
+    sy_ws_accept_key(key, strlen(key), good);
+    if (n == 27 && !memcmp(v, good, 27))
+        return "right but without its \"=\" padding";
+    b64_sha1(key, "", x);
+    if (n == strlen(x) && !memcmp(v, x, n))
+        return "base64(SHA-1(key)): the GUID is not appended to the key";
+    b64_sha1(guid, key, x);
+    if (n == strlen(x) && !memcmp(v, x, n))
+        return "base64(SHA-1(GUID + key)): the GUID comes before the key instead of after it";
+    char lower[sizeof(guid)];
+    for (size_t i = 0; i < sizeof(guid); i++)
+        lower[i] = (char)(guid[i] >= 'A' && guid[i] <= 'F' ? guid[i] + 32 : guid[i]);
+    b64_sha1(key, lower, x);
+    if (n == strlen(x) && !memcmp(v, x, n))
+        return "computed with the GUID in lower case (it is upper case)";
+    /* base64 of the 40 hex digits of the right digest */
+    unsigned char md[EVP_MAX_MD_SIZE], cat[128], hexs[41], enc[64];
+    unsigned mdlen = 0;
+    size_t lk = strlen(key);
+    if (lk + sizeof(guid) - 1 <= sizeof(cat)) {
+        memcpy(cat, key, lk);
+        memcpy(cat + lk, guid, sizeof(guid) - 1);
+        if (EVP_Digest(cat, lk + sizeof(guid) - 1, md, &mdlen, EVP_sha1(), NULL) == 1 &&
+            mdlen == 20) {
+            static const char hx[] = "0123456789abcdef";
+            for (unsigned i = 0; i < 20; i++) {
+                hexs[2 * i] = (unsigned char)hx[md[i] >> 4];
+                hexs[2 * i + 1] = (unsigned char)hx[md[i] & 15];
+            }
+            int el = EVP_EncodeBlock(enc, hexs, 40);
+            if (n == (size_t)el && !memcmp(v, enc, n))
+                return "base64 of the SHA-1's hex digits (base64 must encode the 20 raw bytes)";
+            for (unsigned i = 0; i < 40; i++)
+                hexs[i] = (unsigned char)(hexs[i] >= 'a' ? hexs[i] - 32 : hexs[i]);
+            el = EVP_EncodeBlock(enc, hexs, 40);
+            if (n == (size_t)el && !memcmp(v, enc, n))
+                return "base64 of the SHA-1's hex digits (base64 must encode the 20 raw bytes)";
+        }
+    }
+    return NULL;
+}
+
 static void check_accept(sy_probe_report *r, const char *path, const sy_probe_ws_req *rq,
                          const sy_probe_head *h)
 {
@@ -314,16 +434,39 @@ static void check_accept(sy_probe_report *r, const char *path, const sy_probe_ws
     sy_ws_accept_key(rq->key, strlen(rq->key), want);
     if (count == 1 && a->value_len == 28 && !memcmp(a->value, want, 28))
         return;
+    if (count > 1) {
+        int all_right = 1;
+        for (size_t i = 0; i < h->nfields; i++) {
+            const sy_field *x = &h->fields[i];
+            if (sy__ieq(x->name, x->name_len, "sec-websocket-accept"))
+                all_right &= x->value_len == 28 && !memcmp(x->value, want, 28);
+        }
+        sy_probe_finding *f = sy_probe_add(
+            r, path, SY_PF_WS_ACCEPT_MISMATCH,
+            "The 101 carries Sec-WebSocket-Accept %d times%s; clients (Chrome among them) fail a "
+            "handshake with more than one.",
+            count, all_right ? " (each with the right value)" : "");
+        sy_probe_hint(f, "the field is added twice: by the application and by a framework or "
+                         "proxy, or a handler that writes the 101 by hand on top of a library "
+                         "that already did");
+        return;
+    }
     sy_probe_finding *f =
         sy_probe_add(r, path, SY_PF_WS_ACCEPT_MISMATCH,
-                     "Sec-WebSocket-Accept is \"%s\"%s, but the key the probe sent gives \"%s\".",
-                     sy_probe_quote(q, sizeof(q), a->value, a->value_len),
-                     count > 1 ? " (sent twice)" : "", want);
+                     "Sec-WebSocket-Accept is \"%s\", but the key the probe sent gives \"%s\".",
+                     sy_probe_quote(q, sizeof(q), a->value, a->value_len), want);
     size_t hexn = 0;
     for (size_t i = 0; i < a->value_len; i++)
         hexn += (a->value[i] >= '0' && a->value[i] <= '9') ||
-                (a->value[i] >= 'a' && a->value[i] <= 'f');
-    if (a->value_len == 40 && hexn == 40)
+                (a->value[i] >= 'a' && a->value[i] <= 'f') ||
+                (a->value[i] >= 'A' && a->value[i] <= 'F');
+    const char *how = accept_variant(rq->key, a->value, a->value_len);
+    if (how)
+        sy_probe_hint(f,
+                      "the value is %s: compute base64(SHA-1(key + "
+                      "\"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\")) of the 20 raw digest bytes",
+                      how);
+    else if (a->value_len == 40 && hexn == 40)
         sy_probe_hint(f, "the value is 40 hex digits: the server sends the SHA-1 in hex instead "
                          "of base64");
     else if (a->value_len != 28)
@@ -363,11 +506,18 @@ static void check_subprotocol(sy_probe_report *r, const char *path, const sy_pro
         if (strlen(rq->subprotocols[i]) == p->value_len &&
             !memcmp(rq->subprotocols[i], p->value, p->value_len))
             listed = 1;
-    if (count > 1 || memchr(p->value, ',', p->value_len) || !listed) {
+    if (count > 1 || memchr(p->value, ',', p->value_len)) {
         sy_probe_add(r, path, SY_PF_WS_SUBPROTOCOL_UNSOLICITED,
-                     "The 101 selects subprotocol \"%s\"%s, but the probe offered %s%s%s.", q,
-                     count > 1 ? " (in several fields)" : "", rq->nsub ? "\"" : "none", offered,
+                     "The 101 selects several subprotocols (\"%s\"%s) where it must select "
+                     "exactly one of the offered (%s%s%s); clients fail the connection.",
+                     q, count > 1 ? ", in several fields" : "", rq->nsub ? "\"" : "none", offered,
                      rq->nsub ? "\"" : "");
+        return;
+    }
+    if (!listed) {
+        sy_probe_add(r, path, SY_PF_WS_SUBPROTOCOL_UNSOLICITED,
+                     "The 101 selects subprotocol \"%s\", but the probe offered %s%s%s.", q,
+                     rq->nsub ? "\"" : "none", offered, rq->nsub ? "\"" : "");
         return;
     }
     sy_probe_quote(out->subprotocol, sizeof(out->subprotocol), p->value, p->value_len);
@@ -406,14 +556,30 @@ void sy_probe_ws_check(sy_probe_report *r, const char *path, const sy_probe_ws_r
 {
     char q[120];
     memset(out, 0, sizeof(*out));
+    sy_probe_head_check(r, path, h, "handshake");
     if (h->major == 1 && h->minor == 0) {
-        sy_probe_finding *f = sy_probe_add(
-            r, path, SY_PF_HTTP_VERSION_10,
-            "The answer is HTTP/1.0 (status %d): that hop cannot switch protocols.", h->status);
+        sy_probe_finding *f;
+        if (h->status == 101) {
+            /* HTTP/1.0 has neither 101 nor Upgrade (RFC 9110 §7.8, §15.2): a 101 that calls
+             * itself HTTP/1.0 is one strict clients refuse, whatever follows. */
+            f = sy_probe_add(r, path, SY_PF_HTTP_VERSION_10,
+                             "The 101 Switching Protocols is an HTTP/1.0 response; HTTP/1.0 has "
+                             "no 101 and no Upgrade, so strict clients fail the handshake.");
+            if (f)
+                f->sev = SY_PROBE_ERROR;
+        } else {
+            f = sy_probe_add(r, path, SY_PF_HTTP_VERSION_10,
+                             "The answer is HTTP/1.0 (status %d): that hop cannot switch "
+                             "protocols.",
+                             h->status);
+        }
         const sy_field *server = get(h, "server", NULL);
         if (server)
             sy_probe_hint(f, "answered by \"%s\"",
                           sy_probe_quote(q, 64, server->value, server->value_len));
+        else if (h->status == 101)
+            sy_probe_hint(f, "the server writes \"HTTP/1.0\" in its status line although the "
+                             "request was HTTP/1.1");
     }
     if (h->status != 101) {
         not_switched(r, path, rq, h, body);
@@ -424,16 +590,28 @@ void sy_probe_ws_check(sy_probe_report *r, const char *path, const sy_probe_ws_r
                      "The 101 response carries Content-Length or Transfer-Encoding; strict "
                      "clients and proxies may treat the frames that follow as a body.");
     out->switched = 1;
-    const sy_field *up = get(h, "upgrade", NULL);
+    int nup = 0;
+    const sy_field *up = get(h, "upgrade", &nup);
     if (!up) {
         sy_probe_add(r, path, SY_PF_WS_UPGRADE_MISSING,
                      "The 101 response has no Upgrade field; clients fail the connection.");
+    } else if (!sy_field_list_has(up->value, up->value_len, "websocket")) {
+        sy_probe_add(r, path, SY_PF_WS_UPGRADE_WRONG,
+                     "The 101 response switches to \"%s\" instead of \"websocket\"; clients "
+                     "fail the connection.",
+                     sy_probe_quote(q, sizeof(q), up->value, up->value_len));
+        out->switched = 0; /* it switched to something else: frames make no sense */
     } else if (!sy__ieq(up->value, up->value_len, "websocket")) {
         sy_probe_add(r, path, SY_PF_WS_UPGRADE_WRONG,
-                     "The 101 response says \"Upgrade: %s\" instead of \"Upgrade: websocket\".",
+                     "The 101 response lists several protocols (\"Upgrade: %s\"); it must "
+                     "switch to exactly \"websocket\" (RFC 6455 §4.1), and browsers fail the "
+                     "connection.",
                      sy_probe_quote(q, sizeof(q), up->value, up->value_len));
-        if (!sy_field_list_has(up->value, up->value_len, "websocket"))
-            out->switched = 0; /* it switched to something else: frames make no sense */
+    } else if (nup > 1) {
+        sy_probe_add(r, path, SY_PF_WS_UPGRADE_WRONG,
+                     "The 101 response carries %d Upgrade fields; it must carry one "
+                     "(\"Upgrade: websocket\"), and Chrome fails the connection.",
+                     nup);
     }
     int has_upgrade_token = 0, nconn = 0;
     char conn[120] = "";
@@ -454,4 +632,13 @@ void sy_probe_ws_check(sy_probe_report *r, const char *path, const sy_probe_ws_r
     check_accept(r, path, rq, h);
     check_subprotocol(r, path, rq, h, out);
     check_extensions(r, path, rq, h, out);
+    /* A 101 has no Sec-WebSocket-Version (RFC 6455 §4.2.2); one that names another version
+     * says the server speaks another draft than the probe asked for. */
+    const sy_field *v = get(h, "sec-websocket-version", NULL);
+    const char *want = rq->version ? rq->version : "13";
+    if (v && !(v->value_len == strlen(want) && !memcmp(v->value, want, v->value_len)))
+        sy_probe_add(r, path, SY_PF_WS_VERSION_MISMATCH,
+                     "The 101 says \"Sec-WebSocket-Version: %s\" although the probe asked for "
+                     "version %s.",
+                     sy_probe_quote(q, 40, v->value, v->value_len), want);
 }

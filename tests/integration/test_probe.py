@@ -1,5 +1,7 @@
-"""`switchyard probe` end to end: against our own server, a fixture that misbehaves in 22 ways
-(tests/fixtures/probe_fixture.py), TLS peers with bad certificates, third-party servers from
+"""`switchyard probe` end to end: against our own server, a fixture that misbehaves in some 70
+ways, one per path (tests/fixtures/probe_fixture.py: the WebSocket handshake, frames, refusals,
+h2c upgrades with broken HTTP/2 after the 101), and its correct variants that must not be
+flagged, TLS peers with bad certificates, third-party servers from
 Debian (Python websockets, Node ws, nghttpd, h2o) and nginx as a correct, a stripping, an
 HTTP/1.0 and a short-timeout reverse proxy in front of our server. Tests that need a missing
 package say "skip" and pass (scripts/deps.sh installs them for CI)."""
@@ -228,6 +230,15 @@ def help_and_findings_documented():
 # ---- the misbehaving fixture ----
 
 FIX = {}
+CAT = {}
+
+
+def catalogue():
+    if not CAT:
+        p = subprocess.run([harness.ARGS.bin, "probe", "--list-findings", "--json"],
+                           capture_output=True, timeout=10)
+        CAT.update({e["id"]: e["severity"] for e in json.loads(p.stdout)})
+    return CAT
 
 
 def fixture():
@@ -260,7 +271,83 @@ FAULTS = [
     ("masked-server", [], "WS_FRAME_INVALID", 1),
     ("no-close-reply", [], "WS_CLOSE_NO_REPLY", 1),
     ("black-hole", ["--timeout", "1"], "NET_TIMEOUT", 2),
+    # the 101's fields
+    ("upgrade-other", [], "WS_UPGRADE_WRONG", 1),
+    ("upgrade-several", [], "WS_UPGRADE_WRONG", 1),
+    ("upgrade-twice", [], "WS_UPGRADE_WRONG", 1),
+    ("connection-other", [], "WS_CONNECTION_MISSING", 1),
+    ("no-accept", [], "WS_ACCEPT_MISSING", 1),
+    ("accept-no-guid", [], "WS_ACCEPT_MISMATCH", 1),
+    ("accept-b64-hex", [], "WS_ACCEPT_MISMATCH", 1),
+    ("accept-twice", [], "WS_ACCEPT_MISMATCH", 1),
+    ("http10-101", [], "HTTP_VERSION_10", 1),
+    ("bare-lf", [], "HTTP_BAD_RESPONSE", 1),
+    ("frames-in-head", [], "HTTP_BAD_RESPONSE", 1),
+    ("version-in-101", [], "WS_VERSION_MISMATCH", 1),
+    ("several-subprotocols", ["--subprotocol", "chat", "--subprotocol", "superchat"],
+     "WS_SUBPROTOCOL_UNSOLICITED", 1),
+    ("ext-unknown-param", [], "WS_EXTENSION_INVALID", 1),
+    # refusals
+    ("status-400", [], "WS_REFUSED_400", 1),
+    ("status-401", [], "WS_FORBIDDEN", 1),
+    ("status-403", [], "WS_FORBIDDEN", 1),
+    ("status-404", [], "WS_NOT_FOUND", 1),
+    ("status-426", [], "WS_UPGRADE_REQUIRED_426", 1),
+    ("status-426-bare", [], "WS_UPGRADE_REQUIRED_426", 1),
+    ("status-426-v8", [], "WS_UPGRADE_REQUIRED_426", 1),
+    ("status-426-tls", [], "WS_UPGRADE_REQUIRED_426", 1),
+    ("redirect-wss", [], "WS_REDIRECT", 1),
+    ("redirect-path", [], "WS_REDIRECT", 1),
+    ("status-500", [], "WS_UNEXPECTED_STATUS", 1),
+    ("status-503", [], "WS_BAD_GATEWAY", 1),
+    # after the 101
+    ("rsv-frame", [], "WS_FRAME_INVALID", 1),
+    ("bad-utf8", [], "WS_FRAME_INVALID", 1),
+    ("close-code-1005", [], "WS_FRAME_INVALID", 1),
+    ("close-code-1006", [], "WS_FRAME_INVALID", 1),
+    ("close-code-1015", [], "WS_FRAME_INVALID", 1),
+    ("close-code-999", [], "WS_FRAME_INVALID", 1),
+    ("close-code-5000", [], "WS_FRAME_INVALID", 1),
+    ("close-1byte", [], "WS_FRAME_INVALID", 1),
+    ("close-bad-reason", [], "WS_FRAME_INVALID", 1),
+    ("close-at-once", [], "WS_CLOSED_BY_SERVER", 1),
+    ("slow-head", ["--timeout", "0.3"], "NET_TIMEOUT", 1),
 ]
+
+# What the finding must say (in its message or wire hint), and its severity when it differs
+# from the catalogue's.
+SAYS = {
+    "upgrade-other": "h2c",
+    "upgrade-several": "several protocols",
+    "upgrade-twice": "2 Upgrade fields",
+    "accept-no-guid": "GUID is not appended",
+    "accept-b64-hex": "hex digits",
+    "accept-twice": "2 times",
+    "http10-101": "HTTP/1.0",
+    "bare-lf": "bare LF",
+    "frames-in-head": "before the empty line",
+    "version-in-101": "Sec-WebSocket-Version: 8",
+    "several-subprotocols": "several subprotocols",
+    "status-401": "WWW-Authenticate: Bearer",
+    "status-426-bare": "neither Upgrade nor Sec-WebSocket-Version",
+    "status-426-v8": "version 8",
+    "status-426-tls": "wss://",
+    "redirect-wss": "wss://",
+    "redirect-path": "/elsewhere",
+    "rsv-frame": "RSV2",
+    "bad-utf8": "UTF-8",
+    "close-code-1005": "1005",
+    "close-code-1006": "1006",
+    "close-code-1015": "1015",
+    "close-code-999": "999",
+    "close-code-5000": "5000",
+    "close-1byte": "1-byte",
+    "close-bad-reason": "UTF-8",
+    "close-at-once": "1008",
+    "slow-head": "step: handshake",
+    "masked-server": "masked",
+}
+SEVERITY = {"http10-101": "error", "bare-lf": "error", "slow-head": "error"}
 
 
 def fault_test(path, extra, fid, code):
@@ -280,12 +367,75 @@ def fault_test(path, extra, fid, code):
             ok("garbage" in f["message"], f["message"])
         if path == "ok-200":
             eq(ids(d, "warning"), ["WS_NOT_SWITCHED_200"], "only the real problem")
+        if path in SAYS:
+            ok(SAYS[path] in f["message"] + " " + f["wire"], (f["message"], f["wire"]))
+        eq(f["severity"], SEVERITY.get(path, catalogue()[fid]), "severity of %s" % fid)
+        # one fault, one problem: nothing else on the handshake's path is a warning or worse
+        if path not in ("flood", "no-pong", "black-hole", "endless-header", "endless-chunked",
+                        "garbage"):
+            others = [x["id"] for x in d["findings"] if x["path"] == "websocket" and
+                      x["severity"] != "info" and x["id"] != fid]
+            eq(others, [], "other problems named for /%s" % path)
     t.__name__ = "fixture_" + path.replace("-", "_")
     return t
 
 
 for _f in FAULTS:
     test(fault_test(*_f))
+
+
+@test
+def fixture_correct_variants_not_flagged():
+    """Correct servers in unusual shapes: mixed-case tokens and OWS after the accept value,
+    a message glued to the 101 in the same write, a head that arrives in pieces, an interim
+    100 Continue before the 101."""
+    port = fixture()
+    for path in ("echo", "upgrade-mixed-case", "glued-frame", "slow-head", "interim-100"):
+        d = probe("ws://127.0.0.1:%d/%s" % (port, path))
+        eq(ids(d, "warning"), [], "problems on /%s" % path)
+        eq(d["_rc"], 0, "exit for /%s" % path)
+        ok(step(d, "websocket", "close")["ok"], "the session ran to its close on /%s" % path)
+    d = probe("ws://127.0.0.1:%d/glued-frame" % port)
+    ok("WS_UNSOLICITED_MESSAGES" in ids(d), "the welcome message is a note: %s" % ids(d))
+
+
+# path, the finding that must be named on the h2c-upgrade walk, what it must say
+H2C_FAULTS = [
+    ("h2c-http1-after-101", "H2_NO_SETTINGS", "HTTP/1.1 200 OK"),
+    ("h2c-headers-first", "H2_NO_SETTINGS", "HEADERS"),
+    ("h2c-push-2", "H2_PROTOCOL_ERROR", "SETTINGS_ENABLE_PUSH = 2"),
+    ("h2c-window-big", "H2_PROTOCOL_ERROR", "SETTINGS_INITIAL_WINDOW_SIZE = 2147483648"),
+    ("h2c-frame-small", "H2_PROTOCOL_ERROR", "SETTINGS_MAX_FRAME_SIZE = 1000"),
+    ("h2c-goaway", "H2_GOAWAY", "before answering"),
+    ("h2c-goaway-error", "H2_GOAWAY", "PROTOCOL_ERROR"),
+    ("h2c-wrong-stream", "H2_PROTOCOL_ERROR", "stream 3"),
+    ("h2c-no-answer", "H2_NO_RESPONSE", "on stream 1 after the 101"),
+    ("h2c-bad-101", "H2C_UPGRADE_INVALID", "websocket"),
+]
+
+
+def h2c_fault_test(path, fid, says):
+    def t():
+        d = probe("http://127.0.0.1:%d/%s" % (fixture(), path), "--timeout", "2")
+        eq(d["_rc"], 1, "exit (%s)" % ids(d))
+        mine = [x for x in d["findings"] if x["path"] == "h2c-upgrade" and x["severity"] != "info"]
+        eq([x["id"] for x in mine], [fid], "the h2c-upgrade walk names one problem")
+        ok(says in mine[0]["message"] + " " + mine[0]["wire"], mine[0])
+        eq(mine[0]["severity"], catalogue()[fid], "severity")
+        ok(d["_t"] < 4, "bounded in time: %.1f s" % d["_t"])
+    t.__name__ = "fixture_" + path.replace("-", "_")
+    return t
+
+
+for _f in H2C_FAULTS:
+    test(h2c_fault_test(*_f))
+
+
+@test
+def fixture_h2c_good_not_flagged():
+    d = probe("http://127.0.0.1:%d/h2c-good" % fixture())
+    eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
+    ok(step(d, "h2c-upgrade", "response")["ok"], "stream 1 answered")
 
 
 @test
@@ -377,6 +527,44 @@ def tls_soon_expiring_and_h2c_over_tls_check():
         find(d, "TLS_CERT_EXPIRES_SOON")
         find(d, "SEC_H2C_OVER_TLS")
         eq(d["_rc"], 1, "exit")
+
+
+@test
+def tls_broken_handshakes():
+    """A peer that refuses every ClientHello with an alert, one whose ServerHello selects an
+    ALPN protocol nobody offered, a server that requires a client certificate, and a correct
+    TLS server without h2 asked for h2."""
+    c, k = make_cert("faults", "localhost", ["localhost"], -1, 30)
+    with Proc([PY, FIXTURE, "--tls-cert", c, "--tls-key", k, "--tls-faults"],
+              want=("port", "tls-port", "alert-port", "bad-alpn-port", "client-cert-port")) as p:
+        d = probe("wss://localhost:%d/echo" % p.ports["client-cert-port"], "--cacert", c,
+                  "--timeout", "2")
+        eq(d["_rc"], 2, "exit (%s)" % ids(d))
+        f = find(d, "TLS_HANDSHAKE_FAILED")
+        ok("client certificate" in f["wire"] and "step: " in f["message"], f)
+        ok("NET_CLOSED" not in ids(d), ids(d))
+        d = probe("https://localhost:%d/" % p.ports["client-cert-port"], "--cacert", c,
+                  "--timeout", "2")
+        eq(d["_rc"], 2, "exit over https:// too (%s)" % ids(d))
+        ok("client certificate" in find(d, "TLS_HANDSHAKE_FAILED")["wire"], "named")
+        d = probe("wss://localhost:%d/echo" % p.ports["alert-port"], "--timeout", "2")
+        eq(d["_rc"], 2, "exit")
+        f = find(d, "TLS_HANDSHAKE_FAILED")
+        ok("step: tls" in f["message"] and "alert" in f["wire"], f)
+        for url in ("wss://localhost:%d/echo", "https://localhost:%d/"):
+            d = probe(url % p.ports["bad-alpn-port"], "--timeout", "2")
+            eq(d["_rc"], 1, "exit (%s)" % ids(d))
+            f = find(d, "TLS_ALPN_UNEXPECTED")
+            ok('"foo"' in f["message"] and "step: tls" in f["message"], f["message"])
+            eq(f["severity"], "error", "severity")
+            eq(ids(d, "warning"), ["TLS_ALPN_UNEXPECTED"], "only the real problem")
+            ok(d["_t"] < 4, "bounded: %.1f s" % d["_t"])
+    fx, ca = tls_fixture("noh2", "localhost", ["localhost"], -1, 30)
+    with fx:
+        d = probe("https://localhost:%d/" % fx.ports["tls-port"], "--cacert", ca)
+        eq(d["_rc"], 0, "no h2 on a TLS port is a note (%s)" % ids(d))
+        ok("http/1.1" in find(d, "H2_ALPN_NOT_H2")["message"], "the selected protocol named")
+        eq(ids(d, "warning"), [], "no problems")
 
 
 def own_tls_server(*tls_args):
@@ -618,12 +806,36 @@ def rfc8441_websocket_over_h2():
         d = probe("http://127.0.0.1:%d/" % p.ports["port"])
         eq(d["_rc"], 0, "exit (%s)" % [(f["id"], f["message"]) for f in d["findings"]])
         s = step(d, "rfc8441", "connect")
-        ok(s["ok"] and "a frame came back" in s["detail"], s)
+        ok(s["ok"] and "the message came back" in s["detail"], s)
         ok("H2_WS_NOT_ADVERTISED" not in ids(d), ids(d))
     with Proc([PY, H2FIX, "--reject"]) as p:
         d = probe("http://127.0.0.1:%d/" % p.ports["port"])
         eq(d["_rc"], 1, "exit")
         ok("501" in find(d, "H2_WS_REJECTED")["message"], "status named")
+
+
+@test
+def rfc8441_broken_servers():
+    if not have_h2():
+        return skip("python3-h2")
+    # mode, the finding on the rfc8441 path, exit status
+    for mode, fid, code in (("no-ecp", "H2_WS_NOT_ADVERTISED", 0),
+                            ("no-echo", "H2_WS_NO_ECHO", 0),
+                            ("raw-echo", "WS_FRAME_INVALID", 1),
+                            ("end-stream", "WS_CLOSED_AFTER_UPGRADE", 1)):
+        with Proc([PY, H2FIX, "--mode", mode]) as p:
+            d = probe("http://127.0.0.1:%d/" % p.ports["port"], "--timeout", "2")
+            eq(d["_rc"], code, "exit for %s (%s)" % (mode, ids(d)))
+            f = find(d, fid)
+            eq(f["path"], "rfc8441", "path")
+            eq(f["severity"], catalogue()[fid], "severity")
+            eq([x["id"] for x in d["findings"] if x["severity"] != "info" and x["id"] != fid], [],
+               "nothing else is a problem for %s" % mode)
+            ok(d["_t"] < 3, "bounded: %.1f s" % d["_t"])
+            if mode == "raw-echo":
+                ok("masked" in f["message"], f["message"])
+            if mode == "no-echo":
+                ok("ping" in f["message"], "the pong ends the wait: %s" % f["message"])
 
 
 def teardown():

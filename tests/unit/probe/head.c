@@ -48,6 +48,38 @@ TEST(bare_lf_and_reason)
     CHECK_EQ(h.reason_len, 0);
     CHECK_EQ(parse("HTTP/1.1 404 Not Found\r\n\r\n", 0), 26);
     CHECK_MEM(h.reason, "Not Found", 9);
+    CHECK_EQ(h.bare_lf, 0);
+    /* counted, and named as a finding that does not stop the checks */
+    CHECK(parse("HTTP/1.1 101 X\nUpgrade: websocket\r\nA: b\n\n", 0) > 0);
+    CHECK_EQ(h.bare_lf, 3);
+    sy_probe_report rep;
+    sy_probe_report_init(&rep);
+    sy_probe_head_check(&rep, "websocket", &h, "handshake");
+    CHECK(sy_probe_has(&rep, "websocket", SY_PF_HTTP_BAD_RESPONSE));
+    CHECK(strstr(rep.findings[0].msg, "3 of its head's lines") &&
+          strstr(rep.findings[0].hint, "CRLF"));
+    CHECK(parse("HTTP/1.1 101 X\r\n\r\n", 0) > 0);
+    sy_probe_report_init(&rep);
+    sy_probe_head_check(&rep, "websocket", &h, "handshake");
+    CHECK_EQ(rep.nfindings, 0);
+}
+
+TEST(bad_line_kept_and_explained)
+{
+    /* a WebSocket frame written before the empty line that ends the 101 */
+    CHECK_EQ(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\n\x81\x05hello\r\n\r\n", 0),
+             SY_PROBE_HEAD_BAD);
+    CHECK_MEM(h.bad_line, "\x81\x05hello", 7);
+    CHECK_EQ(h.bad_len, 7);
+    CHECK(strstr(sy_probe_head_bad_hint(&h), "WebSocket frame"));
+    /* other binary bytes, and a plain bad line */
+    CHECK_EQ(parse("HTTP/1.1 200 OK\r\n\x01\x02\r\n\r\n", 0), SY_PROBE_HEAD_BAD);
+    CHECK(strstr(sy_probe_head_bad_hint(&h), "binary bytes"));
+    CHECK_EQ(parse("HTTP/1.1 200 OK\r\nno colon\r\n\r\n", 0), SY_PROBE_HEAD_BAD);
+    CHECK_MEM(h.bad_line, "no colon", 8);
+    CHECK(sy_probe_head_bad_hint(&h) == NULL);
+    CHECK_EQ(parse("HTTP/1.1 2x0 OK\r\n\r\n", 0), SY_PROBE_HEAD_BAD);
+    CHECK_MEM(h.bad_line, "HTTP/1.1 2x0 OK", 15);
 }
 
 TEST(not_http_is_known_early)
@@ -162,6 +194,7 @@ int main(void)
 {
     RUN(response_whole_and_split);
     RUN(bare_lf_and_reason);
+    RUN(bad_line_kept_and_explained);
     RUN(not_http_is_known_early);
     RUN(malformed_lines);
     RUN(limits);

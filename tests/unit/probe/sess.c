@@ -98,6 +98,61 @@ TEST(protocol_errors)
     sy_probe_ws_sess_init(&s, 0);
     feed((const uint8_t *)"HTTP/1.1 200 OK\r\n", 17, 0);
     CHECK(s.error);
+    CHECK(strstr(sy_probe_ws_sess_hint(&s), "text, not frames"));
+    sy_probe_ws_sess_free(&s);
+}
+
+TEST(errors_explained)
+{
+    uint8_t buf[64];
+    static const uint8_t mask[4] = {9, 9, 9, 9};
+    sy_probe_ws_sess_init(&s, 0);
+    size_t n = sy_ws_frame_header(buf, SY_WS_OP_TEXT, 1, 0, 2, mask);
+    memcpy(buf + n, "hi", 2);
+    feed(buf, n + 2, 0);
+    CHECK(strstr(sy_probe_ws_sess_hint(&s), "never mask"));
+    sy_probe_ws_sess_init(&s, 0);
+    n = server_frame(buf, SY_WS_OP_TEXT, 1, "hi", 2);
+    feed(buf, n, 0);
+    CHECK(strstr(sy_probe_ws_sess_hint(&s), "reserved bits"));
+    /* close codes that must never be sent are named by value */
+    static const struct {
+        unsigned code;
+        const char *says;
+    } codes[] = {{1005, "1005, which is reserved"},   {1006, "1006, which is reserved"},
+                 {1015, "1015, which is reserved"},   {999, "999, which is below 1000"},
+                 {5000, "5000, which is above 4999"}, {2000, "2000, which is not assigned"}};
+    for (size_t i = 0; i < SY_ARRAY_LEN(codes); i++) {
+        sy_probe_ws_sess_init(&s, 0);
+        uint8_t pl[2] = {(uint8_t)(codes[i].code >> 8), (uint8_t)codes[i].code};
+        n = server_frame(buf, SY_WS_OP_CLOSE, 0, pl, 2);
+        feed(buf, n, 0);
+        CHECK(s.error && s.error_code == 1002);
+        CHECK(strstr(s.error_detail, codes[i].says));
+        CHECK(strstr(sy_probe_ws_sess_hint(&s), "3000-4999"));
+    }
+    /* in pieces the value is not at hand: still an error, in general words */
+    sy_probe_ws_sess_init(&s, 0);
+    n = server_frame(buf, SY_WS_OP_CLOSE, 0, "\x03\xed", 2);
+    feed(buf, n, 1);
+    CHECK(s.error && strstr(s.error_detail, "close code"));
+    sy_probe_ws_sess_init(&s, 0);
+    n = server_frame(buf, SY_WS_OP_CLOSE, 0, "\x03", 1);
+    feed(buf, n, 0);
+    CHECK(s.error && strstr(s.error_detail, "1-byte"));
+    sy_probe_ws_sess_init(&s, 0);
+    n = server_frame(buf, SY_WS_OP_CLOSE, 0, "\x03\xe8\xc3\x28", 4);
+    feed(buf, n, 0);
+    CHECK(s.error && s.error_code == 1007);
+    CHECK(strstr(sy_probe_ws_sess_hint(&s), "UTF-8"));
+    sy_probe_ws_sess_free(&s);
+    /* a good close says nothing */
+    sy_probe_ws_sess_init(&s, 0);
+    n = server_frame(buf, SY_WS_OP_CLOSE, 0, "\x03\xe8ok", 4);
+    feed(buf, n, 0);
+    CHECK(!s.error && s.got_close && s.close_code == 1000);
+    CHECK(sy_probe_ws_sess_hint(&s) == NULL);
+    sy_probe_ws_sess_free(&s);
 }
 
 TEST(compressed_echo)
@@ -140,6 +195,7 @@ int main(void)
     RUN(echo_pong_close_bytewise);
     RUN(not_an_echo_and_unsolicited);
     RUN(protocol_errors);
+    RUN(errors_explained);
     RUN(compressed_echo);
     RUN(flood_counted);
     return sy_t_summary();

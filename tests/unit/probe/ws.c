@@ -248,6 +248,142 @@ TEST(wire_hints_from_the_answer)
     CHECK(strstr(rep.findings[1].hint, "squid"));
 }
 
+/* The finding with this ID, or an empty one (whose empty texts and info severity then fail
+ * the caller's checks). */
+static const sy_probe_finding *finding(sy_probe_id id)
+{
+    static const sy_probe_finding none = {.sev = SY_PROBE_INFO};
+    for (size_t i = 0; i < rep.nfindings; i++)
+        if (rep.findings[i].id == id)
+            return &rep.findings[i];
+    return &none;
+}
+
+TEST(accept_variants_named)
+{
+    static const struct {
+        const char *value; /* for the key dGhlIHNhbXBsZSBub25jZQ== */
+        const char *says;
+    } cases[] = {
+        /* base64(SHA-1(key)) */
+        {"hHLtf2V1k8aDQZfNjw3Ia1hCwt0=", "GUID is not appended"},
+        /* base64(SHA-1(GUID + key)) */
+        {"2OZf2Seed9yzIpkj+zvC9KS9Mjw=", "GUID comes before the key"},
+        /* base64 of the 40 hex digits of the right digest */
+        {"YjM3YTRmMmNjMDYyNGYxNjkwZjY0NjA2Y2YzODU5NDViMmJlYzRlYQ==", "hex digits"},
+        /* the right value without its padding */
+        {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo", "padding"},
+    };
+    for (size_t i = 0; i < SY_ARRAY_LEN(cases); i++) {
+        setup();
+        char resp_fmt[256];
+        snprintf(resp_fmt, sizeof(resp_fmt), OK101 "Sec-WebSocket-Accept: %s\r\n\r\n",
+                 cases[i].value);
+        check(resp_fmt, NULL);
+        CHECK(strstr(finding(SY_PF_WS_ACCEPT_MISMATCH)->hint, cases[i].says));
+    }
+    /* the right value twice: named as a duplicate, not as a wrong hash */
+    setup();
+    check(OK101 "Sec-WebSocket-Accept: %A\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+                "\r\n\r\n",
+          NULL);
+    CHECK(strstr(finding(SY_PF_WS_ACCEPT_MISMATCH)->msg, "2 times (each with the right value)"));
+    /* optional whitespace around the value is not a fault */
+    setup();
+    check(OK101 "Sec-WebSocket-Accept:   %A  \t\r\n\r\n", NULL);
+    CHECK_EQ(rep.nfindings, 0);
+}
+
+TEST(upgrade_tokens)
+{
+    setup();
+    check("HTTP/1.1 101 X\r\nUpgrade: WEBSOCKET\r\nConnection: UPGRADE\r\nSec-WebSocket-Accept: "
+          "%A\r\n\r\n",
+          NULL);
+    CHECK_EQ(rep.nfindings, 0);
+    setup();
+    check("HTTP/1.1 101 X\r\nUpgrade: websocket, h2c\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Accept: %A\r\n\r\n",
+          NULL);
+    CHECK(strstr(finding(SY_PF_WS_UPGRADE_WRONG)->msg, "several protocols"));
+    CHECK(res.switched); /* websocket is among them: the session is still worth checking */
+    setup();
+    check(OK101 "Upgrade: websocket\r\nSec-WebSocket-Accept: %A\r\n\r\n", NULL);
+    CHECK(strstr(finding(SY_PF_WS_UPGRADE_WRONG)->msg, "2 Upgrade fields"));
+    setup();
+    check(OK101 "Sec-WebSocket-Accept: %A\r\nSec-WebSocket-Version: 8\r\n\r\n", NULL);
+    CHECK_EQ(finding(SY_PF_WS_VERSION_MISMATCH)->sev, SY_PROBE_WARN);
+    setup();
+    check(OK101 "Sec-WebSocket-Accept: %A\r\nSec-WebSocket-Version: 13\r\n\r\n", NULL);
+    CHECK_EQ(rep.nfindings, 0); /* redundant, not wrong */
+}
+
+TEST(framing_of_the_101)
+{
+    /* HTTP/1.0 has no 101: an error, not the warning of a refusal over HTTP/1.0 */
+    setup();
+    check("HTTP/1.0 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+          "Sec-WebSocket-Accept: %A\r\n\r\n",
+          NULL);
+    CHECK_EQ(finding(SY_PF_HTTP_VERSION_10)->sev, SY_PROBE_ERROR);
+    CHECK_EQ(rep.nfindings, 1);
+    setup();
+    check("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", NULL);
+    CHECK_EQ(finding(SY_PF_HTTP_VERSION_10)->sev, SY_PROBE_WARN);
+    /* bare LF line ends: parsed, and named */
+    setup();
+    check("HTTP/1.1 101 X\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: %A\n\n",
+          NULL);
+    CHECK(strstr(finding(SY_PF_HTTP_BAD_RESPONSE)->msg, "5 of its head's lines"));
+    CHECK(res.switched);
+}
+
+TEST(refusal_details)
+{
+    setup();
+    check("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n"
+          "Content-Length: 0\r\n\r\n",
+          NULL);
+    const sy_probe_finding *f = finding(SY_PF_WS_FORBIDDEN);
+    CHECK(strstr(f->msg, "Basic realm") && !strstr(f->msg, "Origin"));
+    CHECK(strstr(f->hint, "Authorization"));
+    setup();
+    check("HTTP/1.1 301 Moved\r\nLocation: wss://example.test/chat\r\nContent-Length: 0\r\n\r\n",
+          NULL);
+    CHECK(strstr(finding(SY_PF_WS_REDIRECT)->hint, "wss://"));
+    setup();
+    check("HTTP/1.1 308 Moved\r\nLocation: /chat/\r\nContent-Length: 0\r\n\r\n", NULL);
+    CHECK(strstr(finding(SY_PF_WS_REDIRECT)->hint, "path /chat/"));
+    setup();
+    check(
+        "HTTP/1.1 426 Upgrade Required\r\nUpgrade: TLS/1.2, HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        NULL);
+    f = finding(SY_PF_WS_UPGRADE_REQUIRED_426);
+    CHECK(strstr(f->msg, "(it asks for Upgrade: TLS/1.2, HTTP/1.1)."));
+    CHECK(strstr(f->hint, "wss://"));
+    setup();
+    check("HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+          "Content-Length: 0\r\n\r\n",
+          NULL);
+    f = finding(SY_PF_WS_UPGRADE_REQUIRED_426);
+    CHECK(strstr(f->msg, "Upgrade: websocket, Sec-WebSocket-Version: 13)"));
+    CHECK(strstr(f->hint, "removed Upgrade and Connection"));
+    setup();
+    check("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n", NULL);
+    CHECK(strstr(finding(SY_PF_WS_UPGRADE_REQUIRED_426)->hint, "neither Upgrade"));
+}
+
+TEST(several_subprotocols_named)
+{
+    setup();
+    rq.subprotocols[0] = "chat";
+    rq.subprotocols[1] = "superchat";
+    rq.nsub = 2;
+    check(OK101 "Sec-WebSocket-Accept: %A\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+          NULL);
+    CHECK(strstr(finding(SY_PF_WS_SUBPROTOCOL_UNSOLICITED)->msg, "several subprotocols"));
+}
+
 int main(void)
 {
     RUN(rfc_example_is_clean);
@@ -258,5 +394,10 @@ int main(void)
     RUN(extension_grammar);
     RUN(refusals_named);
     RUN(wire_hints_from_the_answer);
+    RUN(accept_variants_named);
+    RUN(upgrade_tokens);
+    RUN(framing_of_the_101);
+    RUN(refusal_details);
+    RUN(several_subprotocols_named);
     return sy_t_summary();
 }
