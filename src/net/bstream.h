@@ -46,8 +46,11 @@ typedef struct sy_bstream_proto {
      * will take in place; a stream that can scatter its read puts the next bytes there, and
      * the rest in its usual buffer, and offers them to on_read in that order. This saves
      * copying them out of the read buffer afterwards. NULL (or returning NULL): no wish.
-     * The room must stay valid until the next on_read. */
-    uint8_t *(*read_into)(sy_bstream *s, size_t *len);
+     * The room must stay valid until the next on_read. *next (0 before the call) may be set
+     * to how many bytes to read into the usual buffer after the room: a multiple of the
+     * size of the pieces the protocol expects, so that a read filling the buffer ends at the
+     * end of a piece instead of cutting one (whose first part would then be copied). */
+    uint8_t *(*read_into)(sy_bstream *s, size_t *len, size_t *next);
 } sy_bstream_proto;
 
 /* How sy__bs_close ends the stream. */

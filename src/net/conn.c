@@ -432,10 +432,13 @@ static void do_read(sy_conn *c)
         room = SY_READ_BUF_SIZE;
         /* The protocol is in the middle of a large piece (a WebSocket frame being assembled):
          * its rest goes straight where it will stay, the shared buffer takes what follows. */
+        size_t next = 0;
         if (c->proto && c->proto->read_into && c->tp->readv)
-            into = c->proto->read_into(&c->bs, &into_len);
+            into = c->proto->read_into(&c->bs, &into_len, &next);
         if (into && into_len < SY_READ_INTO_MIN)
             into = NULL; /* a copy costs less than the scattered read */
+        if (next && next < room)
+            room = next; /* end at a frame boundary when the socket holds more */
     }
     ssize_t n;
     if (into) {

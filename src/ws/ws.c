@@ -16,7 +16,7 @@ static void ws_on_timer(sy_bstream *c);
 static void ws_on_shutdown(sy_bstream *c);
 static void ws_on_close(sy_bstream *c, int err);
 
-static uint8_t *ws_read_into(sy_bstream *c, size_t *len);
+static uint8_t *ws_read_into(sy_bstream *c, size_t *len, size_t *next);
 static const sy_bstream_proto ws_proto = {
     "websocket", ws_on_read,     ws_on_drain, ws_on_eof,
     ws_on_timer, ws_on_shutdown, ws_on_close, ws_read_into,
@@ -127,6 +127,10 @@ typedef struct ws_thread {
     size_t scratch_len, scratch_cap;
     sy_ws_msgbuf *spare;
     sy_ws_msgbuf *big; /* one large buffer (up to BIG_SPARE_MAX) kept for the next big message */
+    /* Bytes on the wire (header and payload) of the last large uncompressed data frame
+     * received on this thread, 0 if none: reads are sized to whole frames of that size
+     * (ws_read_into), so steady traffic of one frame size is not cut between reads. */
+    uint32_t frame_hint;
     /* The message being delivered right now (on_message), so that sending it back (echo,
      * relay) skips re-validating it and, when it sits in its own buffer, moves that buffer
      * to the write queue instead of copying it. Its opcode is recorded here, at delivery:
@@ -840,6 +844,19 @@ static void fail_err(sy_ws *ws, int err, const char *detail)
     }
 }
 
+/* A large uncompressed data frame of payload bytes ended: remember its size on the wire
+ * for ws_read_into (frames from 16 KiB, where a cut costs a copy worth avoiding, to a
+ * quarter of the read buffer, so a read still holds several). */
+static void note_frame(const sy_ws *ws, uint64_t payload)
+{
+    if (payload < (16u << 10) || payload > SY_READ_BUF_SIZE / 4) {
+        tls.frame_hint = 0;
+        return;
+    }
+    unsigned hdr = 2 + (payload > 65535 ? 8 : 2) + (ws->rx.parser.expect_masked ? 4 : 0);
+    tls.frame_hint = (uint32_t)(payload + hdr);
+}
+
 static int on_data(sy_ws *ws, const sy_ws_event *ev)
 {
     if (ev->msg_start) {
@@ -860,6 +877,7 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             return e;
         }
     } else if (ev->msg_start && ev->msg_end) {
+        note_frame(ws, ev->len);
         /* The whole message is in the read buffer: validate and deliver in place. */
         if (ev->len > ws->opts->max_message) {
             fail_err(ws, SY_EWS_TOO_BIG, NULL);
@@ -896,6 +914,8 @@ static int on_data(sy_ws *ws, const sy_ws_event *ev)
             fail_err(ws, SY_EWS_UTF8, "text message ends inside a UTF-8 sequence");
             return SY_EWS_UTF8;
         }
+        if (!ws->rx.compressed && ws->rx.parser.opcode != SY_WS_OP_CONT)
+            note_frame(ws, msg_len(ws)); /* one frame, cut between reads */
         deliver(ws, ws->rx.msg ? ws->rx.msg->data : NULL, msg_len(ws));
         msg_reset(ws);
     }
@@ -1069,11 +1089,13 @@ static ssize_t read_frames(sy_ws *ws, sy_bstream *c, uint8_t *data, size_t len)
 /* A data frame being assembled (its first piece is in the message buffer, which was sized for
  * the whole frame): its rest may be read straight behind that piece, so it is never copied
  * out of the read buffer. Uncompressed frames only (compressed ones inflate elsewhere). */
-static uint8_t *ws_read_into(sy_bstream *c, size_t *len)
+static uint8_t *ws_read_into(sy_bstream *c, size_t *len, size_t *next)
 {
     sy_ws *ws = c->proto_data;
     sy_ws_msgbuf *m = ws->rx.msg;
     uint64_t left = sy_ws_parser_data_left(&ws->rx.parser);
+    if (tls.frame_hint)
+        *next = (SY_READ_BUF_SIZE / tls.frame_hint) * tls.frame_hint;
     if (!m || !left || ws->rx.compressed || ws->failed || ws->close_received ||
         m->cap - m->len < left)
         return NULL;
