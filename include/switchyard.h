@@ -207,6 +207,20 @@ int sy_tls_add_self_signed(sy_tls *t, const char *common_name);
  * none of them is refused (RFC 7301). The server speaks HTTP/2 on a connection that selected
  * "h2" and HTTP/1.1 on any other. Returns 0, SY_EINVAL, SY_ESTATE or SY_ENOMEM. */
 int sy_tls_set_alpn(sy_tls *t, const char *const *protocols);
+/* Session tickets (RFC 5077 / RFC 8446 §4.6.1): the keys that seal them are drawn at random,
+ * held in memory only, and rotated every `seconds` (default 3600). The current key seals new
+ * tickets; the 2 before it still open tickets (a ticket opened with one of them is
+ * replaced by a new one), and a key is wiped from memory when it retires, so a ticket is
+ * accepted for 2 to 3 rotation periods after it was issued, never longer. Clients are told
+ * 2 periods (the ticket lifetime hint, and the session timeout of the server's session
+ * cache). All contexts given to one server with the same rotation share their keys, so a
+ * ticket resumes on any worker and any of its TLS listeners; keys are never shared between
+ * servers or processes. 0 turns tickets off: TLS 1.2 then resumes by session ID from the
+ * server's cache, and TLS 1.3 gets tickets that only name a cache entry ("stateful"), with
+ * no key to steal. Returns 0, SY_ERANGE (more than 302400 s, 3.5 days: TLS 1.3 caps a
+ * ticket's life at 7 days), SY_ESTATE once a listener uses the context, SY_EINVAL,
+ * SY_ENOMEM. */
+int sy_tls_set_ticket_rotation(sy_tls *t, uint32_t seconds);
 /* Add a listen address (as sy_server_listen) whose connections speak TLS with this context.
  * The server takes its own reference. Returns 0, SY_EINVAL (no certificate yet), SY_EADDR,
  * SY_ENOMEM. After this the context can no longer be changed. */

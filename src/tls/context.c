@@ -1,7 +1,8 @@
 /* sy_tls: the server-side TLS context of one or more listeners. One SSL_CTX shared by every
- * worker thread (OpenSSL locks its session cache; ticket keys are per context, so a ticket
- * from one worker resumes on any other), with the policy below, certificates chosen by SNI
- * and ALPN in server preference order. */
+ * worker thread (OpenSSL locks its session cache), with the policy below, certificates
+ * chosen by SNI and ALPN in server preference order. Session tickets are sealed with our
+ * rotating keys (tickets.c), one store for every context of a server, so a ticket from one
+ * worker or listener resumes on any other. */
 #include "net/worker.h"
 #include "tls/tls.h"
 
@@ -22,6 +23,8 @@ static const unsigned char SESSION_ID_CTX[] = "switchyard";
 #define READ_BUFFER (64u * 1024u)
 
 static int cert_cb(SSL *ssl, void *arg);
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg);
 
@@ -58,6 +61,38 @@ static int configure(sy_tls *t)
         return SY_EINTERNAL;
     SSL_CTX_set_cert_cb(ctx, cert_cb, t);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, t);
+    SSL_CTX_set_app_data(ctx, t);
+    if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb))
+        return SY_EINTERNAL;
+    return 0;
+}
+
+/* Tickets on (period_s > 0, a fresh key store) or off; the session lifetime told to clients
+ * follows. Only while no listener holds the context. */
+static int set_tickets(sy_tls *t, uint32_t period_s)
+{
+    sy_tls_keys *k = NULL;
+    if (period_s) {
+        int err = sy__tls_keys_new((uint64_t)period_s * 1000u, NULL, NULL, &k);
+        if (err)
+            return err;
+    }
+    sy__tls_keys_unref(t->keys);
+    t->keys = k;
+    t->ticket_period_s = period_s;
+    /* A ticket opens for KEEP to KEEP + 1 periods after it was sealed (tickets.c); its
+     * session is given KEEP periods, so the lifetime hint (TLS 1.2) and ticket_lifetime
+     * (TLS 1.3), both taken from the session timeout, promise only what every ticket gets,
+     * and OpenSSL itself refuses a session older than that. Without tickets the server's
+     * session cache keeps the default of two hours. */
+    uint32_t life = (period_s ? period_s : SY_TLS_TICKET_DEFAULT_S) * SY_TLS_TICKET_KEEP;
+    SSL_CTX_set_timeout(t->ctx, life);
+    /* Off: no stateless tickets. TLS 1.2 resumes by session ID from the server's cache;
+     * TLS 1.3 sends "stateful" tickets, which only name a cache entry (no key involved). */
+    if (period_s)
+        SSL_CTX_clear_options(t->ctx, SSL_OP_NO_TICKET);
+    else
+        SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
     return 0;
 }
 
@@ -73,6 +108,8 @@ SY_EXPORT int sy_tls_new(sy_tls **out)
     int err = t->ctx ? configure(t) : SY_ENOMEM;
     if (!err)
         err = sy_tls_set_alpn(t, http11);
+    if (!err)
+        err = set_tickets(t, SY_TLS_TICKET_DEFAULT_S);
     ERR_clear_error();
     if (err) {
         sy_tls_free(t);
@@ -92,6 +129,7 @@ void sy__tls_unref(sy_tls *t)
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(t->ctx);
+    sy__tls_keys_unref(t->keys);
     for (size_t i = 0; i < t->ncerts; i++)
         sy__tls_cert_clear(&t->certs[i]);
     sy__free(t->certs);
@@ -203,6 +241,17 @@ SY_EXPORT int sy_tls_set_alpn(sy_tls *t, const char *const *protocols)
     return 0;
 }
 
+SY_EXPORT int sy_tls_set_ticket_rotation(sy_tls *t, uint32_t seconds)
+{
+    if (!t)
+        return SY_EINVAL;
+    if (t->in_use)
+        return SY_ESTATE;
+    if (seconds > SY_TLS_TICKET_MAX_S)
+        return SY_ERANGE;
+    return set_tickets(t, seconds);
+}
+
 /* A TLS listener is a listener with this transport plug-in (net/worker.h): each accepted
  * connection is put under TLS before the server installs its protocol. */
 static int listen_attach(sy_conn *c, void *ctx)
@@ -217,6 +266,25 @@ static void listen_release(void *ctx)
 
 static const sy_listen_tp listen_tp = {listen_attach, listen_release};
 
+/* One key store per server: a context joining a server whose other TLS listeners already
+ * have a store with the same rotation takes that one (and drops its own), so tickets move
+ * between listeners as they do between workers. */
+static void share_keys(sy_server *srv, sy_tls *t)
+{
+    for (size_t i = 0; t->keys && i < srv->naddrs; i++) {
+        const sy_listen_addr *a = &srv->addrs[i];
+        const sy_tls *o = a->tp == &listen_tp ? a->tp_ctx : NULL;
+        if (o && o != t && o->keys && o->ticket_period_s == t->ticket_period_s) {
+            if (o->keys != t->keys) {
+                sy__tls_keys_ref(o->keys);
+                sy__tls_keys_unref(t->keys);
+                t->keys = o->keys;
+            }
+            return;
+        }
+    }
+}
+
 SY_EXPORT int sy_server_listen_tls(sy_server *srv, const char *addr, sy_tls *tls)
 {
     if (!srv || !tls || tls->ncerts == 0)
@@ -224,6 +292,8 @@ SY_EXPORT int sy_server_listen_tls(sy_server *srv, const char *addr, sy_tls *tls
     int err = sy_server_listen(srv, addr);
     if (err)
         return err;
+    if (!tls->in_use)
+        share_keys(srv, tls);
     tls->in_use = 1;
     sy__tls_ref(tls);
     srv->addrs[srv->naddrs - 1].tp = &listen_tp;
@@ -276,6 +346,15 @@ const unsigned char *sy__tls_alpn_pick(const unsigned char *ours, size_t ours_le
         }
     }
     return NULL;
+}
+
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+    sy_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (!t->keys) /* tickets off: OpenSSL does not call us then; be safe */
+        return enc ? -1 : 0;
+    return sy__tls_ticket_cb(t->keys, key_name, iv, cctx, hctx, enc);
 }
 
 /* RFC 7301 §3.2: with no protocol in common the server answers no_application_protocol. */

@@ -6,7 +6,8 @@
  * client side (client.c) builds a verifying SSL for wss://. Protocol code never learns which
  * transport it runs on.
  *
- * Files: context.c (sy_tls, SSL_CTX policy, SNI, ALPN), cert.c (PEM loading with one-line
+ * Files: context.c (sy_tls, SSL_CTX policy, SNI, ALPN), tickets.c (session-ticket keys),
+ * cert.c (PEM loading with one-line
  * errors, the self-signed certificate), transport.c (the sy_transport_ops), client.c. */
 #ifndef SY_TLS_TLS_H
 #define SY_TLS_TLS_H
@@ -23,6 +24,41 @@ typedef struct sy_tls_cert {
     STACK_OF(X509) * chain;
 } sy_tls_cert;
 
+/* Session-ticket keys (tickets.c). A key is RFC 5077's three parts, in the order of the
+ * 80-byte key files other servers use: name, HMAC-SHA256 key, AES-256-CBC key. */
+typedef struct sy_tls_key {
+    unsigned char name[16];
+    unsigned char hmac[32];
+    unsigned char aes[32];
+} sy_tls_key;
+#define SY_TLS_TICKET_KEEP 2 /* earlier keys that still open tickets */
+#define SY_TLS_TICKET_DEFAULT_S 3600u
+/* RFC 8446 §4.6.1 caps a ticket's lifetime at 7 days, and we promise KEEP periods. */
+#define SY_TLS_TICKET_MAX_S (7u * 24u * 3600u / SY_TLS_TICKET_KEEP)
+/* A store shared (reference-counted) by the contexts of a server. */
+typedef struct sy_tls_keys sy_tls_keys;
+
+/* A store rotating every period_ms with its first key drawn. now_ms NULL: the monotonic
+ * clock and a thread that rotates at each boundary; otherwise that clock (tests) and no
+ * thread. Returns 0, SY_EINVAL (period 0), SY_ENOMEM, SY_EINTERNAL (no randomness). */
+int sy__tls_keys_new(uint64_t period_ms, uint64_t (*now_ms)(void *ud), void *ud,
+                     sy_tls_keys **out);
+void sy__tls_keys_ref(sy_tls_keys *k);
+void sy__tls_keys_unref(sy_tls_keys *k); /* the last one wipes every key */
+uint64_t sy__tls_keys_period_ms(const sy_tls_keys *k);
+/* Rotate and retire as the clock says. */
+void sy__tls_keys_tick(sy_tls_keys *k);
+/* A copy of the current key (the caller wipes it): 0 or SY_EINTERNAL. */
+int sy__tls_keys_current(sy_tls_keys *k, sy_tls_key *out);
+/* The key named name (16 bytes), copied: 0 none (unknown or retired), 1 the current key,
+ * 2 an earlier one. */
+int sy__tls_keys_find(sy_tls_keys *k, const unsigned char *name, sy_tls_key *out);
+/* Tests: slot (0 current .. KEEP) holds no key and only zero bytes. */
+int sy__tls_keys_probe_wiped(const sy_tls_keys *k, size_t slot);
+/* The body of the SSL_CTX ticket callback for store k (return values as OpenSSL's). */
+int sy__tls_ticket_cb(sy_tls_keys *k, unsigned char key_name[16], unsigned char *iv,
+                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
+
 struct sy_tls {
     atomic_int refs; /* the owner's, one per listener, one per live server connection */
     SSL_CTX *ctx;
@@ -31,6 +67,8 @@ struct sy_tls {
     unsigned char *alpn; /* ALPN names in wire format (length-prefixed), server preference */
     size_t alpn_len;
     int in_use; /* a listener holds it: no more changes */
+    uint32_t ticket_period_s; /* 0: no stateless tickets (session IDs / stateful only) */
+    sy_tls_keys *keys;        /* set when a listener takes the context (shared per server) */
 };
 
 void sy__tls_ref(sy_tls *t);
