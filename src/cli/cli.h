@@ -26,9 +26,12 @@ typedef struct sy_cli_tls {
 } sy_cli_tls;
 /* which: 0 --tls-listen, 1 --tls-cert, 2 --tls-key, 3 --tls-self-signed. Returns 0 or -err. */
 int sy_cli_tls_opt(sy_cli_tls *o, int which, const char *arg);
-/* Build the context and add the TLS listeners (after the cleartext ones). Returns 0, or 2
- * after printing one line on stderr. */
-int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o);
+/* Build the context and add the TLS listeners (after the cleartext ones); rotate_ms >= 0
+ * sets the session-ticket rotation (0 = no tickets). Returns 0, or 2 after printing one
+ * line on stderr. */
+int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o, int64_t rotate_ms);
+/* A ticket rotation (ms) is 0 or whole seconds within the library's range: 0 or SY_ERANGE. */
+int sy_cli_ticket_rotate(uint64_t ms);
 
 static inline int access_ok(const char *path)
 {

@@ -665,10 +665,18 @@ static void top_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, v
         each_pair(y, v, "reflect", reflect_pair, NULL);
     } else if (!strcmp(key, "redis")) {
         each_pair(y, v, "redis", redis_pair, NULL);
+    } else if (!strcmp(key, "tls_ticket_rotate")) {
+        number(y, v, "tls_ticket_rotate", SY_CLI_TIME, &c->ticket_rotate);
+        if (c->ticket_rotate.set && sy_cli_ticket_rotate(c->ticket_rotate.v) < 0) {
+            problem(y, v, "tls_ticket_rotate: expected 0 (no tickets) or whole seconds up to "
+                          "84h, such as 30m or 1h");
+            c->ticket_rotate.set = 0;
+        }
     } else {
         unknown(y, k, "top level", key,
                 "listen, workers, shared_listener, h2c, root, limits, timeouts, websocket, "
-                "heartbeat, compression, raw, routes, metrics, logs, reflect, redis");
+                "heartbeat, compression, raw, routes, metrics, logs, reflect, redis, "
+                "tls_ticket_rotate");
     }
 }
 

@@ -143,6 +143,10 @@ static void usage(FILE *f)
             "  --tls-key FILE         its PEM private key; repeat the pair for more names (SNI;\n"
             "                         the first pair is the default)\n"
             "  --tls-self-signed      generate a certificate for localhost at start (testing)\n"
+            "  --tls-ticket-rotate T  new session-ticket key every T (default 1h; whole\n"
+            "                         seconds, at most 84h); tickets resume for 2 periods;\n"
+            "                         0 = no tickets (resumption by session ID only)\n"
+            "  --tls-no-tickets       the same as --tls-ticket-rotate 0\n"
             "  --no-h2c               cleartext listeners speak HTTP/1.1 only (no HTTP/2 with\n"
             "                         prior knowledge, Upgrade: h2c ignored)\n"
             "  --no-access-log        no access log on stdout\n"
@@ -230,6 +234,8 @@ enum {
     O_NOMETRICS,
     O_REDIS,
     O_REDISPFX,
+    O_TLSROTATE,
+    O_TLSNOTICKETS,
 };
 
 static const struct option longopts[] = {
@@ -282,6 +288,8 @@ static const struct option longopts[] = {
     {"no-metrics", no_argument, 0, O_NOMETRICS},
     {"redis", required_argument, 0, O_REDIS},
     {"redis-prefix", required_argument, 0, O_REDISPFX},
+    {"tls-ticket-rotate", required_argument, 0, O_TLSROTATE},
+    {"tls-no-tickets", no_argument, 0, O_TLSNOTICKETS},
     {0, 0, 0, 0},
 };
 
@@ -303,6 +311,7 @@ static int kind_of(int opt)
     case O_WSPONG:
     case O_WSIDLE:
     case O_RAWIDLE:
+    case O_TLSROTATE:
         return SY_CLI_TIME;
     case O_MAXBODY:
     case O_WSMAX:
@@ -348,7 +357,7 @@ static int apply_flags(serve_cfg *cfg, int argc, char **argv, int quiet)
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         uint64_t v = 0;
         int kind = c > 0 ? kind_of(c) : 0;
-        const char *name = c > 0 && c <= O_REDISPFX ? longopts[c - 1].name : "?";
+        const char *name = c > 0 && c <= O_TLSNOTICKETS ? longopts[c - 1].name : "?";
         if (kind && sy_cli_value(name, optarg, kind, &v) < 0)
             return 2;
         int err = 0;
@@ -518,6 +527,13 @@ static int apply_flags(serve_cfg *cfg, int argc, char **argv, int quiet)
             break;
         case O_REDISPFX:
             cfg->redis_prefix = optarg;
+            break;
+        case O_TLSROTATE:
+            err = sy_cli_ticket_rotate(v);
+            set_u64(&cfg->ticket_rotate, v);
+            break;
+        case O_TLSNOTICKETS:
+            set_u64(&cfg->ticket_rotate, 0);
             break;
         case O_HELP:
             usage(stdout);
@@ -938,6 +954,8 @@ static void restart_notes(const serve_cfg *o, const serve_cfg *n)
               strcmp(o->metrics_listen, n->metrics_listen)),
          "metrics.listen");
     NOTE(o->drain_to.v != n->drain_to.v, "timeouts.drain");
+    NOTE(o->ticket_rotate.set != n->ticket_rotate.set || o->ticket_rotate.v != n->ticket_rotate.v,
+         "tls_ticket_rotate");
     NOTE((o->redis == NULL) != (n->redis == NULL) ||
              (o->redis && n->redis && strcmp(o->redis, n->redis)),
          "redis");
@@ -1045,6 +1063,12 @@ static int listen_all(sy_server *srv, serve_cfg *c)
             sy_tls_free(tls);
             return 2;
         }
+        if (c->ticket_rotate.set &&
+            sy_tls_set_ticket_rotation(tls, (uint32_t)(c->ticket_rotate.v / 1000u)) < 0) {
+            serve_say(SY_LOG_ERROR, "cannot set the session-ticket rotation");
+            sy_tls_free(tls);
+            return 2;
+        }
         int e = sy_server_listen_tls(srv, t->addr, tls);
         sy_tls_free(tls);
         if (e < 0) {
@@ -1052,7 +1076,8 @@ static int listen_all(sy_server *srv, serve_cfg *c)
             return 2;
         }
     }
-    return sy_cli_tls_listen(srv, &c->tls);
+    int64_t rotate = c->ticket_rotate.set ? (int64_t)c->ticket_rotate.v : -1;
+    return sy_cli_tls_listen(srv, &c->tls, rotate);
 }
 
 static int net_options(sy_server *srv, const serve_cfg *c)

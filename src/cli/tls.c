@@ -38,7 +38,12 @@ static int fail(sy_tls *t, const char *msg)
     return 2;
 }
 
-int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o)
+int sy_cli_ticket_rotate(uint64_t ms)
+{
+    return ms % 1000u == 0 && ms / 1000u <= 7u * 24u * 3600u / 2u ? 0 : SY_ERANGE;
+}
+
+int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o, int64_t rotate_ms)
 {
     if (!o->nlisten) {
         if (o->ncert || o->nkey || o->self_signed)
@@ -60,6 +65,8 @@ int sy_cli_tls_listen(sy_server *srv, const sy_cli_tls *o)
             return fail(t, err);
     if (o->self_signed && sy_tls_add_self_signed(t, "localhost") < 0)
         return fail(t, "--tls-self-signed: cannot generate a certificate");
+    if (rotate_ms >= 0 && sy_tls_set_ticket_rotation(t, (uint32_t)(rotate_ms / 1000)) < 0)
+        return fail(t, "--tls-ticket-rotate: cannot set up the session-ticket keys");
     for (size_t i = 0; i < o->nlisten; i++) {
         int e = sy_server_listen_tls(srv, o->listens[i], t);
         if (e < 0) {
