@@ -353,6 +353,126 @@ def session_resumption():
         shutil.rmtree(d)
 
 
+def tls_get(ctx, port, session=None):
+    """GET /hello.txt over a fresh connection (resuming session if given). Returns (resumed,
+    the session after the response: TLS 1.3 tickets arrive after the handshake)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    try:
+        s.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+        eq(read_to_eof(s).split(b"\r\n\r\n", 1)[-1], b"hello world\n", "response")
+        return s.session_reused, s.session
+    finally:
+        s.close()  # the server closed first (HTTP/1.0): nothing left unread
+
+
+def version_ctx(v):
+    ctx = insecure_ctx()
+    ctx.minimum_version = ctx.maximum_version = v
+    return ctx
+
+
+VERSIONS = (("TLS 1.3", ssl.TLSVersion.TLSv1_3), ("TLS 1.2", ssl.TLSVersion.TLSv1_2))
+
+
+@test
+def tickets_resume_on_every_worker_and_listener():
+    """Two TLS listeners from the file (two contexts) and two workers (SO_REUSEPORT spreads
+    the connections): one ticket resumes on all of them. Before, each context sealed with
+    its own OpenSSL-made key, so a ticket from one listener never resumed on the other."""
+    conf = os.path.join(CERTS, "two-listeners.yaml")
+    tls = "{cert: %s, key: %s}" % (cert_path("leaf.crt"), cert_path("leaf.key"))
+    with open(conf, "w") as f:
+        f.write("listen:\n  - {address: 127.0.0.1:0, tls: %s}\n"
+                "  - {address: 127.0.0.1:0, tls: %s}\n" % (tls, tls))
+    s = Server(cmd=[harness.ARGS.bin, "serve", "--config", conf, "--workers", "2", "--root",
+                    harness.ROOT, "--no-access-log"], listen=[None, None])
+    try:
+        for name, v in VERSIONS:
+            ctx = version_ctx(v)
+            resumed, sess = tls_get(ctx, s.ports[0])
+            ok(not resumed and sess.has_ticket, "%s: full handshake, ticket issued" % name)
+            eq(sess.ticket_lifetime_hint, 7200, "%s: lifetime hint: 2 rotations of 1 h" % name)
+            for i in range(12):
+                resumed, _ = tls_get(ctx, s.ports[i % 2], sess)
+                ok(resumed, "%s: connection %d to listener %d resumed" % (name, i, i % 2))
+    finally:
+        eq(s.stop(), 0, "exit status")
+        harness.check_sanitizer(s.err_lines)
+
+
+@test
+def ticket_survives_one_rotation_not_its_lifetime():
+    """--tls-ticket-rotate 1s (lifetime hint 2 s): a ticket resumes after a rotation (its key
+    is then a previous one, and the resumed connection gets a new ticket), and not once its
+    lifetime is over. The ticket it was renewed into still resumes in TLS 1.3 (a new session,
+    new keys from the resumption secret) but not in TLS 1.2, where a renewed ticket re-seals
+    the same session and master secret, whose life counts from the full handshake. Both
+    versions on one timeline."""
+    s = TlsServer("--no-access-log", "--tls-ticket-rotate", "1s")
+    try:
+        ctxs = [(name, version_ctx(v)) for name, v in VERSIONS]
+        t0 = time.monotonic()
+        first = [tls_get(ctx, s.tls_port)[1] for _, ctx in ctxs]
+        for (name, _), sess in zip(ctxs, first):
+            eq(sess.ticket_lifetime_hint, 2, "%s: lifetime hint 2 s" % name)
+        time.sleep(max(0, t0 + 1.2 - time.monotonic()))
+        renewed = []
+        for (name, ctx), sess in zip(ctxs, first):
+            resumed, r = tls_get(ctx, s.tls_port, sess)
+            ok(resumed, "%s: resumed after one rotation" % name)
+            ok(r.has_ticket, "%s: a new ticket" % name)
+            renewed.append(r)
+        time.sleep(max(0, t0 + 2.6 - time.monotonic()))
+        for (name, ctx), sess, r in zip(ctxs, first, renewed):
+            resumed, _ = tls_get(ctx, s.tls_port, sess)
+            ok(not resumed, "%s: expired ticket: full handshake" % name)
+            resumed, _ = tls_get(ctx, s.tls_port, r)
+            eq(resumed, name == "TLS 1.3", "%s: the renewed ticket resumes (1.3 only)" % name)
+    finally:
+        eq(s.stop(), 0, "exit status")
+        harness.check_sanitizer(s.err_lines)
+
+
+@test
+def tickets_off_resume_by_session_id():
+    for flags in (["--tls-no-tickets"], ["--tls-ticket-rotate", "0"]):
+        s = TlsServer("--no-access-log", *flags)
+        try:
+            ctx = version_ctx(ssl.TLSVersion.TLSv1_2)
+            resumed, sess = tls_get(ctx, s.tls_port)
+            ok(not sess.has_ticket, "%s: TLS 1.2: no ticket" % flags)
+            resumed, _ = tls_get(ctx, s.tls_port, sess)
+            ok(resumed, "%s: TLS 1.2: resumed by session ID (server cache)" % flags)
+            out = s_client(s.tls_port, "-tls1_2", "-ign_eof", inp=b"GET / HTTP/1.0\r\n\r\n")
+            ok("TLS session ticket:" not in out and "New, " in out, out[-600:])
+            # TLS 1.3 tickets then only name a server cache entry: still resumes
+            ctx = version_ctx(ssl.TLSVersion.TLSv1_3)
+            _, sess = tls_get(ctx, s.tls_port)
+            resumed, _ = tls_get(ctx, s.tls_port, sess)
+            ok(resumed, "%s: TLS 1.3: resumed from the server cache" % flags)
+        finally:
+            eq(s.stop(), 0, "exit status")
+            harness.check_sanitizer(s.err_lines)
+
+
+@test
+def ticket_rotation_values_are_strict():
+    b = harness.ARGS.bin
+    for bad in ("1500ms", "90", "1x", "-1s", "100h"):
+        r = run([b, "serve", "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
+                 "--tls-self-signed", "--tls-ticket-rotate", bad], timeout=10)
+        err = r.stderr.decode()
+        eq(r.returncode, 2, "--tls-ticket-rotate %s: status 2: %s" % (bad, err))
+        ok("--tls-ticket-rotate" in err and "listening" not in err, err)
+    conf = os.path.join(CERTS, "rotate.yaml")
+    for val, good in (("30m", True), ("1500ms", False), ("0", True), ("soon", False)):
+        with open(conf, "w") as f:
+            f.write("tls_ticket_rotate: %s\n" % val)
+        r = run([b, "serve", "--config", conf, "--check-config"], timeout=10)
+        eq(r.returncode == 0, good, "tls_ticket_rotate: %s: %s" % (val, r.stderr.decode()))
+
+
 @test
 def renegotiation_refused():
     p = srv().tls_port
