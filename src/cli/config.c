@@ -668,8 +668,9 @@ static void top_pair(yctx *y, const char *key, yaml_node_t *k, yaml_node_t *v, v
     } else if (!strcmp(key, "tls_ticket_rotate")) {
         number(y, v, "tls_ticket_rotate", SY_CLI_TIME, &c->ticket_rotate);
         if (c->ticket_rotate.set && sy_cli_ticket_rotate(c->ticket_rotate.v) < 0) {
-            problem(y, v, "tls_ticket_rotate: expected 0 (no tickets) or whole seconds up to "
-                          "84h, such as 30m or 1h");
+            problem(y, v,
+                    "tls_ticket_rotate: expected 0 (no tickets) or whole seconds up to "
+                    "84h, such as 30m or 1h");
             c->ticket_rotate.set = 0;
         }
     } else {

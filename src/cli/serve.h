@@ -51,7 +51,7 @@ typedef struct serve_cfg {
     size_t nlisten;
     serve_tls_listen tls_listens[8];
     size_t ntls;
-    sy_cli_tls tls; /* the --tls-* flags */
+    sy_cli_tls tls;       /* the --tls-* flags */
     u64opt ticket_rotate; /* ms, a whole number of seconds; 0 = no tickets (all TLS listeners) */
     u64opt workers, max_conns, header_to, write_to, keepalive_to, body_to, drain_to;
     u64opt max_body, max_request_line, max_head, max_headers;

@@ -23,8 +23,8 @@ static const unsigned char SESSION_ID_CTX[] = "switchyard";
 #define READ_BUFFER (64u * 1024u)
 
 static int cert_cb(SSL *ssl, void *arg);
-static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
-                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                     EVP_MAC_CTX *hctx, int enc);
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg);
 
@@ -348,8 +348,8 @@ const unsigned char *sy__tls_alpn_pick(const unsigned char *ours, size_t ours_le
     return NULL;
 }
 
-static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
-                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                     EVP_MAC_CTX *hctx, int enc)
 {
     sy_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
     if (!t->keys) /* tickets off: OpenSSL does not call us then; be safe */

@@ -40,8 +40,8 @@ struct sy_tls_keys {
     uint64_t period_ms;
     uint64_t (*now_ms)(void *ud);
     void *now_ud;
-    uint64_t t0;   /* the clock at creation: period n starts at t0 + n * period_ms */
-    uint64_t cur;  /* the period of keys[0] */
+    uint64_t t0;  /* the clock at creation: period n starts at t0 + n * period_ms */
+    uint64_t cur; /* the period of keys[0] */
     sy_tls_key keys[1 + SY_TLS_TICKET_KEEP]; /* [0] current, [i] from period cur - i */
     int valid[1 + SY_TLS_TICKET_KEEP];
     /* the rotation thread (not with a test clock) */
@@ -125,8 +125,7 @@ static void *rotate_main(void *arg)
     return NULL;
 }
 
-int sy__tls_keys_new(uint64_t period_ms, uint64_t (*now_ms)(void *ud), void *ud,
-                     sy_tls_keys **out)
+int sy__tls_keys_new(uint64_t period_ms, uint64_t (*now_ms)(void *ud), void *ud, sy_tls_keys **out)
 {
     if (period_ms == 0)
         return SY_EINVAL;

@@ -41,8 +41,7 @@ typedef struct sy_tls_keys sy_tls_keys;
 /* A store rotating every period_ms with its first key drawn. now_ms NULL: the monotonic
  * clock and a thread that rotates at each boundary; otherwise that clock (tests) and no
  * thread. Returns 0, SY_EINVAL (period 0), SY_ENOMEM, SY_EINTERNAL (no randomness). */
-int sy__tls_keys_new(uint64_t period_ms, uint64_t (*now_ms)(void *ud), void *ud,
-                     sy_tls_keys **out);
+int sy__tls_keys_new(uint64_t period_ms, uint64_t (*now_ms)(void *ud), void *ud, sy_tls_keys **out);
 void sy__tls_keys_ref(sy_tls_keys *k);
 void sy__tls_keys_unref(sy_tls_keys *k); /* the last one wipes every key */
 uint64_t sy__tls_keys_period_ms(const sy_tls_keys *k);
@@ -66,7 +65,7 @@ struct sy_tls {
     size_t ncerts;
     unsigned char *alpn; /* ALPN names in wire format (length-prefixed), server preference */
     size_t alpn_len;
-    int in_use; /* a listener holds it: no more changes */
+    int in_use;               /* a listener holds it: no more changes */
     uint32_t ticket_period_s; /* 0: no stateless tickets (session IDs / stateful only) */
     sy_tls_keys *keys;        /* set when a listener takes the context (shared per server) */
 };
