@@ -76,7 +76,7 @@ fi
 PID=$!
 port=
 for _ in $(seq 100); do
-    port=$(sed -n 's/.*listening on .* (port \([0-9]*\)), TLS.*/\1/p' "$TMP/server.log" | head -1)
+    port=$(sed -n 's/.*listening on https:.* (port \([0-9]*\)).*/\1/p' "$TMP/server.log" | head -1)
     [[ -n $port ]] && break
     kill -0 "$PID" 2>/dev/null || break
     sleep 0.1
