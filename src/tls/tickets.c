@@ -213,6 +213,16 @@ int sy__tls_keys_find(sy_tls_keys *k, const unsigned char *name, sy_tls_key *out
     return found < 0 ? 0 : found == 0 ? 1 : 2;
 }
 
+int sy__tls_keys_holds(sy_tls_keys *k, const unsigned char *name)
+{
+    int held = 0;
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < SY_TLS_TICKET_KEEP + 1; i++)
+        held |= k->valid[i] && memcmp(k->keys[i].name, name, sizeof(k->keys[i].name)) == 0;
+    pthread_mutex_unlock(&k->mu);
+    return held;
+}
+
 int sy__tls_keys_probe_wiped(const sy_tls_keys *k, size_t slot)
 {
     static const sy_tls_key zero;

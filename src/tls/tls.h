@@ -52,6 +52,8 @@ int sy__tls_keys_current(sy_tls_keys *k, sy_tls_key *out);
 /* The key named name (16 bytes), copied: 0 none (unknown or retired), 1 the current key,
  * 2 an earlier one. */
 int sy__tls_keys_find(sy_tls_keys *k, const unsigned char *name, sy_tls_key *out);
+/* Tests: a key of that name is held (without rotating first). */
+int sy__tls_keys_holds(sy_tls_keys *k, const unsigned char *name);
 /* Tests: slot (0 current .. KEEP) holds no key and only zero bytes. */
 int sy__tls_keys_probe_wiped(const sy_tls_keys *k, size_t slot);
 /* The body of the SSL_CTX ticket callback for store k (return values as OpenSSL's). */

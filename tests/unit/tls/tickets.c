@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static uint64_t fake_now = 1000000;
 
@@ -90,6 +91,22 @@ TEST(one_step_moves_keys_down_and_wipes_the_oldest)
     CHECK_EQ(sy__tls_keys_find(k, b.name, &got), 2);
     CHECK(sy__tls_keys_probe_wiped(k, 1)); /* the period nobody sealed in */
     CHECK(!sy__tls_keys_probe_wiped(k, 2));
+    sy__tls_keys_unref(k);
+}
+
+/* The real clock and the rotation thread: with nobody calling, keys still rotate at each
+ * boundary and the first one is gone after 3 periods. */
+TEST(idle_store_rotates_on_its_own)
+{
+    sy_tls_keys *k = NULL;
+    CHECK_EQ(sy__tls_keys_new(100, NULL, NULL, &k), 0);
+    sy_tls_key k0;
+    CHECK_EQ(sy__tls_keys_current(k, &k0), 0);
+    CHECK(sy__tls_keys_holds(k, k0.name));
+    usleep(150 * 1000); /* one boundary: k0 is previous, still held (until 300 ms) */
+    CHECK(sy__tls_keys_holds(k, k0.name));
+    usleep(300 * 1000); /* past 3 periods: retired by the thread */
+    CHECK(!sy__tls_keys_holds(k, k0.name));
     sy__tls_keys_unref(k);
 }
 
@@ -264,6 +281,7 @@ int main(void)
     RUN(rotation_keeps_two_previous_keys_then_forgets);
     RUN(idle_gap_wipes_every_old_key);
     RUN(one_step_moves_keys_down_and_wipes_the_oldest);
+    RUN(idle_store_rotates_on_its_own);
     RUN(callback_seals_with_current_and_opens_with_the_named_key);
     RUN(tickets_resume_across_contexts_and_rotations);
     RUN(api_range_and_state);
