@@ -529,7 +529,14 @@ static int apply_flags(serve_cfg *cfg, int argc, char **argv, int quiet)
             cfg->redis_prefix = optarg;
             break;
         case O_TLSROTATE:
-            err = sy_cli_ticket_rotate(v);
+            if (sy_cli_ticket_rotate(v) < 0) {
+                if (!quiet)
+                    fprintf(stderr,
+                            "switchyard: --tls-ticket-rotate %s: expected 0 (no tickets) or whole "
+                            "seconds up to 84h, such as 30m or 1h\n",
+                            optarg);
+                return 2;
+            }
             set_u64(&cfg->ticket_rotate, v);
             break;
         case O_TLSNOTICKETS:
