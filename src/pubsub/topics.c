@@ -6,10 +6,15 @@
 #include <sys/random.h>
 #include <time.h>
 
-/* Frames up to this size are copied into each subscriber's queue (a copy is cheaper than a
- * reference for small frames, and coalesces with the connection's other output); longer ones
- * are queued by reference to the one shared buffer. */
+/* Frames up to this size go into runs (below) or, for compressing subscribers, are copied
+ * into each subscriber's queue; longer ones are queued by reference to the one shared
+ * buffer. */
 #define PS_COPY_MAX 4096
+/* Consecutive small messages for one topic are framed end to end into one shared buffer (a
+ * run), which every subscriber that does not compress queues by reference in one piece: no
+ * copy per subscriber, one write queue entry per subscriber for the whole run. */
+#define PS_RUN_MSGS 256
+#define PS_RUN_BYTES 65536
 /* Shared compressors per worker: one per distinct (window, level, memLevel) of subscribers. */
 #define PS_DEFLATERS 8
 
@@ -149,7 +154,15 @@ struct ps_worker {
     ps_deflater defl[PS_DEFLATERS];
     uint8_t *scratch;
     size_t scratch_len, scratch_cap;
+    uint32_t run_ends[PS_RUN_MSGS], run_pends[PS_RUN_MSGS]; /* of the run being fanned out */
 };
+
+/* The frames of a run, end to end; its references are taken and dropped on the worker's
+ * thread only (one per subscriber queue holding it, one for the fan-out itself). */
+typedef struct ps_run {
+    uint32_t refs;
+    uint8_t data[];
+} ps_run;
 
 /* Distinct topics over all workers, for the stats. */
 typedef struct ps_gtopic {
@@ -641,6 +654,102 @@ static void fanout(ps_worker *w, const ps_msg *m)
         atomic_fetch_add_explicit(&w->ps->dropped, dropped, memory_order_relaxed);
 }
 
+static void run_unref(ps_run *r)
+{
+    if (--r->refs == 0)
+        sy__free(r);
+}
+
+static void run_free(const void *data, void *ud)
+{
+    (void)data;
+    run_unref(ud);
+}
+
+/* Whether m can join a run (a small frame) and, with first given, the run of first. */
+static int run_fits(const ps_msg *m, const ps_msg *first)
+{
+    if (m->hl + m->len > PS_COPY_MAX)
+        return 0;
+    return !first || (m->hash == first->hash && m->topic_len == first->topic_len &&
+                      memcmp(ps_msg_topic(m), ps_msg_topic(first), m->topic_len) == 0);
+}
+
+/* Fan out the n messages of a run (n >= 1, all small, one topic): subscribers that do not
+ * compress get the frames in one shared piece; the others message by message (their frames
+ * differ). Each subscriber gets the run's messages in order, and under its own backpressure
+ * policy exactly the ones it would get message by message. */
+static void fanout_run(ps_worker *w, ps_msg *const *msgs, size_t n)
+{
+    const ps_msg *m0 = msgs[0];
+    ps_topic *t = (ps_topic *)tab_find(&w->topics, ps_msg_topic(m0), m0->topic_len, m0->hash);
+    if (!t)
+        return;
+    size_t bytes = 0, payload = 0;
+    for (size_t i = 0; i < n; i++) {
+        bytes += msgs[i]->hl + msgs[i]->len;
+        payload += msgs[i]->len;
+        w->run_ends[i] = (uint32_t)bytes;
+        w->run_pends[i] = (uint32_t)payload;
+    }
+    ps_run *r = sy__malloc(sizeof(*r) + bytes);
+    if (!r) { /* message by message, copied */
+        for (size_t i = 0; i < n; i++)
+            fanout(w, msgs[i]);
+        return;
+    }
+    r->refs = 1;
+    for (size_t i = 0, off = 0; i < n; i++) {
+        size_t fl = msgs[i]->hl + msgs[i]->len;
+        memcpy(r->data + off, ps_msg_frame(msgs[i]), fl);
+        off += fl;
+    }
+    uint64_t delivered = 0, dropped = 0;
+    uint32_t ns = t->nsubs, compressing = 0;
+    t->iterating++;
+    for (uint32_t i = 0; i < ns; i++) {
+        ps_sub *s = t->subs[i];
+        if (!s)
+            continue;
+        sy_ws *ws = s->ws;
+        if (ws->pmd && sy_pmd_can_compress(ws->pmd)) {
+            compressing++;
+            continue;
+        }
+        size_t q;
+        r->refs++;
+        (void)sy__ws_send_run(ws, r->data, w->run_ends, w->run_pends, n, run_free, r, &q);
+        delivered += q;
+        dropped += n - q;
+    }
+    run_unref(r);
+    /* Then those that compress, message by message (each subscriber still in order). */
+    for (size_t k = 0; k < n && compressing; k++) {
+        const ps_msg *m = msgs[k];
+        fan f;
+        memset(&f, 0, sizeof(f));
+        for (uint32_t i = 0; i < ns; i++) {
+            ps_sub *s = t->subs[i];
+            if (!s || !(s->ws->pmd && sy_pmd_can_compress(s->ws->pmd)))
+                continue;
+            int res = deliver(w, m, s->ws, &f);
+            if (res < 0 || res == SY_WS_SEND_DROPPED)
+                dropped++;
+            else
+                delivered++;
+        }
+        for (int j = 0; j < PS_DEFLATERS; j++)
+            if (f.cf[j])
+                cframe_unref(f.cf[j]);
+    }
+    t->iterating--;
+    topic_settle(w, t);
+    if (delivered)
+        atomic_fetch_add_explicit(&w->ps->delivered, delivered, memory_order_relaxed);
+    if (dropped)
+        atomic_fetch_add_explicit(&w->ps->dropped, dropped, memory_order_relaxed);
+}
+
 /* Take what the inbox holds (in order) and fan it out. The messages are copied out under the
  * lock rather than the arrays swapped: publishers size the inbox before they fill it, and a
  * swap would hand them a smaller array in between. */
@@ -674,9 +783,22 @@ static void inbox_task(sy_loop *loop, void *ud)
     if (!more)
         w->posted = 0;
     pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; i < n; i++) {
-        fanout(w, w->work[i]);
-        sy__ps_msg_unref(w->work[i]);
+    /* Runs of small messages for one topic go out together; others one by one. */
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        if (run_fits(w->work[i], NULL)) {
+            size_t rb = w->work[i]->hl + w->work[i]->len;
+            while (j < n && j - i < PS_RUN_MSGS && run_fits(w->work[j], w->work[i]) &&
+                   rb + w->work[j]->hl + w->work[j]->len <= PS_RUN_BYTES) {
+                rb += w->work[j]->hl + w->work[j]->len;
+                j++;
+            }
+            fanout_run(w, w->work + i, j - i);
+        } else {
+            fanout(w, w->work[i]);
+        }
+        for (; i < j; i++)
+            sy__ps_msg_unref(w->work[i]);
     }
     if (more && sy_loop_post(loop, inbox_task, NULL) < 0) {
         pthread_mutex_lock(&w->mu);

@@ -311,27 +311,40 @@ static int send_close_frame(sy_ws *ws, int code, const char *reason)
     return queue_frame(ws, SY_WS_OP_CLOSE, 1, 0, buf, n);
 }
 
+/* What the backpressure policy says about a message of len payload bytes with buffered bytes
+ * already queued: 0 it goes, 1 it is dropped, 2 the connection closes (high-water mark), 3
+ * the connection closes (maximum). No side effects: sy__ws_send_run asks it about frames it
+ * has not queued yet. */
+static inline int bp_verdict(const sy_ws_opts *o, size_t buffered, size_t len)
+{
+    if (buffered < o->high_water)
+        return 0;
+    switch (o->bp_policy) {
+    case SY_WS_BP_DROP:
+        return 1;
+    case SY_WS_BP_CLOSE:
+        return 2;
+    default:
+        return buffered + len > o->max_buffer ? 3 : 0;
+    }
+}
+
+/* Apply a verdict other than 0. */
+static int bp_refuse(sy_ws *ws, int verdict)
+{
+    if (verdict == 2)
+        fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above the high-water mark");
+    else if (verdict == 3)
+        fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above its maximum");
+    return SY_WS_SEND_DROPPED;
+}
+
 /* Backpressure gate before queueing `len` more bytes. Returns -1 to queue normally,
  * otherwise the sy_ws_send result to return without queueing. */
 static int bp_gate(sy_ws *ws, size_t len)
 {
-    size_t buffered = sy__bs_buffered(ws->c);
-    const sy_ws_opts *o = ws->opts;
-    if (buffered < o->high_water)
-        return -1;
-    switch (o->bp_policy) {
-    case SY_WS_BP_DROP:
-        return SY_WS_SEND_DROPPED;
-    case SY_WS_BP_CLOSE:
-        fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above the high-water mark");
-        return SY_WS_SEND_DROPPED;
-    default:
-        if (buffered + len > o->max_buffer) {
-            fail(ws, 1008, SY_WS_CAUSE_BACKPRESSURE, "send buffer above its maximum");
-            return SY_WS_SEND_DROPPED;
-        }
-        return -1;
-    }
+    int v = bp_verdict(ws->opts, sy__bs_buffered(ws->c), len);
+    return v ? bp_refuse(ws, v) : -1;
 }
 
 /* A message (or, with fin 0, a fragment of one) was queued: count it. */
@@ -514,6 +527,48 @@ int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payloa
     }
     count_out(ws, payload_len, 1);
     return after_send(ws);
+}
+
+int sy__ws_send_run(sy_ws *ws, const uint8_t *run, const uint32_t *ends, const uint32_t *pends,
+                    size_t n, void (*free_fn)(const void *run, void *ud), void *ud, size_t *queued)
+{
+    *queued = 0;
+    int e = check_open(ws);
+    if (!e && (ws->frag_sending || ws->is_client))
+        e = SY_ESTATE;
+    if (e || !n) {
+        free_fn(run, ud);
+        return e;
+    }
+    /* Frame i goes if the policy lets it through with the frames before it queued: the
+     * frames that go are a prefix (once one is refused, so is every later one, as with one
+     * sy__ws_send_frame per frame). Usually the whole run is under the high-water mark. */
+    const sy_ws_opts *o = ws->opts;
+    size_t b = sy__bs_buffered(ws->c), k = n;
+    int v = 0;
+    if (b + (n > 1 ? ends[n - 2] : 0) >= o->high_water) {
+        for (k = 0; k < n; k++) {
+            size_t before = k ? ends[k - 1] : 0, plen = pends[k] - (k ? pends[k - 1] : 0);
+            if ((v = bp_verdict(o, b + before, plen)) != 0)
+                break;
+        }
+    }
+    if (!k) {
+        free_fn(run, ud);
+        return bp_refuse(ws, v);
+    }
+    if ((e = sy__bs_write_ref(ws->c, run, ends[k - 1], free_fn, ud)) < 0) {
+        fail(ws, 1011, SY_WS_CAUSE_PROTOCOL, "out of memory while sending");
+        return e;
+    }
+    *queued = k;
+    sy_http_metrics *m = sy__uplog_metrics(ws->log);
+    if (m) {
+        sy__ctr_add(&m->ws_bytes_out, pends[k - 1]);
+        sy__ctr_add(&m->ws_msgs_out, k);
+    }
+    int r = after_send(ws); /* as the last frame queued would have (flags the drain) */
+    return k < n ? bp_refuse(ws, v) : r;
 }
 
 SY_EXPORT int sy_ws_send_fragment(sy_ws *ws, int opcode, const void *data, size_t len, int fin)

@@ -129,6 +129,15 @@ void sy__ws_start(sy_ws *ws, sy_bstream *c, const sy_ws_opts *opts, int is_clien
  * (SY_ECLOSED closing, SY_ESTATE in the middle of a fragmented send, SY_ENOMEM). */
 int sy__ws_send_frame(sy_ws *ws, const uint8_t *frame, size_t len, size_t payload_len,
                       int shared_deflate, void (*free_fn)(const void *frame, void *ud), void *ud);
+/* Queue a run of n ready-made, unmasked frames laid end to end in run (frame i ends at byte
+ * ends[i], and the payloads up to it make pends[i] bytes) by reference, in one piece: the
+ * frames the backpressure policy lets through, which are a prefix of the run (the same
+ * frames n calls of sy__ws_send_frame would queue). free_fn(run, ud) runs once that piece is
+ * written or dropped, or now when nothing was queued. *queued gets the number of frames
+ * queued. Returns what sy__ws_send_frame would for the last frame: SY_WS_SEND_OK or
+ * SY_WS_SEND_BACKPRESSURE when all went, SY_WS_SEND_DROPPED when some did not, or -err. */
+int sy__ws_send_run(sy_ws *ws, const uint8_t *run, const uint32_t *ends, const uint32_t *pends,
+                    size_t n, void (*free_fn)(const void *run, void *ud), void *ud, size_t *queued);
 /* Drop a reference; the last one frees the handle. */
 void sy__ws_unref(sy_ws *ws);
 char *sy__ws_strdup(const char *s, size_t n);
