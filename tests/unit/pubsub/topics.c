@@ -534,6 +534,108 @@ TEST(slow_and_vanishing_subscribers_never_hold_up_the_others)
     stop(g_srv);
 }
 
+/* Bursts of small messages for one topic go out as one shared run per subscriber: the runs
+ * end where the topic changes or a big message comes, every subscriber still gets one order,
+ * compressing subscribers get theirs message by message, and the backpressure policies see
+ * each message of a run as if it came alone (drop: an increasing subsequence; close: a prefix,
+ * then 1008). */
+#define RUN_TOTAL 6000
+#define RUN_BURST 500
+
+static int run_topic_b(int k)
+{
+    return k % 7 == 3;
+}
+
+static size_t run_msg(char *m, int k)
+{
+    size_t len = k % 40 == 39 ? 32768 : 32;
+    memset(m, 'a' + k % 26, len);
+    snprintf(m, 16, "%06d", k);
+    return len;
+}
+
+/* Read the messages of one burst that c should get: all k in [from, to) on its topics. */
+static int run_read(cli *c, int from, int to, int want_a, int want_b)
+{
+    for (int k = from; k < to; k++) {
+        if (run_topic_b(k) ? !want_b : !want_a)
+            continue;
+        int op;
+        char want[16];
+        snprintf(want, sizeof(want), "%06d", k);
+        if (cli_next(c, &op) != 1 || c->mlen != (k % 40 == 39 ? 32768u : 32u) ||
+            memcmp(c->msg, want, 6))
+            return 0;
+    }
+    return 1;
+}
+
+TEST(runs_keep_one_order_and_each_subscribers_policy)
+{
+    CHECK(start(1) != NULL);
+    static cli both, only_a, zipped, dropper, closer;
+    CHECK_EQ(cli_open(&both, port(), "/ps?ra", NULL, 0), 0);
+    CHECK_EQ(cli_open(&only_a, port(), "/ps?ra", NULL, 0), 0);
+    CHECK_EQ(cli_open(&zipped, port(), "/z?ra", "permessage-deflate", 0), 0);
+    CHECK_EQ(cli_open(&dropper, port(), "/drop?ra", NULL, 4096), 0);
+    CHECK_EQ(cli_open(&closer, port(), "/close?ra", NULL, 4096), 0);
+    CHECK(wait_subs(5));
+    CHECK_EQ(cli_send(&both, "sub:rb"), 0);
+    CHECK(expect(&both, "ok"));
+    CHECK(wait_subs(6));
+    char *m = malloc(32768);
+    int a_total = 0;
+    for (int from = 0; from < RUN_TOTAL; from += RUN_BURST) {
+        for (int k = from; k < from + RUN_BURST; k++) {
+            size_t len = run_msg(m, k);
+            CHECK_EQ(sy_server_publish(g_srv, run_topic_b(k) ? "rb" : "ra", m, len, SY_WS_BINARY),
+                     0);
+            a_total += !run_topic_b(k);
+        }
+        CHECK(run_read(&both, from, from + RUN_BURST, 1, 1));
+        CHECK(run_read(&only_a, from, from + RUN_BURST, 1, 0));
+        CHECK(run_read(&zipped, from, from + RUN_BURST, 1, 0));
+    }
+    free(m);
+    CHECK(zipped.compressed_seen);
+    /* The close-policy subscriber got a gapless prefix of its messages, then a close. */
+    int op, r, k = 0, n = 0;
+    while ((r = cli_next(&closer, &op)) == 1) {
+        while (run_topic_b(k))
+            k++;
+        char want[16];
+        snprintf(want, sizeof(want), "%06d", k++);
+        CHECK_MEM(closer.msg, want, 6);
+        n++;
+    }
+    CHECK(n < a_total);
+    cli_close(&closer);
+    /* The drop-policy subscriber got some of its messages, in order. */
+    struct timeval tv = {1, 0};
+    setsockopt(dropper.rc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int last = -1;
+    n = 0;
+    while (cli_next(&dropper, &op) == 1) {
+        int got = atoi((const char *)dropper.msg);
+        CHECK(got > last && !run_topic_b(got));
+        last = got;
+        n++;
+    }
+    CHECK(n > 0 && n < a_total);
+    sy_server_stats st;
+    sy_server_get_stats(g_srv, &st);
+    CHECK(st.dropped > 0);
+    /* Every message to every subscriber: delivered or dropped, counted once. */
+    CHECK_EQ(st.delivered + st.dropped, (uint64_t)RUN_TOTAL + 4u * (uint64_t)a_total);
+    cli_close(&both);
+    cli_close(&only_a);
+    cli_close(&zipped);
+    cli_close(&dropper);
+    CHECK(wait_subs(0));
+    stop(g_srv);
+}
+
 TEST(thousands_of_topics_on_one_connection)
 {
     CHECK(start(2) != NULL);
@@ -630,6 +732,7 @@ int main(void)
     RUN(order_across_threads_and_workers);
     RUN(subscribe_during_publish_and_unsubscribe_in_a_callback);
     RUN(slow_and_vanishing_subscribers_never_hold_up_the_others);
+    RUN(runs_keep_one_order_and_each_subscribers_policy);
     RUN(thousands_of_topics_on_one_connection);
     RUN(shared_compressed_frames_interleave_with_own_messages);
     RUN(publish_before_start_and_subscribe_on_a_client);
