@@ -553,9 +553,13 @@ void sy__conn_resume_read(sy_conn *c)
 /* ---- write path ---- */
 
 /* Write-queue arrays of the first size are recycled through the loop: a connection holds one
- * only while it has output queued, and steady traffic does not allocate one per message. */
+ * only while it has output queued, and steady traffic does not allocate one per message. The
+ * pool keeps up to 1024 (384 KiB per loop, only after that many connections had output in one
+ * turn): a fan-out to 1000 subscribers queues to all of them before the turn's flushes, and
+ * with 128 the other 872 arrays were malloc'd and freed every turn (and the heap top trimmed
+ * and faulted in again). */
 #define WQ_FIRST_CAP 8
-#define WQ_POOL_MAX 128
+#define WQ_POOL_MAX 1024
 
 static sy_wq_ent *wq_array_get(sy_loop *loop)
 {
