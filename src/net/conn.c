@@ -294,12 +294,11 @@ static void timer_cb(sy_timer *t)
 
 /* ---- read path ---- */
 
-/* Offer data[0..len) to the protocol (possibly switching protocols midway); return what is
- * left unconsumed, or -1 when the connection is closing. */
-/* Offer data to the protocol until it is taken, the protocol pauses or the connection
- * closes. same_read: data is the second part of a scattered read whose first part the
- * protocol took whole, so a pause it asked for while taking that part counts from the next
- * read, as it would have had both parts come in one buffer. */
+/* Offer data[0..len) to the protocol (possibly switching protocols midway) until it is
+ * taken, the protocol pauses or the connection closes; return what is left unconsumed, or
+ * -1 when the connection is closing. same_read: data is the second part of a scattered read
+ * whose first part the protocol took whole, so a pause it asked for while taking that part
+ * counts from the next read, as it would have had both parts come in one buffer. */
 static ssize_t deliver_part(sy_conn *c, uint8_t *data, size_t len, int same_read)
 {
     size_t off = 0;
@@ -354,9 +353,6 @@ static int keep_pending(sy_conn *c, const uint8_t *data, size_t left)
     return 0;
 }
 
-/* A scattered read: first the bytes that landed in the protocol's room, then those in the
- * shared buffer, each offered as on_read expects. What the protocol leaves of either is kept
- * pending in order, as after any read. */
 /* Add len bytes behind the pending input. */
 static int append_pending(sy_conn *c, const uint8_t *data, size_t len)
 {
@@ -373,6 +369,9 @@ static int append_pending(sy_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* A scattered read: first the bytes that landed in the protocol's room, then those in the
+ * shared buffer, each offered as on_read expects. What the protocol leaves of either is kept
+ * pending in order, as after any read. */
 static void read_into_done(sy_conn *c, uint8_t *into, size_t ilen, uint8_t *buf, size_t blen)
 {
     ssize_t left = deliver(c, into, ilen);
