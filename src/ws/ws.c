@@ -1143,7 +1143,9 @@ static ssize_t read_frames(sy_ws *ws, sy_bstream *c, uint8_t *data, size_t len)
 
 /* A data frame being assembled (its first piece is in the message buffer, which was sized for
  * the whole frame): its rest may be read straight behind that piece, so it is never copied
- * out of the read buffer. Uncompressed frames only (compressed ones inflate elsewhere). */
+ * out of the read buffer. Uncompressed frames only (compressed ones inflate elsewhere). And
+ * whatever the state, *next asks for a read of whole frames of the size this thread last
+ * saw (note_frame), so that steady traffic is not cut in the first place. */
 static uint8_t *ws_read_into(sy_bstream *c, size_t *len, size_t *next)
 {
     sy_ws *ws = c->proto_data;
